@@ -1,0 +1,237 @@
+"""Files in the articles folder -> Article (body text plus title, source, byline, date, url)."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from rag.errors import RagError
+
+SUPPORTED_SUFFIXES = (".txt", ".md", ".markdown", ".html", ".htm")
+_HASH_BLOCK = 1 << 20
+
+
+class ArticleError(RagError):
+    """An article file that cannot be read as text; the message names the file and why."""
+
+
+@dataclass(frozen=True)
+class Article:
+    """One news article; chunk offsets index into `text` (the body, header lines removed)."""
+
+    path: str
+    title: str
+    text: str
+    content_hash: str
+    source: str | None = None
+    byline: str | None = None
+    date: str | None = None
+    url: str | None = None
+    warnings: tuple[str, ...] = field(default=())
+
+
+@dataclass(frozen=True)
+class ArticleFile:
+    """A candidate file found in the articles folder, identified by its content hash."""
+
+    path: Path
+    rel: str
+    content_hash: str
+    size: int
+
+
+def file_hash(path: Path) -> str:
+    """sha256 of a file's bytes, read in blocks so huge files stay in bounded memory."""
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        while block := fh.read(_HASH_BLOCK):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def scan(root: Path) -> tuple[list[ArticleFile], list[str]]:
+    """Supported files under root, sorted, with warnings for what was skipped and why."""
+    warnings: list[str] = []
+    found: list[ArticleFile] = []
+    if not root.is_dir():
+        raise ArticleError(f"articles folder not found: {root}")
+    real_root = root.resolve()
+    for path in sorted(root.rglob("*")):
+        rel = path.relative_to(root).as_posix()
+        if any(part.startswith(".") for part in path.relative_to(root).parts):
+            continue
+        if path.is_symlink():
+            target = path.resolve()
+            if not target.is_relative_to(real_root):
+                warnings.append(f"{rel}: symlink to {target} outside the articles folder, skipped")
+                continue
+        if not path.is_file() or path.suffix.lower() not in SUPPORTED_SUFFIXES:
+            if path.is_file() and path.suffix.lower() == ".pdf":
+                warnings.append(f"{rel}: PDF is not supported yet, skipped")
+            continue
+        try:
+            found.append(ArticleFile(path, rel, file_hash(path), path.stat().st_size))
+        except OSError as exc:
+            warnings.append(f"{rel}: cannot read ({exc.strerror}), skipped")
+    return found, warnings
+
+
+def load(file: ArticleFile, max_bytes: int = 5_000_000) -> Article:
+    """Read and parse one article file; raises ArticleError for empty or binary files."""
+    warnings: list[str] = []
+    with file.path.open("rb") as fh:
+        raw = fh.read(max_bytes + 1)
+    if len(raw) > max_bytes:
+        raw = raw[:max_bytes]
+        warnings.append(f"{file.rel}: larger than {max_bytes:,} bytes, only the start is indexed")
+    if not raw.strip():
+        raise ArticleError(f"{file.rel}: empty file, skipped")
+    if _looks_binary(raw):
+        raise ArticleError(f"{file.rel}: binary file, not text, skipped")
+    text, encoding = decode(raw)
+    if encoding != "utf-8":
+        warnings.append(f"{file.rel}: not valid UTF-8, decoded as {encoding}")
+    if file.path.suffix.lower() in (".html", ".htm"):
+        article = _parse_html(text, file)
+    else:
+        article = _parse_text(text, file)
+    if not article.text.strip():
+        raise ArticleError(f"{file.rel}: no article text found, skipped")
+    return replace(article, warnings=tuple(warnings) + article.warnings)
+
+
+def decode(raw: bytes) -> tuple[str, str]:
+    """Decode bytes as UTF-8, falling back to cp1252, then latin-1 (which never fails)."""
+    for encoding in ("utf-8-sig", "cp1252"):
+        try:
+            return raw.decode(encoding), encoding.removesuffix("-sig")
+        except UnicodeDecodeError:
+            continue
+    return raw.decode("latin-1"), "latin-1"
+
+
+def _looks_binary(raw: bytes) -> bool:
+    head = raw[:8192]
+    if b"\x00" in head:
+        return True
+    control = sum(1 for b in head if b < 32 and b not in (9, 10, 12, 13))
+    return control > len(head) * 0.05
+
+
+_META = re.compile(r"^(source|publisher|published|date|url|by|author)\s*:\s*(.+)$", re.I)
+_BYLINE = re.compile(r"^[Bb]y\s+([A-Z][\w.'-]+(?:\s+[A-Z][\w.'-]+){0,4})\s*$")
+_HEADER_LINES = 8
+
+
+def _parse_text(text: str, file: ArticleFile) -> Article:
+    """Title from the first line (or `# heading`), metadata from the header lines below it."""
+    lines = text.splitlines(keepends=True)
+    pos = 0
+    title = ""
+    meta: dict[str, str] = {}
+    i = 0
+    while i < len(lines) and not lines[i].strip():
+        pos += len(lines[i])
+        i += 1
+    if i < len(lines):
+        title = lines[i].strip().lstrip("#").strip()
+        pos += len(lines[i])
+        i += 1
+    body_start = pos
+    seen = 0
+    while i < len(lines) and seen < _HEADER_LINES:
+        line = lines[i].strip()
+        pos += len(lines[i])
+        i += 1
+        if not line:
+            continue
+        seen += 1
+        if m := _META.match(line):
+            key = m.group(1).lower()
+            key = {"publisher": "source", "date": "published", "author": "by"}.get(key, key)
+            meta.setdefault(key, m.group(2).strip())
+        elif m := _BYLINE.match(line):
+            meta.setdefault("by", m.group(1))
+        elif "published" not in meta and (iso := parse_date(line, strict=True)):
+            meta["published"] = iso
+        else:
+            continue
+        body_start = pos
+    date = parse_date(meta["published"]) if "published" in meta else None
+    return Article(
+        path=file.rel,
+        title=title or Path(file.rel).stem.replace("-", " "),
+        text=text[body_start:],
+        content_hash=file.content_hash,
+        source=meta.get("source"),
+        byline=meta.get("by"),
+        date=date,
+        url=meta.get("url"),
+    )
+
+
+def _parse_html(html: str, file: ArticleFile) -> Article:
+    """Main text and metadata with trafilatura (drops navigation, ads, comments)."""
+    import trafilatura
+
+    try:
+        doc = trafilatura.bare_extraction(html, with_metadata=True, favor_recall=True)
+    except Exception as exc:  # trafilatura raises assorted lxml errors on broken markup
+        raise ArticleError(
+            f"{file.rel}: malformed HTML ({exc.__class__.__name__}), skipped"
+        ) from exc
+    if doc is None:
+        raise ArticleError(f"{file.rel}: no article text found in the HTML, skipped")
+    data = doc.as_dict() if hasattr(doc, "as_dict") else dict(doc)
+    return Article(
+        path=file.rel,
+        title=(data.get("title") or Path(file.rel).stem.replace("-", " ")).strip(),
+        text=data.get("text") or "",
+        content_hash=file.content_hash,
+        source=data.get("sitename") or data.get("hostname"),
+        byline=data.get("author"),
+        date=parse_date(data["date"]) if data.get("date") else None,
+        url=data.get("url"),
+    )
+
+
+_DATEISH = re.compile(r"\d")
+
+
+def parse_date(text: str, strict: bool = False) -> str | None:
+    """An ISO date (YYYY-MM-DD) from a date string such as 'Feb 23, 2024 04:44 AM EST'.
+
+    strict: the whole line must be a date (used to spot a bare date line in a header).
+    """
+    text = text.strip()
+    if not text or len(text) > 60 or not _DATEISH.search(text):
+        return None
+    if strict and len(text.split()) > 7:
+        return None
+    if m := re.fullmatch(r"(\d{4})[-/.](\d{1,2})[-/.](\d{1,2})(?:[T ].*)?", text):
+        y, mo, d = (int(g) for g in m.groups())
+        return f"{y:04d}-{mo:02d}-{d:02d}" if 1 <= mo <= 12 and 1 <= d <= 31 else None
+    import dateparser
+
+    parsed = dateparser.parse(
+        text,
+        languages=["en"],
+        settings={"STRICT_PARSING": strict, "REQUIRE_PARTS": ["year", "month", "day"]},
+    )
+    return parsed.date().isoformat() if parsed else None
+
+
+def iter_loaded(
+    files: list[ArticleFile], max_bytes: int
+) -> Iterator[tuple[ArticleFile, Article | None, list[str]]]:
+    """Load each file, turning ArticleError into a warning so one bad file affects nothing else."""
+    for file in files:
+        try:
+            article = load(file, max_bytes)
+        except ArticleError as exc:
+            yield file, None, [str(exc)]
+            continue
+        yield file, article, list(article.warnings)

@@ -1,0 +1,339 @@
+"""Plan an index update (added / changed / deleted / unchanged) and apply it, crash-safely."""
+
+from __future__ import annotations
+
+import fcntl
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rag import articles as articles_mod
+from rag.articles import Article, ArticleFile
+from rag.chunking import Chunk, ChunkingConfig, chunk_article
+from rag.embedding import (
+    SentenceTransformerEmbeddings,
+    model_fingerprint,
+    resolve_model_dir,
+    token_counter,
+)
+from rag.errors import RagError
+from rag.lexical import LexicalIndex
+from rag.settings import Settings
+from rag.store import MANIFEST, ArticleEntry, ChunkStore, Generations, Manifest
+
+# Bumped when chunking or header logic changes what gets embedded.
+CHUNKER_VERSION = 2
+# Articles are processed (embedded, written, recorded) in groups of about this many chunks, so
+# memory stays bounded and an interruption loses at most one group of work.
+GROUP_CHUNKS = 256
+
+
+class IndexLocked(RagError):
+    """Another rag process holds the index lock."""
+
+
+@dataclass
+class Plan:
+    """What an index run will do; `files` maps each article to index to its file."""
+
+    added: list[str] = field(default_factory=list)
+    changed: list[str] = field(default_factory=list)
+    deleted: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    aliases: dict[str, list[str]] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    rebuild_reason: str | None = None
+    files: dict[str, ArticleFile] = field(default_factory=dict)
+    fingerprint: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def is_noop(self) -> bool:
+        """True when nothing needs embedding or removing."""
+        return not (self.added or self.changed or self.deleted or self.rebuild_reason)
+
+
+@dataclass
+class IndexReport:
+    """The outcome of an index run (the JSON output of `rag index --json`)."""
+
+    added: int
+    changed: int
+    deleted: int
+    unchanged: int
+    chunks: int
+    embedded_chunks: int
+    reused_chunks: int
+    seconds: float
+    warnings: list[str]
+    rebuilt: str | None = None
+
+
+@dataclass
+class Progress:
+    """Callbacks the CLI uses to draw a progress bar; the core never touches the terminal."""
+
+    start: Callable[[int], None] = lambda total: None
+    advance: Callable[[int], None] = lambda n: None
+
+
+def fingerprint(settings: Settings) -> dict[str, Any]:
+    """Everything that changes the vectors: model, chunking settings, chunker version."""
+    model_dir = resolve_model_dir(settings.embedding_model)
+    return {
+        "embedding_model": settings.embedding_model,
+        "model_hash": model_fingerprint(model_dir),
+        "chunk_tokens": settings.chunk_tokens,
+        "chunk_overlap_tokens": settings.chunk_overlap_tokens,
+        "max_seq_length": settings.max_seq_length,
+        "chunker_version": CHUNKER_VERSION,
+    }
+
+
+@contextmanager
+def index_lock(index_dir: Path, timeout: float) -> Iterator[None]:
+    """An exclusive lock on the index; waits up to timeout seconds, then raises IndexLocked."""
+    index_dir.mkdir(parents=True, exist_ok=True)
+    with (index_dir / ".lock").open("w") as fh:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise IndexLocked(
+                        f"another `rag index` is updating {index_dir} (waited {timeout:.0f}s); "
+                        "try again when it finishes"
+                    ) from None
+                time.sleep(0.2)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def current_manifest(settings: Settings) -> tuple[Path | None, Manifest | None]:
+    """The live generation folder and its manifest (None, None before the first index)."""
+    gen = Generations(settings.index_dir).current()
+    if gen is None:
+        return None, None
+    return gen, Manifest.load(gen / MANIFEST)
+
+
+def plan(settings: Settings, rebuild: bool = False) -> Plan:
+    """Compare the articles folder with the manifest; touches nothing."""
+    files, warnings = articles_mod.scan(settings.articles_dir)
+    result = Plan(warnings=warnings, fingerprint=fingerprint(settings))
+    _, manifest = current_manifest(settings)
+    if manifest is not None and manifest.fingerprint != result.fingerprint:
+        changed = sorted(
+            k
+            for k in set(manifest.fingerprint) | set(result.fingerprint)
+            if manifest.fingerprint.get(k) != result.fingerprint.get(k)
+        )
+        result.rebuild_reason = "index was built with other settings (" + ", ".join(changed) + ")"
+    elif rebuild and manifest is not None:
+        result.rebuild_reason = "--rebuild"
+    known = {} if result.rebuild_reason or manifest is None else manifest.articles
+
+    by_hash: dict[str, list[ArticleFile]] = {}
+    for f in files:
+        by_hash.setdefault(f.content_hash, []).append(f)
+    canonical: set[str] = set()
+    for group in by_hash.values():
+        indexed = [f for f in group if f.rel in known and known[f.rel].hash == f.content_hash]
+        first = indexed[0] if indexed else group[0]
+        canonical.add(first.rel)
+        result.files[first.rel] = first
+        result.aliases[first.rel] = [f.rel for f in group if f is not first]
+        if first.rel not in known:
+            result.added.append(first.rel)
+        elif known[first.rel].hash != first.content_hash:
+            result.changed.append(first.rel)
+        else:
+            result.unchanged.append(first.rel)
+    result.deleted = sorted(rel for rel in known if rel not in canonical)
+    for name in ("added", "changed", "unchanged"):
+        getattr(result, name).sort()
+    return result
+
+
+def apply(settings: Settings, the_plan: Plan, progress: Progress | None = None) -> IndexReport:
+    """Carry out a plan under the index lock; safe to interrupt at any moment."""
+    progress = progress or Progress()
+    started = time.perf_counter()
+    warnings = list(the_plan.warnings)
+    with index_lock(settings.index_dir, settings.lock_timeout):
+        generations = Generations(settings.index_dir)
+        live = generations.current()
+        if live is None or the_plan.rebuild_reason:
+            # A first index becomes live at once (nothing to protect, and progress survives a
+            # crash); a rebuild is built aside and swapped in only when complete.
+            gen = generations.create()
+            if live is None:
+                Manifest(the_plan.fingerprint).save(gen / MANIFEST)
+                generations.promote(gen)
+        else:
+            gen = live
+        manifest = Manifest.load(gen / MANIFEST) or Manifest(the_plan.fingerprint)
+        store = ChunkStore(settings, gen)
+        builder = _Builder(settings, store, manifest, gen)
+
+        # Vectors of chunks about to be replaced, reused where the embedded text is unchanged
+        # (an edited article keeps most of its paragraphs; a renamed one keeps all).
+        retiring = [c for rel in the_plan.changed + the_plan.deleted for c in _ids(manifest, rel)]
+        builder.cache.update(store.vectors_by_hash(retiring))
+
+        for rel in the_plan.deleted:
+            store.delete(manifest.articles[rel].chunks)
+            del manifest.articles[rel]
+        manifest.save(gen / MANIFEST)
+
+        todo = the_plan.added + the_plan.changed
+        loaded = articles_mod.iter_loaded(
+            [the_plan.files[r] for r in todo], settings.max_article_bytes
+        )
+        pending: list[tuple[Article, list[Chunk]]] = []
+        for file, article, problems in loaded:
+            warnings.extend(problems)
+            if article is None:
+                builder.forget(file.rel)
+                continue
+            chunks = chunk_article(article, builder.count, builder.chunking)
+            pending.append((article, chunks))
+        progress.start(sum(1 for _, cs in pending for c in cs if c.embed_hash not in builder.cache))
+        group: list[tuple[Article, list[Chunk]]] = []
+        for item in pending:
+            group.append(item)
+            if sum(len(cs) for _, cs in group) >= GROUP_CHUNKS:
+                builder.write(group, the_plan.aliases, progress)
+                group = []
+        if group:
+            builder.write(group, the_plan.aliases, progress)
+
+        for rel, aliases in the_plan.aliases.items():
+            if rel in manifest.articles:
+                manifest.articles[rel].aliases = aliases
+        manifest.save(gen / MANIFEST)
+        wanted = [c for entry in manifest.articles.values() for c in entry.chunks]
+        LexicalIndex(gen).update(wanted, builder.texts_for)
+        if the_plan.rebuild_reason:
+            generations.promote(gen)
+        else:
+            generations.prune(keep=gen)
+        n_chunks = sum(len(e.chunks) for e in manifest.articles.values())
+
+    return IndexReport(
+        added=len(the_plan.added),
+        changed=len(the_plan.changed),
+        deleted=len(the_plan.deleted),
+        unchanged=len(the_plan.unchanged),
+        chunks=n_chunks,
+        embedded_chunks=builder.embedded,
+        reused_chunks=builder.reused,
+        seconds=round(time.perf_counter() - started, 3),
+        warnings=warnings,
+        rebuilt=the_plan.rebuild_reason,
+    )
+
+
+def _ids(manifest: Manifest, rel: str) -> list[str]:
+    entry = manifest.articles.get(rel)
+    return list(entry.chunks) if entry else []
+
+
+class _Builder:
+    """Embeds and writes groups of articles, recording each in the manifest once written."""
+
+    def __init__(self, settings: Settings, store: ChunkStore, manifest: Manifest, gen: Path):
+        self.settings = settings
+        self.store = store
+        self.manifest = manifest
+        self.gen = gen
+        model_dir = resolve_model_dir(settings.embedding_model)
+        self.count = token_counter(model_dir)
+        self.chunking = ChunkingConfig(
+            settings.chunk_tokens, settings.chunk_overlap_tokens, settings.max_seq_length
+        )
+        self.embedder = SentenceTransformerEmbeddings(model_dir, settings.embedding_batch_size)
+        self.cache: dict[str, list[float]] = {}
+        self.texts: dict[str, str] = {}
+        self.embedded = 0
+        self.reused = 0
+
+    def write(
+        self,
+        group: list[tuple[Article, list[Chunk]]],
+        aliases: dict[str, list[str]],
+        progress: Progress,
+    ) -> None:
+        """Embed what the cache lacks, upsert, drop stale chunks, then record in the manifest.
+
+        The order matters for crash safety: new chunks are written before old ones go, and the
+        manifest changes last, so an interruption leaves the old article searchable and the next
+        run redoes it (ids are deterministic, so re-doing is an upsert, not a duplicate).
+        """
+        chunks = [c for _, cs in group for c in cs]
+        need = list({c.embed_hash: c.embed_text for c in chunks if c.embed_hash not in self.cache})
+        if need:
+            texts = {c.embed_hash: c.embed_text for c in chunks}
+            vectors = self.embedder.embed_documents([texts[h] for h in need], progress.advance)
+            self.cache.update(zip(need, vectors, strict=True))
+            self.embedded += len(need)
+        self.reused += len(chunks) - len(need)
+        by_article = {a.path: a for a, _ in group}
+        self.store.upsert(
+            [c.id for c in chunks],
+            [c.text for c in chunks],
+            [self.cache[c.embed_hash] for c in chunks],
+            [_metadata(c, by_article[c.article]) for c in chunks],
+        )
+        for article, cs in group:
+            new_ids = [c.id for c in cs]
+            stale = [cid for cid in _ids(self.manifest, article.path) if cid not in set(new_ids)]
+            self.store.delete(stale)
+            self.manifest.articles[article.path] = ArticleEntry(
+                hash=article.content_hash,
+                title=article.title,
+                chunks=new_ids,
+                date=article.date,
+                source=article.source,
+                byline=article.byline,
+                url=article.url,
+                aliases=aliases.get(article.path, []),
+            )
+            self.texts.update((c.id, c.embed_text) for c in cs)
+        self.manifest.save(self.gen / MANIFEST)
+
+    def forget(self, rel: str) -> None:
+        """An article that can no longer be read: its old chunks go too."""
+        if rel in self.manifest.articles:
+            self.store.delete(self.manifest.articles.pop(rel).chunks)
+            self.manifest.save(self.gen / MANIFEST)
+
+    def texts_for(self, ids: list[str]) -> dict[str, str]:
+        """Embedded text of chunks, from this run or (after a crash) from the store."""
+        out = {cid: self.texts[cid] for cid in ids if cid in self.texts}
+        rest = [cid for cid in ids if cid not in out]
+        for stored in self.store.get(rest):
+            out[stored.id] = stored.metadata.get("header", "") + stored.text
+        return out
+
+
+def _metadata(chunk: Chunk, article: Article) -> dict[str, Any]:
+    return {
+        "source": article.path,
+        "title": article.title,
+        "date": article.date,
+        "publisher": article.source,
+        "byline": article.byline,
+        "url": article.url,
+        "ordinal": chunk.ordinal,
+        "start": chunk.start,
+        "end": chunk.end,
+        "header": chunk.header,
+        "embed_hash": chunk.embed_hash,
+    }

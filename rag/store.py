@@ -1,0 +1,246 @@
+"""The persisted index: generations on disk, the manifest, and the Chroma collection."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import uuid
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+from rag.errors import RagError
+from rag.settings import Settings
+
+CURRENT = "CURRENT"
+MANIFEST = "manifest.json"
+MANIFEST_VERSION = 1
+_PAGE = 2000
+
+
+class StoreError(RagError):
+    """The index is missing, unreadable or unreachable; the message says what to do."""
+
+
+@dataclass
+class ArticleEntry:
+    """What the manifest remembers of one indexed article."""
+
+    hash: str
+    title: str
+    chunks: list[str]
+    date: str | None = None
+    source: str | None = None
+    byline: str | None = None
+    url: str | None = None
+    aliases: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Manifest:
+    """Content hashes and chunk ids per article, and the fingerprint the vectors were made with."""
+
+    fingerprint: dict[str, Any]
+    articles: dict[str, ArticleEntry] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, path: Path) -> Manifest | None:
+        """The manifest at path, or None if there is none yet."""
+        if not path.is_file():
+            return None
+        data = json.loads(path.read_text())
+        articles = {k: ArticleEntry(**v) for k, v in data.get("articles", {}).items()}
+        return cls(fingerprint=data.get("fingerprint", {}), articles=articles)
+
+    def save(self, path: Path) -> None:
+        """Write atomically (temp file, fsync, rename): a crash leaves the old or the new one."""
+        data = {
+            "version": MANIFEST_VERSION,
+            "fingerprint": self.fingerprint,
+            "articles": {k: v.__dict__ for k, v in sorted(self.articles.items())},
+        }
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        with tmp.open("w") as fh:
+            json.dump(data, fh, indent=1)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+
+
+class Generations:
+    """index_dir/CURRENT names the live generation folder; a rebuild writes a new one and swaps."""
+
+    def __init__(self, index_dir: Path) -> None:
+        self.root = index_dir
+
+    def current(self) -> Path | None:
+        """The live generation folder, or None when nothing has been indexed."""
+        pointer = self.root / CURRENT
+        if not pointer.is_file():
+            return None
+        gen = self.root / pointer.read_text().strip()
+        return gen if gen.is_dir() else None
+
+    def create(self) -> Path:
+        """A new, empty generation folder (not live until promoted)."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        gen = self.root / f"gen-{uuid.uuid4().hex[:12]}"
+        gen.mkdir()
+        return gen
+
+    def promote(self, gen: Path) -> None:
+        """Make gen live with one atomic rename, then remove the generations it replaced."""
+        tmp = self.root / f".{CURRENT}.{os.getpid()}.tmp"
+        tmp.write_text(gen.name)
+        os.replace(tmp, self.root / CURRENT)
+        self.prune(keep=gen)
+
+    def prune(self, keep: Path) -> None:
+        """Remove generation folders other than keep (left behind by rebuilds or crashes)."""
+        for other in self.root.glob("gen-*"):
+            if other != keep and other.is_dir():
+                shutil.rmtree(other, ignore_errors=True)
+
+
+@dataclass(frozen=True)
+class StoredChunk:
+    """A chunk as read back from Chroma; distance is cosine distance (lower is closer)."""
+
+    id: str
+    text: str
+    metadata: dict[str, Any]
+    distance: float | None = None
+
+
+class ChunkStore:
+    """One Chroma collection (persistent under the generation folder, or on a Chroma server)."""
+
+    def __init__(self, settings: Settings, generation: Path) -> None:
+        self.settings = settings
+        self.generation = generation
+        self._collection = None
+
+    @property
+    def collection(self):  # noqa: ANN201 - chromadb.Collection, imported lazily
+        if self._collection is None:
+            client = _client(self.settings, self.generation)
+            # One collection per generation, so a rebuild on a server also builds aside.
+            self._collection = client.get_or_create_collection(
+                name=f"rag-{self.generation.name}",
+                configuration={"hnsw": {"space": "cosine"}},
+            )
+        return self._collection
+
+    def upsert(
+        self,
+        ids: Sequence[str],
+        texts: Sequence[str],
+        vectors: Sequence[Sequence[float]],
+        metadatas: Sequence[dict[str, Any]],
+    ) -> None:
+        """Add or replace chunks, in pages small enough for Chroma's batch limit."""
+        for i in range(0, len(ids), _PAGE):
+            self.collection.upsert(
+                ids=list(ids[i : i + _PAGE]),
+                documents=list(texts[i : i + _PAGE]),
+                embeddings=[list(v) for v in vectors[i : i + _PAGE]],
+                metadatas=[_clean(m) for m in metadatas[i : i + _PAGE]],
+            )
+
+    def delete(self, ids: Sequence[str]) -> None:
+        """Remove chunks by id (missing ids are ignored)."""
+        for i in range(0, len(ids), _PAGE):
+            self.collection.delete(ids=list(ids[i : i + _PAGE]))
+
+    def get(self, ids: Sequence[str]) -> list[StoredChunk]:
+        """Chunks by id, in the order asked, skipping ids that are not stored."""
+        found: dict[str, StoredChunk] = {}
+        for i in range(0, len(ids), _PAGE):
+            res = self.collection.get(
+                ids=list(ids[i : i + _PAGE]), include=["documents", "metadatas"]
+            )
+            for cid, doc, meta in zip(res["ids"], res["documents"], res["metadatas"], strict=True):
+                found[cid] = StoredChunk(cid, doc, meta or {})
+        return [found[c] for c in ids if c in found]
+
+    def vectors_by_hash(self, ids: Sequence[str]) -> dict[str, list[float]]:
+        """Stored vectors of the given chunks keyed by embed_hash, to reuse for unchanged text."""
+        if not ids:
+            return {}
+        out: dict[str, list[float]] = {}
+        for i in range(0, len(ids), _PAGE):
+            res = self.collection.get(
+                ids=list(ids[i : i + _PAGE]), include=["metadatas", "embeddings"]
+            )
+            for meta, vector in zip(res["metadatas"], res["embeddings"], strict=True):
+                if meta and meta.get("embed_hash"):
+                    out[meta["embed_hash"]] = [float(x) for x in vector]
+        return out
+
+    def query(self, vector: Sequence[float], n: int) -> list[StoredChunk]:
+        """The n nearest chunks by cosine distance (lower is closer)."""
+        count = self.count()
+        if count == 0:
+            return []
+        res = self.collection.query(
+            query_embeddings=[list(vector)],
+            n_results=min(n, count),
+            include=["documents", "metadatas", "distances"],
+        )
+        return [
+            StoredChunk(cid, doc, meta or {}, float(dist))
+            for cid, doc, meta, dist in zip(
+                res["ids"][0],
+                res["documents"][0],
+                res["metadatas"][0],
+                res["distances"][0],
+                strict=True,
+            )
+        ]
+
+    def count(self) -> int:
+        """Number of chunks stored."""
+        return self.collection.count()
+
+    def iter_all(self) -> Iterator[StoredChunk]:
+        """Every stored chunk, page by page (bounded memory)."""
+        offset = 0
+        while True:
+            res = self.collection.get(
+                limit=_PAGE, offset=offset, include=["documents", "metadatas"]
+            )
+            if not res["ids"]:
+                return
+            for cid, doc, meta in zip(res["ids"], res["documents"], res["metadatas"], strict=True):
+                yield StoredChunk(cid, doc, meta or {})
+            offset += len(res["ids"])
+
+
+def _clean(meta: dict[str, Any]) -> dict[str, Any]:
+    """Chroma metadata holds str/int/float/bool only: drop Nones."""
+    return {k: v for k, v in meta.items() if v is not None}
+
+
+def _client(settings: Settings, generation: Path):  # noqa: ANN202 - chromadb client
+    import chromadb
+    from chromadb.config import Settings as ChromaSettings
+
+    chroma_settings = ChromaSettings(anonymized_telemetry=False)
+    if settings.chroma_url:
+        url = urlparse(settings.chroma_url)
+        try:
+            return chromadb.HttpClient(
+                host=url.hostname or "localhost",
+                port=url.port or (443 if url.scheme == "https" else 8000),
+                ssl=url.scheme == "https",
+                settings=chroma_settings,
+            )
+        except Exception as exc:
+            raise StoreError(
+                f"cannot reach the Chroma server at {settings.chroma_url} ({exc}); "
+                "start one with `chroma run --path DIR --port PORT` or unset RAG_CHROMA_URL"
+            ) from exc
+    return chromadb.PersistentClient(path=str(generation / "chroma"), settings=chroma_settings)

@@ -18,7 +18,7 @@ from rag.settings import Settings
 
 app = typer.Typer(
     help="Ask questions of a folder of news articles; answers cite the passages they come from.\n\n"
-    "Start with `rag index`, then `rag ask \"...\"` or `rag chat`.",
+    'Start with `rag index`, then `rag ask "..."` or `rag chat`.',
     no_args_is_help=True,
     add_completion=False,
     rich_markup_mode="markdown",
@@ -29,7 +29,9 @@ err = Console(stderr=True)
 ArticlesOpt = Annotated[
     Path | None, typer.Option("--articles", help="Articles folder [env: RAG_ARTICLES_DIR].")
 ]
-IndexOpt = Annotated[Path | None, typer.Option("--index", help="Index folder [env: RAG_INDEX_DIR].")]
+IndexOpt = Annotated[
+    Path | None, typer.Option("--index", help="Index folder [env: RAG_INDEX_DIR].")
+]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object instead of text.")]
 
 
@@ -94,7 +96,9 @@ def index(
     ctx: typer.Context,
     articles: ArticlesOpt = None,
     index_dir: IndexOpt = None,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the plan; change nothing.")] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print the plan; change nothing.")
+    ] = False,
     rebuild: Annotated[
         bool, typer.Option("--rebuild", help="Re-embed everything (built aside, then swapped in).")
     ] = False,
@@ -238,4 +242,3 @@ def add(
 def main() -> None:
     """Console-script entry point."""
     app()
-

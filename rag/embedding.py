@@ -15,8 +15,6 @@ from rag.settings import DEFAULT_MODEL
 
 _PACKAGED_ALIASES = {DEFAULT_MODEL, "all-minilm-l6-v2", "sentence-transformers/all-minilm-l6-v2"}
 
-Progress = Callable[[int], None]
-
 
 class EmbeddingError(RagError):
     """The embedding model cannot be found or loaded."""
@@ -86,25 +84,12 @@ class SentenceTransformerEmbeddings(Embeddings):
 
         return SentenceTransformer(str(self.model_dir), device="cpu", local_files_only=True)
 
-    def embed_documents(
-        self, texts: list[str], progress: Progress | None = None
-    ) -> list[list[float]]:
-        """Embed in length-sorted batches (less padding), reporting each finished batch."""
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-        vectors: list[list[float]] = [[] for _ in texts]
-        for b in range(0, len(order), self.batch_size):
-            batch = order[b : b + self.batch_size]
-            encoded = self.model.encode(
-                [texts[i] for i in batch],
-                batch_size=self.batch_size,
-                normalize_embeddings=True,
-                convert_to_numpy=True,
-            )
-            for i, vector in zip(batch, encoded, strict=True):
-                vectors[i] = vector.tolist()
-            if progress:
-                progress(len(batch))
-        return vectors
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        """Unit-length vectors, one per text."""
+        encoded = self.model.encode(
+            texts, batch_size=self.batch_size, normalize_embeddings=True, convert_to_numpy=True
+        )
+        return encoded.tolist()
 
     def embed_query(self, text: str) -> list[float]:
         """Embed one query with the same model and normalisation as the documents."""

@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from langchain_core.embeddings import Embeddings
+
 from rag import articles as articles_mod
 from rag.articles import Article, ArticleFile
 from rag.chunking import Chunk, ChunkingConfig, chunk_article
@@ -161,8 +163,16 @@ def plan(settings: Settings, rebuild: bool = False) -> Plan:
     return result
 
 
-def apply(settings: Settings, the_plan: Plan, progress: Progress | None = None) -> IndexReport:
-    """Carry out a plan under the index lock; safe to interrupt at any moment."""
+def apply(
+    settings: Settings,
+    the_plan: Plan,
+    progress: Progress | None = None,
+    embedder: Embeddings | None = None,
+) -> IndexReport:
+    """Carry out a plan under the index lock; safe to interrupt at any moment.
+
+    embedder defaults to the configured sentence-transformers model (loaded only if needed).
+    """
     progress = progress or Progress()
     started = time.perf_counter()
     warnings = list(the_plan.warnings)
@@ -180,7 +190,7 @@ def apply(settings: Settings, the_plan: Plan, progress: Progress | None = None) 
             gen = live
         manifest = Manifest.load(gen / MANIFEST) or Manifest(the_plan.fingerprint)
         store = ChunkStore(settings, gen)
-        builder = _Builder(settings, store, manifest, gen)
+        builder = _Builder(settings, store, manifest, gen, embedder)
 
         # Vectors of chunks about to be replaced, reused where the embedded text is unchanged
         # (an edited article keeps most of its paragraphs; a renamed one keeps all).
@@ -248,7 +258,14 @@ def _ids(manifest: Manifest, rel: str) -> list[str]:
 class _Builder:
     """Embeds and writes groups of articles, recording each in the manifest once written."""
 
-    def __init__(self, settings: Settings, store: ChunkStore, manifest: Manifest, gen: Path):
+    def __init__(
+        self,
+        settings: Settings,
+        store: ChunkStore,
+        manifest: Manifest,
+        gen: Path,
+        embedder: Embeddings | None,
+    ) -> None:
         self.settings = settings
         self.store = store
         self.manifest = manifest
@@ -258,7 +275,8 @@ class _Builder:
         self.chunking = ChunkingConfig(
             settings.chunk_tokens, settings.chunk_overlap_tokens, settings.max_seq_length
         )
-        self.embedder = SentenceTransformerEmbeddings(model_dir, settings.embedding_batch_size)
+        self.batch_size = settings.embedding_batch_size
+        self.embedder = embedder or SentenceTransformerEmbeddings(model_dir, self.batch_size)
         self.cache: dict[str, list[float]] = {}
         self.texts: dict[str, str] = {}
         self.embedded = 0
@@ -280,8 +298,13 @@ class _Builder:
         need = list({c.embed_hash: c.embed_text for c in chunks if c.embed_hash not in self.cache})
         if need:
             texts = {c.embed_hash: c.embed_text for c in chunks}
-            vectors = self.embedder.embed_documents([texts[h] for h in need], progress.advance)
-            self.cache.update(zip(need, vectors, strict=True))
+            # Length-sorted batches: similar lengths pad less, so each batch encodes faster.
+            need.sort(key=lambda h: len(texts[h]))
+            for b in range(0, len(need), self.batch_size):
+                batch = need[b : b + self.batch_size]
+                vectors = self.embedder.embed_documents([texts[h] for h in batch])
+                self.cache.update(zip(batch, vectors, strict=True))
+                progress.advance(len(batch))
             self.embedded += len(need)
         self.reused += len(chunks) - len(need)
         by_article = {a.path: a for a, _ in group}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import hashlib
 import re
 from collections.abc import Iterator
@@ -85,7 +86,7 @@ def load(file: ArticleFile, max_bytes: int = 5_000_000) -> Article:
     with file.path.open("rb") as fh:
         raw = fh.read(max_bytes + 1)
     if len(raw) > max_bytes:
-        raw = raw[:max_bytes]
+        raw = _cut_utf8(raw, max_bytes)
         warnings.append(f"{file.rel}: larger than {max_bytes:,} bytes, only the start is indexed")
     if not raw.strip():
         raise ArticleError(f"{file.rel}: empty file, skipped")
@@ -111,6 +112,19 @@ def decode(raw: bytes) -> tuple[str, str]:
         except UnicodeDecodeError:
             continue
     return raw.decode("latin-1"), "latin-1"
+
+
+def _cut_utf8(raw: bytes, max_bytes: int) -> bytes:
+    """The first max_bytes, less a UTF-8 character the cut would split (which would otherwise
+    make the whole text fail UTF-8 and decode as cp1252 mojibake)."""
+    cut = raw[:max_bytes]
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    try:
+        decoder.decode(cut, final=False)
+    except UnicodeDecodeError:
+        return cut  # not UTF-8 anyway: decode() falls back
+    pending = decoder.getstate()[0]
+    return cut[: len(cut) - len(pending)]
 
 
 def _looks_binary(raw: bytes) -> bool:

@@ -239,6 +239,69 @@ def add(
         _render_report(report, False)
 
 
+KOpt = Annotated[int | None, typer.Option("--k", "-k", help="Passages to retrieve [env: RAG_K].")]
+LlmOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--llm",
+        help="extractive | ollama:MODEL | openai:MODEL | auto (an LLM if configured) [env: RAG_LLM].",
+    ),
+]
+
+
+@app.command()
+def ask(
+    ctx: typer.Context,
+    question: Annotated[str, typer.Argument(help="Your question, in quotes.")],
+    k: KOpt = None,
+    llm: LlmOpt = None,
+    index_dir: IndexOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Answer one question from the indexed articles, citing the passages used.
+
+    Example: `rag ask "Where is the drone factory being built?"`
+    """
+    from rag.pipeline import Pipeline, to_json
+
+    settings = _settings(ctx, index_dir=index_dir, k=k)
+    with _errors():
+        pipeline = Pipeline(settings)
+        streaming = not as_json and pipeline.answerer(llm).name != "extractive"
+        on_token = (lambda t: out.print(t, end="", highlight=False)) if streaming else None
+        answer = pipeline.ask(question, llm=llm, on_token=on_token)
+    if as_json:
+        _print_json(to_json(answer))
+        return
+    if streaming:
+        out.print()
+    render_answer(answer, streamed=streaming)
+
+
+def render_answer(answer: Any, streamed: bool = False) -> None:
+    """The answer as markdown, then its numbered sources with the quoted support."""
+    from rich.markdown import Markdown
+
+    if answer.note:
+        err.print(f"[yellow]note:[/] {answer.note}")
+    if not streamed:
+        out.print(Markdown(answer.text))
+    if answer.refused:
+        near = list(dict.fromkeys(p.title for p in answer.passages))[:3]
+        if near:
+            out.print("[dim]closest articles: " + "; ".join(near) + "[/]", highlight=False)
+    for c in answer.citations:
+        mark = "[green]✓[/]" if c.supported else "[red]✗ unsupported[/]"
+        date = f", {c.date}" if c.date else ""
+        out.print(f"[bold][{c.n}][/] {c.title}{date} [dim]({c.source})[/] {mark}", highlight=False)
+        out.print(f"    [italic]“{c.quote}”[/]", highlight=False)
+    if answer.unsupported:
+        out.print(f"[red]{answer.unsupported} sentence(s) not supported by the cited passages[/]")
+    out.print(
+        f"[dim]answered by {answer.answerer} in {answer.timings_ms.get('total', 0):.0f} ms[/]"
+    )
+
+
 def main() -> None:
     """Console-script entry point."""
     app()

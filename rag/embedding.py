@@ -11,7 +11,7 @@ from pathlib import Path
 from langchain_core.embeddings import Embeddings
 
 from rag.errors import RagError
-from rag.settings import DEFAULT_MODEL
+from rag.settings import DEFAULT_MODEL, Settings
 
 _PACKAGED_ALIASES = {DEFAULT_MODEL, "all-minilm-l6-v2", "sentence-transformers/all-minilm-l6-v2"}
 
@@ -80,6 +80,8 @@ class SentenceTransformerEmbeddings(Embeddings):
     def model(self):  # noqa: ANN201 - SentenceTransformer, imported lazily
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+        os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
         from sentence_transformers import SentenceTransformer
 
         return SentenceTransformer(str(self.model_dir), device="cpu", local_files_only=True)
@@ -94,3 +96,9 @@ class SentenceTransformerEmbeddings(Embeddings):
     def embed_query(self, text: str) -> list[float]:
         """Embed one query with the same model and normalisation as the documents."""
         return self.embed_documents([text])[0]
+
+
+def query_embedder(settings: Settings) -> Embeddings:
+    """The embedder for questions (and answer checks): same model and space as the index."""
+    model_dir = resolve_model_dir(settings.embedding_model)
+    return SentenceTransformerEmbeddings(model_dir, settings.embedding_batch_size)

@@ -44,6 +44,7 @@ class Settings(BaseSettings):
     max_article_bytes: int = 5_000_000
 
     k: int = 5
+    max_question_chars: int = 2000
     candidates: int = 30
     rrf_k: int = 60
     dense_weight: float = 1.0
@@ -51,9 +52,13 @@ class Settings(BaseSettings):
     # Cosine similarity (higher is closer) of the best dense hit below which rag refuses.
     refusal_threshold: float = 0.30
 
+    # 'auto' (an LLM when RAG_OPENAI_MODEL or RAG_OLLAMA_MODEL is set, else extractive),
+    # 'extractive', 'ollama:MODEL' or 'openai:MODEL'.
     llm: str = "auto"
     ollama_url: str = "http://127.0.0.1:11434"
+    ollama_model: str | None = None
     openai_base_url: str | None = None
+    openai_model: str | None = None
     llm_timeout: float = 60.0
 
     chroma_url: str | None = None

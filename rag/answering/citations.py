@@ -1,0 +1,138 @@
+"""Parse `[n]` markers out of an answer and check each cited sentence against its passage."""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+
+from langchain_core.embeddings import Embeddings
+
+from rag.answering import Citation, Sentence
+from rag.chunking import split_sentences
+from rag.lexical import tokenize
+from rag.retrieval import Passage
+
+MARKER = re.compile(r"\s*\[(\d+(?:\s*,\s*\d+)*)\]")
+_NUMBER = re.compile(r"\d[\d,.]*")
+
+# A sentence is supported when most of its content words are in the cited passage, or when it
+# is a close paraphrase of one passage sentence (embedding cosine similarity) sharing some words.
+MIN_OVERLAP = 0.6
+MIN_PARAPHRASE_COSINE = 0.75
+MIN_PARAPHRASE_OVERLAP = 0.3
+
+
+def split_answer(text: str) -> list[tuple[str, tuple[int, ...]]]:
+    """Answer sentences (markers removed) with the passage numbers each one cites.
+
+    A marker that follows a sentence's final period (`... said. [2]`) belongs to that sentence.
+    """
+    out: list[tuple[str, tuple[int, ...]]] = []
+    spans = split_sentences(text)
+    for s, e in spans:
+        piece = text[s:e]
+        cites = tuple(int(n) for m in MARKER.finditer(piece) for n in m.group(1).split(","))
+        clean = MARKER.sub("", piece).strip()
+        if not clean and out:  # a lone marker after the sentence it belongs to
+            prev_text, prev_cites = out[-1]
+            out[-1] = (prev_text, prev_cites + cites)
+        elif clean:
+            out.append((clean, cites))
+    return out
+
+
+def _cosine(a: Sequence[float], b: Sequence[float]) -> float:
+    dot = sum(x * y for x, y in zip(a, b, strict=True))
+    na = math.sqrt(sum(x * x for x in a))
+    nb = math.sqrt(sum(y * y for y in b))
+    return dot / (na * nb) if na and nb else 0.0
+
+
+def verify(
+    answer_text: str,
+    passages: Sequence[Passage],
+    embedder: Embeddings | None,
+) -> tuple[list[Sentence], list[Citation]]:
+    """Check every answer sentence against the passages it cites; build the citation list.
+
+    A citation can only point at a retrieved passage: `[n]` outside 1..len(passages) makes its
+    sentence unsupported. embedder=None checks lexical overlap only (verbatim extracts).
+    """
+    by_n = {p.rank: p for p in passages}
+    parsed = split_answer(answer_text)
+    passage_sents = {
+        n: [p.text[s:e] for s, e in split_sentences(p.text)] or [p.text] for n, p in by_n.items()
+    }
+    cited = sorted({n for _, cites in parsed for n in cites if n in by_n})
+    vectors: dict[str, list[float]] = {}
+    if embedder is not None and cited:
+        texts = list(
+            dict.fromkeys([s for s, _ in parsed] + [x for n in cited for x in passage_sents[n]])
+        )
+        vectors = dict(zip(texts, embedder.embed_documents(texts), strict=True))
+
+    sentences: list[Sentence] = []
+    support: dict[int, list[tuple[bool, str]]] = {}
+    for text, cites in parsed:
+        ok = bool(cites) and all(n in by_n for n in cites)
+        for n in cites:
+            if n not in by_n:
+                continue
+            good, quote = _check(text, by_n[n], passage_sents[n], vectors)
+            support.setdefault(n, []).append((good, quote))
+            ok = ok and good
+        sentences.append(Sentence(text, cites, ok))
+
+    citations = []
+    for n in cited:
+        p = by_n[n]
+        checks = support[n]
+        quote = next((q for good, q in checks if good), checks[0][1])
+        citations.append(
+            Citation(
+                n=n,
+                source=p.source,
+                title=p.title,
+                date=p.date,
+                quote=quote,
+                supported=all(good for good, _ in checks),
+                chunk_id=p.chunk_id,
+                start=p.start,
+                end=p.end,
+            )
+        )
+    return sentences, citations
+
+
+def _check(
+    sentence: str, passage: Passage, passage_sents: list[str], vectors: dict[str, list[float]]
+) -> tuple[bool, str]:
+    """(supported, the passage sentence that best supports it)."""
+    words = set(tokenize([sentence])[0])
+    passage_words = set(tokenize([passage.text])[0])
+    overlap = len(words & passage_words) / len(words) if words else 0.0
+    # Figures are where paraphrase goes wrong: a number the passage lacks is never supported.
+    numbers = {n.rstrip(".,").replace(",", "") for n in _NUMBER.findall(sentence)}
+    passage_numbers = {n.rstrip(".,").replace(",", "") for n in _NUMBER.findall(passage.text)}
+    if numbers - passage_numbers:
+        return False, _best_lexical(words, passage_sents)
+    if sentence in vectors:
+        scored = [
+            (_cosine(vectors[sentence], vectors[s]), s) for s in passage_sents if s in vectors
+        ]
+        cosine, quote = max(scored, default=(0.0, passage_sents[0]))
+    else:
+        cosine, quote = 0.0, _best_lexical(words, passage_sents)
+    supported = overlap >= MIN_OVERLAP or (
+        cosine >= MIN_PARAPHRASE_COSINE and overlap >= MIN_PARAPHRASE_OVERLAP
+    )
+    if overlap >= MIN_OVERLAP and cosine < MIN_PARAPHRASE_COSINE:
+        quote = _best_lexical(words, passage_sents)
+    return supported, quote
+
+
+def _best_lexical(words: set[str], passage_sents: list[str]) -> str:
+    tokens = tokenize(passage_sents)
+    best = max(range(len(passage_sents)), key=lambda i: len(words & set(tokens[i])))
+    return passage_sents[best]

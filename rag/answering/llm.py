@@ -1,0 +1,135 @@
+"""LLM answerers (Ollama, OpenAI-compatible servers) behind LangChain chat models."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+
+from langchain_core.language_models.chat_models import BaseChatModel
+from langchain_core.messages import HumanMessage, SystemMessage
+
+from rag import prompts
+from rag.answering import REFUSAL
+from rag.errors import RagError
+from rag.retrieval import Passage
+from rag.settings import Settings
+
+OnToken = Callable[[str], None]
+
+
+class LLMError(RagError):
+    """The LLM endpoint failed or could not be reached."""
+
+
+def resolve_spec(settings: Settings) -> str:
+    """The answerer to use: an explicit 'ollama:M' / 'openai:M' / 'extractive', or for 'auto'
+    the configured LLM (RAG_OPENAI_MODEL or RAG_OLLAMA_MODEL), else 'extractive'."""
+    spec = settings.llm.strip()
+    if spec != "auto":
+        return spec
+    if settings.openai_model:
+        return f"openai:{settings.openai_model}"
+    if settings.ollama_model:
+        return f"ollama:{settings.ollama_model}"
+    return "extractive"
+
+
+def make_chat_model(spec: str, settings: Settings) -> tuple[BaseChatModel, str]:
+    """(chat model, the endpoint URL it talks to) for 'ollama:MODEL' or 'openai:MODEL'."""
+    provider, _, model = spec.partition(":")
+    if not model:
+        raise LLMError(f"--llm {spec!r}: expected extractive, auto, ollama:MODEL or openai:MODEL")
+    if provider == "ollama":
+        from langchain_ollama import ChatOllama
+
+        url = settings.ollama_url
+        return ChatOllama(model=model, base_url=url, temperature=0), url
+    if provider == "openai":
+        from langchain_openai import ChatOpenAI
+
+        url = settings.openai_base_url or "https://api.openai.com/v1"
+        key = os.environ.get("OPENAI_API_KEY")
+        if not key and not settings.openai_base_url:
+            raise LLMError(
+                "--llm openai:… needs OPENAI_API_KEY (or RAG_OPENAI_BASE_URL for a local server)"
+            )
+        chat = ChatOpenAI(
+            model=model,
+            base_url=url,
+            api_key=key or "not-needed",
+            temperature=0,
+            timeout=settings.llm_timeout,
+            max_retries=0,
+        )
+        return chat, url
+    raise LLMError(f"--llm {spec!r}: unknown provider {provider!r} (use ollama: or openai:)")
+
+
+def format_passages(passages: list[Passage]) -> str:
+    """Numbered passages for the prompt, each with its article title and date."""
+    blocks = []
+    for p in passages:
+        dated = f", {p.date}" if p.date else ""
+        blocks.append(f"[{p.rank}] {p.title}{dated}\n{p.text.strip()}")
+    return "\n\n".join(blocks)
+
+
+class LLMAnswerer:
+    """Answers from the numbered passages with a chat model, streaming tokens as they come."""
+
+    def __init__(self, chat: BaseChatModel, settings: Settings, name: str, url: str = "") -> None:
+        self.chat = chat
+        self.settings = settings
+        self.name = name
+        self.url = url
+
+    def _invoke(self, messages: list, on_token: OnToken | None) -> str:
+        parts: list[str] = []
+        try:
+            for chunk in self.chat.stream(messages):
+                text = chunk.content if isinstance(chunk.content, str) else ""
+                if text:
+                    parts.append(text)
+                    if on_token:
+                        on_token(text)
+        except RagError:
+            raise
+        except Exception as exc:  # providers raise their own client errors; report them as one line
+            raise LLMError(
+                f"the LLM {self.name} at {self.url or 'its endpoint'} failed: "
+                f"{exc.__class__.__name__}: {str(exc)[:200]}. Check the server (RAG_OLLAMA_URL / "
+                "RAG_OPENAI_BASE_URL) or answer offline with --llm extractive"
+            ) from exc
+        return "".join(parts).strip()
+
+    def answer(
+        self, question: str, passages: list[Passage], on_token: OnToken | None = None
+    ) -> tuple[str, bool]:
+        """(answer text with [n] markers, refused)."""
+        messages = [
+            SystemMessage(prompts.render(self.settings.prompts_dir, "system", refusal=REFUSAL)),
+            HumanMessage(
+                prompts.render(
+                    self.settings.prompts_dir,
+                    "answer",
+                    passages=format_passages(passages),
+                    question=question,
+                )
+            ),
+        ]
+        text = self._invoke(messages, on_token)
+        refused = not text or _normal(REFUSAL) in _normal(text)
+        return (REFUSAL if refused else text), refused
+
+    def condense(self, history: list[tuple[str, str]], question: str) -> str:
+        """A standalone version of a follow-up question, from the conversation so far."""
+        transcript = "\n".join(f"User: {q}\nAssistant: {a}" for q, a in history[-3:])
+        prompt = prompts.render(
+            self.settings.prompts_dir, "condense", history=transcript, question=question
+        )
+        rewritten = self._invoke([HumanMessage(prompt)], None).strip().strip('"')
+        return rewritten.splitlines()[0] if rewritten else question
+
+
+def _normal(text: str) -> str:
+    return " ".join(text.lower().replace("’", "'").split())

@@ -1,0 +1,197 @@
+"""The ask pipeline: question -> standalone query -> passages -> answer -> verified citations."""
+
+from __future__ import annotations
+
+import re
+import time
+import unicodedata
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from langchain_core.embeddings import Embeddings
+from langchain_core.language_models.chat_models import BaseChatModel
+
+from rag.answering import REFUSAL, Answer
+from rag.answering.citations import verify
+from rag.answering.extractive import ExtractiveAnswerer
+from rag.answering.llm import LLMAnswerer, OnToken, make_chat_model, resolve_spec
+from rag.errors import RagError
+from rag.retrieval import Retriever
+from rag.settings import Settings
+
+
+class QuestionError(RagError):
+    """The question cannot be asked (empty, or nothing left after cleaning)."""
+
+
+class Answerer(Protocol):
+    """What the pipeline needs of an answerer."""
+
+    name: str
+
+    def answer(self, question: str, passages: list, *args: Any) -> tuple[str, bool]: ...
+
+
+@dataclass
+class Turn:
+    """One exchange of a conversation, kept for follow-up questions."""
+
+    question: str
+    query: str
+    answer: Answer
+
+
+@dataclass
+class Conversation:
+    """The turns so far; follow-ups are rewritten against them."""
+
+    turns: list[Turn] = field(default_factory=list)
+
+
+_FOLLOW_UP = re.compile(
+    r"^\s*(and|also|what about|how about|but|so|then|why|and why)\b|"
+    r"\b(it|its|they|them|their|that|this|those|these|he|she|his|her|there)\b",
+    re.I,
+)
+
+
+def clean_question(question: str, max_chars: int) -> tuple[str, str | None]:
+    """(question fit to ask, a note when it had to be changed); raises on empty questions."""
+    text = unicodedata.normalize("NFKC", question)
+    text = "".join(ch for ch in text if ch.isprintable() or ch in "\n\t")
+    text = " ".join(text.split())
+    if not text:
+        raise QuestionError("the question is empty; ask something about the articles")
+    if len(text) > max_chars:
+        return text[:max_chars], f"question truncated to {max_chars} characters"
+    return text, None
+
+
+class Pipeline:
+    """Holds the warm pieces (embedder, index, answerers) so chat and eval reuse them."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        embedder: Embeddings | None = None,
+        chat_model: BaseChatModel | None = None,
+    ) -> None:
+        from rag.embedding import query_embedder
+
+        self.settings = settings
+        self.embedder = embedder or query_embedder(settings)
+        self.retriever = Retriever(settings, self.embedder)
+        self._chat_model = chat_model
+        self._answerers: dict[str, Answerer] = {}
+
+    def answerer(self, spec: str | None = None) -> Answerer:
+        """The answerer for an --llm value ('auto' resolves from settings), built once."""
+        resolved = resolve_spec(self.settings.with_overrides(llm=spec))
+        if self._chat_model is not None and resolved != "extractive":
+            resolved = f"fake:{type(self._chat_model).__name__}"
+        if resolved not in self._answerers:
+            if resolved == "extractive":
+                self._answerers[resolved] = ExtractiveAnswerer(self.embedder)
+            elif self._chat_model is not None:
+                self._answerers[resolved] = LLMAnswerer(self._chat_model, self.settings, resolved)
+            else:
+                chat, url = make_chat_model(resolved, self.settings)
+                self._answerers[resolved] = LLMAnswerer(chat, self.settings, resolved, url)
+        return self._answerers[resolved]
+
+    def standalone(
+        self, question: str, conversation: Conversation | None, answerer: Answerer
+    ) -> str:
+        """Rewrite a follow-up into a standalone query using the conversation."""
+        if not conversation or not conversation.turns:
+            return question
+        if isinstance(answerer, LLMAnswerer):
+            history = [(t.question, t.answer.text) for t in conversation.turns]
+            return answerer.condense(history, question)
+        if not _FOLLOW_UP.search(question) and len(question.split()) > 6:
+            return question
+        # Extractive: carry the previous turn's subject (its standalone query) into this one.
+        return f"{conversation.turns[-1].query} {question}"
+
+    def ask(
+        self,
+        question: str,
+        k: int | None = None,
+        llm: str | None = None,
+        conversation: Conversation | None = None,
+        on_token: OnToken | None = None,
+    ) -> Answer:
+        """Answer one question from the index, with verified citations or a refusal."""
+        started = time.perf_counter()
+        question, note = clean_question(question, self.settings.max_question_chars)
+        answerer = self.answerer(llm)
+        t = time.perf_counter()
+        query = self.standalone(question, conversation, answerer)
+        condense_ms = (time.perf_counter() - t) * 1000
+        retrieval = self.retriever.search(query, k)
+        timings = {"condense": round(condense_ms, 2), **retrieval.timings_ms}
+
+        t = time.perf_counter()
+        if retrieval.best_similarity < self.settings.refusal_threshold or not retrieval.passages:
+            text, refused = REFUSAL, True
+        elif isinstance(answerer, LLMAnswerer):
+            text, refused = answerer.answer(question, retrieval.passages, on_token)
+        else:
+            text, refused = answerer.answer(query, retrieval.passages)
+        timings["answer"] = round((time.perf_counter() - t) * 1000, 2)
+
+        t = time.perf_counter()
+        sentences, citations = [], []
+        if not refused:
+            # Extracts are verbatim: a lexical check suffices; LLM prose also gets the embedding.
+            checker = self.embedder if isinstance(answerer, LLMAnswerer) else None
+            sentences, citations = verify(text, retrieval.passages, checker)
+        timings["verify"] = round((time.perf_counter() - t) * 1000, 2)
+        timings["total"] = round((time.perf_counter() - started) * 1000, 2)
+        answer = Answer(
+            question=question,
+            text=text,
+            refused=refused,
+            answerer=answerer.name,
+            citations=citations,
+            passages=retrieval.passages,
+            sentences=sentences,
+            query=query,
+            note=note,
+            timings_ms=timings,
+        )
+        if conversation is not None:
+            conversation.turns.append(Turn(question, query, answer))
+        return answer
+
+
+def to_json(answer: Answer) -> dict[str, Any]:
+    """The `rag ask --json` object."""
+    return {
+        "question": answer.question,
+        "answer": answer.text,
+        "refused": answer.refused,
+        "answerer": answer.answerer,
+        "citations": [
+            {
+                "n": c.n,
+                "source": c.source,
+                "title": c.title,
+                "date": c.date,
+                "quote": c.quote,
+                "supported": c.supported,
+            }
+            for c in answer.citations
+        ],
+        "retrieved": [
+            {
+                "rank": p.rank,
+                "source": p.source,
+                "title": p.title,
+                "score": p.score,
+                "chunk_id": p.chunk_id,
+            }
+            for p in answer.passages
+        ],
+        "timings_ms": answer.timings_ms,
+    }

@@ -1,0 +1,186 @@
+"""Hybrid search: dense (Chroma) + BM25, reciprocal rank fusion, near-duplicate collapse, dates."""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from langchain_core.embeddings import Embeddings
+
+from rag.errors import RagError
+from rag.lexical import LexicalIndex
+from rag.settings import Settings
+from rag.store import ChunkStore, Generations, StoredChunk
+
+
+class IndexMissing(RagError):
+    """There is no index (or it is empty) to search."""
+
+
+@dataclass(frozen=True)
+class Passage:
+    """A retrieved chunk; `score` is the fused RRF score (higher is better)."""
+
+    rank: int
+    chunk_id: str
+    text: str
+    source: str
+    title: str
+    date: str | None
+    start: int
+    end: int
+    score: float
+    similarity: float | None = None  # cosine similarity to the query (higher is closer)
+    bm25: float | None = None  # BM25 score (higher is better, unbounded)
+    url: str | None = None
+    publisher: str | None = None
+    corroborated_by: tuple[str, ...] = ()
+
+
+@dataclass
+class Retrieval:
+    """The passages for one query, and how sure the dense side was about any of them."""
+
+    query: str
+    passages: list[Passage]
+    best_similarity: float
+    timings_ms: dict[str, float] = field(default_factory=dict)
+
+
+_RECENCY = re.compile(r"\b(latest|most recent|newest|recently|this week|last week|now)\b", re.I)
+_WORDS = re.compile(r"[a-z0-9]+")
+
+
+class Retriever:
+    """Searches the live index generation; open once, query many times."""
+
+    def __init__(self, settings: Settings, embedder: Embeddings) -> None:
+        gen = Generations(settings.index_dir).current()
+        if gen is None:
+            raise IndexMissing(f"no index in {settings.index_dir}; run `rag index` first")
+        self.settings = settings
+        self.generation: Path = gen
+        self.store = ChunkStore(settings, gen)
+        self.lexical = LexicalIndex(gen)
+        self.embedder = embedder
+
+    def search(self, query: str, k: int | None = None) -> Retrieval:
+        """The top k passages for query, fused, deduplicated and date-aware."""
+        k = k or self.settings.k
+        n = max(self.settings.candidates, k * 4)
+        timings: dict[str, float] = {}
+
+        t = time.perf_counter()
+        vector = self.embedder.embed_query(query)
+        timings["embed"] = _ms(t)
+        t = time.perf_counter()
+        dense = self.store.query(vector, n)
+        timings["dense"] = _ms(t)
+        if not dense:
+            raise IndexMissing(
+                f"the index in {self.settings.index_dir} is empty; add articles and run `rag index`"
+            )
+        t = time.perf_counter()
+        lexical = self.lexical.search(query, n)
+        timings["bm25"] = _ms(t)
+
+        t = time.perf_counter()
+        fused = self._fuse(dense, lexical)
+        chunks = {c.id: c for c in dense}
+        missing = [cid for cid, _ in fused if cid not in chunks]
+        chunks.update((c.id, c) for c in self.store.get(missing))
+        similarity = {c.id: 1.0 - c.distance for c in dense if c.distance is not None}
+        bm25 = {h.id: h.score for h in lexical}
+        ordered = [(chunks[cid], score) for cid, score in fused if cid in chunks]
+        if _RECENCY.search(query):
+            ordered = _prefer_recent(ordered)
+        passages = _collapse(ordered, k, similarity, bm25)
+        timings["fuse"] = _ms(t)
+        best = max(similarity.values(), default=0.0)
+        return Retrieval(query, passages, best, timings)
+
+    def _fuse(self, dense: list[StoredChunk], lexical: list) -> list[tuple[str, float]]:
+        """Weighted reciprocal rank fusion of the two rankings (score: higher is better)."""
+        rrf_k = self.settings.rrf_k
+        scores: dict[str, float] = {}
+        for rank, c in enumerate(dense):
+            scores[c.id] = scores.get(c.id, 0.0) + self.settings.dense_weight / (rrf_k + rank + 1)
+        for rank, h in enumerate(lexical):
+            scores[h.id] = scores.get(h.id, 0.0) + self.settings.lexical_weight / (rrf_k + rank + 1)
+        return sorted(scores.items(), key=lambda kv: -kv[1])
+
+
+def _prefer_recent(ordered: list[tuple[StoredChunk, float]]) -> list[tuple[StoredChunk, float]]:
+    """For 'latest'/'this week' questions, let newer articles win near-ties in the fused score."""
+    dates = sorted({c.metadata.get("date") for c, _ in ordered if c.metadata.get("date")})
+    if len(dates) < 2:
+        return ordered
+    position = {d: i / (len(dates) - 1) for i, d in enumerate(dates)}
+    top = ordered[0][1] if ordered else 1.0
+
+    def boosted(item: tuple[StoredChunk, float]) -> float:
+        chunk, score = item
+        # Up to a 15% lift of the best score for the newest article: enough to reorder
+        # near-equals, not to surface an irrelevant recent passage.
+        return score + 0.15 * top * position.get(chunk.metadata.get("date"), 0.0)
+
+    return sorted(ordered, key=boosted, reverse=True)
+
+
+def _shingles(text: str) -> set[tuple[str, ...]]:
+    words = _WORDS.findall(text.lower())
+    return {tuple(words[i : i + 3]) for i in range(max(1, len(words) - 2))}
+
+
+def _collapse(
+    ordered: list[tuple[StoredChunk, float]],
+    k: int,
+    similarity: dict[str, float],
+    bm25: dict[str, float],
+) -> list[Passage]:
+    """Keep the first of near-duplicate passages (word 3-gram containment >= 0.5).
+
+    Wire copy is republished by many outlets: a repeated paragraph is noted as corroboration
+    from the other article instead of taking a second slot.
+    """
+    kept: list[tuple[StoredChunk, float, set, list[str]]] = []
+    for chunk, score in ordered:
+        grams = _shingles(chunk.text)
+        duplicate_of = None
+        for entry in kept:
+            overlap = len(grams & entry[2]) / max(1, min(len(grams), len(entry[2])))
+            if overlap >= 0.5:
+                duplicate_of = entry
+                break
+        if duplicate_of is not None:
+            source = chunk.metadata.get("source", "")
+            if source != duplicate_of[0].metadata.get("source") and source not in duplicate_of[3]:
+                duplicate_of[3].append(source)
+            continue
+        if len(kept) < k:
+            kept.append((chunk, score, grams, []))
+    return [
+        Passage(
+            rank=i + 1,
+            chunk_id=c.id,
+            text=c.text,
+            source=c.metadata.get("source", ""),
+            title=c.metadata.get("title", ""),
+            date=c.metadata.get("date"),
+            start=int(c.metadata.get("start", 0)),
+            end=int(c.metadata.get("end", 0)),
+            score=round(score, 6),
+            similarity=round(similarity[c.id], 4) if c.id in similarity else None,
+            bm25=round(bm25[c.id], 4) if c.id in bm25 else None,
+            url=c.metadata.get("url"),
+            publisher=c.metadata.get("publisher"),
+            corroborated_by=tuple(corr),
+        )
+        for i, (c, score, _, corr) in enumerate(kept)
+    ]
+
+
+def _ms(start: float) -> float:
+    return round((time.perf_counter() - start) * 1000, 2)

@@ -83,8 +83,11 @@ def scan(root: Path) -> tuple[list[ArticleFile], list[str]]:
 def load(file: ArticleFile, max_bytes: int = 5_000_000) -> Article:
     """Read and parse one article file; raises ArticleError for empty or binary files."""
     warnings: list[str] = []
-    with file.path.open("rb") as fh:
-        raw = fh.read(max_bytes + 1)
+    try:
+        with file.path.open("rb") as fh:
+            raw = fh.read(max_bytes + 1)
+    except OSError as exc:  # removed or made unreadable since the folder was scanned
+        raise ArticleError(f"{file.rel}: cannot read ({exc.strerror}), skipped") from exc
     if len(raw) > max_bytes:
         raw = _cut_utf8(raw, max_bytes)
         warnings.append(f"{file.rel}: larger than {max_bytes:,} bytes, only the start is indexed")
@@ -99,7 +102,7 @@ def load(file: ArticleFile, max_bytes: int = 5_000_000) -> Article:
         article = _parse_html(text, file)
     else:
         article = _parse_text(text, file)
-    if not article.text.strip():
+    if not re.search(r"\w", article.text):  # nothing but whitespace or markup debris
         raise ArticleError(f"{file.rel}: no article text found, skipped")
     return replace(article, warnings=tuple(warnings) + article.warnings)
 
@@ -156,24 +159,31 @@ def _parse_text(text: str, file: ArticleFile) -> Article:
         i += 1
     body_start = pos
     seen = 0
+    in_meta_block = True
     while i < len(lines) and seen < _HEADER_LINES:
         line = lines[i].strip()
         pos += len(lines[i])
         i += 1
         if not line:
+            if in_meta_block:
+                body_start = pos
             continue
         seen += 1
         if m := _META.match(line):
             key = m.group(1).lower()
             key = {"publisher": "source", "date": "published", "author": "by"}.get(key, key)
             meta.setdefault(key, m.group(2).strip())
-        elif m := _BYLINE.match(line):
+            # "Key: value" lines are metadata, not article text: skip them in the body.
+            if in_meta_block:
+                body_start = pos
+            continue
+        # A byline or a bare date line is metadata too, but stays in the body: readers ask
+        # "who wrote it?" and "when was it published?" and the answer must be citable.
+        in_meta_block = False
+        if m := _BYLINE.match(line):
             meta.setdefault("by", m.group(1))
         elif "published" not in meta and (iso := parse_date(line, strict=True)):
             meta["published"] = iso
-        else:
-            continue
-        body_start = pos
     date = parse_date(meta["published"]) if "published" in meta else None
     return Article(
         path=file.rel,

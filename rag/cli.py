@@ -12,6 +12,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from rag.errors import RagError
 from rag.settings import Settings
@@ -55,7 +56,7 @@ def _errors() -> Iterator[None]:
     try:
         yield
     except RagError as exc:
-        err.print(f"[red]error:[/] {exc}", highlight=False)
+        err.print(f"[red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
         raise typer.Exit(1) from exc
     except KeyboardInterrupt:
         err.print("[yellow]interrupted[/]")
@@ -138,11 +139,11 @@ def _render_plan(plan: Any, as_json: bool) -> None:
         out.print(f"[yellow]rebuild:[/] {plan.rebuild_reason}")
     for key, colour in (("added", "green"), ("changed", "yellow"), ("deleted", "red")):
         for rel in data[key]:
-            out.print(f"[{colour}]{key:>9}[/] {rel}", highlight=False)
+            out.print(f"[{colour}]{key:>9}[/] {escape(rel)}", highlight=False)
     for rel, names in data["aliases"].items():
-        out.print(f"[dim]    alias[/] {', '.join(names)} = {rel}", highlight=False)
+        out.print(f"[dim]    alias[/] {escape(', '.join(names))} = {escape(rel)}", highlight=False)
     for w in plan.warnings:
-        err.print(f"[yellow]warning:[/] {w}", highlight=False)
+        err.print(f"[yellow]warning:[/] {escape(w)}", highlight=False, soft_wrap=True)
     out.print(
         f"plan: {len(plan.added)} added, {len(plan.changed)} changed, {len(plan.deleted)} deleted,"
         f" {len(plan.unchanged)} unchanged (dry run: nothing was changed)"
@@ -155,7 +156,7 @@ def _render_report(report: Any, as_json: bool) -> None:
         _print_json(data)
         return
     for w in report.warnings:
-        err.print(f"[yellow]warning:[/] {w}", highlight=False)
+        err.print(f"[yellow]warning:[/] {escape(w)}", highlight=False, soft_wrap=True)
     if report.rebuilt:
         out.print(f"[yellow]rebuilt:[/] {report.rebuilt}")
     out.print(
@@ -197,7 +198,9 @@ def sources(ctx: typer.Context, index_dir: IndexOpt = None, as_json: JsonOpt = F
 
     table = Table("file", "title", "date", "source", "chunks")
     for r in rows:
-        table.add_row(r["file"], r["title"], r["date"] or "", r["source"] or "", str(r["chunks"]))
+        table.add_row(
+            *(escape(r[k] or "") for k in ("file", "title", "date", "source")), str(r["chunks"])
+        )
     out.print(table)
 
 
@@ -222,7 +225,11 @@ def add(
         added = add_items(settings, items)
         if not as_json:
             for a in added:
-                out.print(f"[green]added[/] {a.dest.name}  [dim]({a.origin})[/]", highlight=False)
+                out.print(
+                    f"[green]added[/] {escape(a.dest.name)}  [dim]({escape(a.origin)})[/]",
+                    highlight=False,
+                    soft_wrap=True,
+                )
         report = None
         if not no_index:
             plan = indexing.plan(settings)
@@ -239,7 +246,9 @@ def add(
         _render_report(report, False)
 
 
-KOpt = Annotated[int | None, typer.Option("--k", "-k", help="Passages to retrieve [env: RAG_K].")]
+KOpt = Annotated[
+    int | None, typer.Option("--k", "-k", min=1, help="Passages to retrieve [env: RAG_K].")
+]
 LlmOpt = Annotated[
     str | None,
     typer.Option(
@@ -263,43 +272,247 @@ def ask(
     Example: `rag ask "Where is the drone factory being built?"`
     """
     from rag.pipeline import Pipeline, to_json
+    from rag.render import TokenPrinter, print_answer
 
     settings = _settings(ctx, index_dir=index_dir, k=k)
     with _errors():
         pipeline = Pipeline(settings)
         streaming = not as_json and pipeline.answerer(llm).name != "extractive"
-        on_token = (lambda t: out.print(t, end="", highlight=False)) if streaming else None
-        answer = pipeline.ask(question, llm=llm, on_token=on_token)
+        printer = TokenPrinter(out)
+        answer = pipeline.ask(question, llm=llm, on_token=printer if streaming else None)
     if as_json:
+        if answer.note:
+            err.print(f"[yellow]note:[/] {answer.note}", highlight=False, soft_wrap=True)
         _print_json(to_json(answer))
         return
-    if streaming:
-        out.print()
-    render_answer(answer, streamed=streaming)
+    printer.finish()
+    print_answer(out, err, answer, streamed=printer.printed)
 
 
-def render_answer(answer: Any, streamed: bool = False) -> None:
-    """The answer as markdown, then its numbered sources with the quoted support."""
-    from rich.markdown import Markdown
+@app.command()
+def chat(
+    ctx: typer.Context,
+    k: KOpt = None,
+    llm: LlmOpt = None,
+    index_dir: IndexOpt = None,
+) -> None:
+    """Ask questions in a conversation: follow-ups, /sources, /open N, /help; Ctrl-D leaves.
 
-    if answer.note:
-        err.print(f"[yellow]note:[/] {answer.note}")
-    if not streamed:
-        out.print(Markdown(answer.text))
-    if answer.refused:
-        near = list(dict.fromkeys(p.title for p in answer.passages))[:3]
-        if near:
-            out.print("[dim]closest articles: " + "; ".join(near) + "[/]", highlight=False)
-    for c in answer.citations:
-        mark = "[green]✓[/]" if c.supported else "[red]✗ unsupported[/]"
-        date = f", {c.date}" if c.date else ""
-        out.print(f"[bold][{c.n}][/] {c.title}{date} [dim]({c.source})[/] {mark}", highlight=False)
-        out.print(f"    [italic]“{c.quote}”[/]", highlight=False)
-    if answer.unsupported:
-        out.print(f"[red]{answer.unsupported} sentence(s) not supported by the cited passages[/]")
-    out.print(
-        f"[dim]answered by {answer.answerer} in {answer.timings_ms.get('total', 0):.0f} ms[/]"
+    Example: `rag chat`, then "Where is the drone factory?" and "and what about missiles?"
+    """
+    from rag import chat as repl
+
+    settings = _settings(ctx, index_dir=index_dir)
+    with _errors():
+        repl.run(settings, out, err, llm=llm, k=k)
+
+
+SetOpt = Annotated[
+    Path | None,
+    typer.Option("--set", help="Questions, one JSON object a line [default: eval/qa.jsonl]."),
+]
+
+
+@app.command("eval")
+def eval_command(
+    ctx: typer.Context,
+    set_path: SetOpt = None,
+    articles: Annotated[
+        Path | None,
+        typer.Option(
+            "--articles",
+            help="Articles the set asks about [default: the articles/ folder beside the set "
+            "file or its parent; for the shipped set, the shipped articles].",
+        ),
+    ] = None,
+    index_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--index",
+            help="Eval index folder, updated incrementally [default: "
+            ".rag-eval/NAME-HASH beside the main index, named for the articles folder; the main "
+            "index is not touched].",
+        ),
+    ] = None,
+    k: KOpt = None,
+    llm: LlmOpt = None,
+    out_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--out", help="Where results.jsonl and summary.json go [default: eval/out/SET-NAME/]."
+        ),
+    ] = None,
+    compare: Annotated[
+        Path | None,
+        typer.Option("--compare", help="An earlier summary.json (or its folder): show deltas."),
+    ] = None,
+    against: Annotated[
+        Path | None,
+        typer.Option(
+            "--against",
+            help="With --compare: a second summary; compare the two without running anything.",
+        ),
+    ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the summary (and deltas) as one JSON object.")
+    ] = False,
+) -> None:
+    """Score the ask pipeline on a question set: retrieval, answers, citations, refusals.
+
+    Indexes the set's articles into an index of its own, asks every question exactly as
+    `rag ask --json` would, and writes OUT/results.jsonl (one judged answer a line) and
+    OUT/summary.json. Example: `rag eval --compare eval/out/qa/summary.json` after a change,
+    or `rag eval --compare OLD.json --against NEW.json` to compare two saved runs.
+    """
+    from rag import evaluation
+
+    with _errors():
+        if against is not None:
+            if compare is None:
+                raise typer.BadParameter("--against needs --compare OLD_SUMMARY.json")
+            old, new = evaluation.load_summary(compare), evaluation.load_summary(against)
+            deltas = evaluation.compare(old, new)
+            notes = evaluation.compare_notes(old, new)
+            if as_json:
+                _print_json(
+                    {
+                        "old": str(compare),
+                        "new": str(against),
+                        "deltas": _deltas(deltas),
+                        "notes": notes,
+                    }
+                )
+            else:
+                _render_compare(deltas, str(compare), str(against), notes)
+            return
+        old = evaluation.load_summary(compare) if compare is not None else None
+        set_file = set_path or evaluation.resolve_default(evaluation.DEFAULT_SET)
+        articles_dir = articles or evaluation.default_articles(set_file)
+        base = _settings(ctx, articles_dir=articles_dir, k=k)
+        settings = base.with_overrides(
+            index_dir=index_dir or evaluation.default_index_dir(base, articles_dir)
+        )
+        out_folder = out_dir or evaluation.default_out_dir(set_file)
+        with _eval_progress(not as_json and sys.stderr.isatty()) as (indexing, asking):
+            result = evaluation.run(
+                settings,
+                set_file,
+                out_folder,
+                k=k,
+                llm=llm,
+                index_progress=indexing,
+                ask_progress=asking,
+            )
+    for warning in result.warnings:
+        err.print(f"[yellow]warning:[/] {warning}", highlight=False, soft_wrap=True)
+    deltas = evaluation.compare(old, result.summary) if old is not None else None
+    notes = evaluation.compare_notes(old, result.summary) if old is not None else []
+    if as_json:
+        data = dict(result.summary)
+        if deltas is not None:
+            data["compare"] = _deltas(deltas)
+            data["compare_notes"] = notes
+        _print_json(data)
+        return
+    _render_eval(result)
+    if deltas is not None:
+        _render_compare(deltas, str(compare), str(result.summary_path), notes)
+
+
+@contextmanager
+def _eval_progress(enabled: bool) -> Iterator[tuple[Any, Any]]:
+    """Two progress bars on one display: embedding the eval index, then asking the questions."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+    from rag.indexing import Progress as CoreProgress
+
+    if not enabled:
+        yield CoreProgress(), CoreProgress()
+        return
+    with Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=err,
+        transient=True,
+    ) as bar:
+
+        def core(label: str) -> CoreProgress:
+            task = bar.add_task(label, total=None, visible=False)
+            return CoreProgress(
+                start=lambda total: bar.update(task, total=total, visible=True),
+                advance=lambda n: bar.advance(task, n),
+            )
+
+        yield core("Embedding"), core("Asking")
+
+
+def _metric(name: str, value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, int):
+        return str(value)
+    if name.startswith("latency"):
+        return f"{value:.0f}"
+    return f"{value:.3f}"
+
+
+def _render_eval(result: Any) -> None:
+    """Metrics as rows, overall then one column per question type; then the failed ids."""
+    from rich import box
+    from rich.table import Table
+
+    from rag.scoring import SUMMARY_METRICS
+
+    summary = result.summary
+    kinds = list(summary.get("by_type", {}))
+    title = (
+        f"{Path(summary['set']).name}: {summary['n']} questions, {summary['answerer']}, "
+        f"k={summary['k']}"
     )
+    # Metric names stay whole (they are the summary.json keys); narrow type headers fold.
+    table = Table(title=title, box=box.SIMPLE_HEAD, pad_edge=False)
+    table.add_column("metric", no_wrap=True)
+    for header in ("overall", *kinds):
+        table.add_column(header, justify="right", overflow="fold", min_width=5)
+    for name in SUMMARY_METRICS:
+        row = [_metric(name, summary.get(name))]
+        row += [_metric(name, summary["by_type"][kind].get(name)) for kind in kinds]
+        table.add_row(name, *row)
+    out.print(table)
+    for label, ids in summary.get("failed_ids", {}).items():
+        if ids:
+            out.print(f"[red]{label}[/] ({len(ids)}): {', '.join(ids)}", highlight=False)
+    if not any(summary.get("failed_ids", {}).values()):
+        out.print("[green]no failures[/]")
+    out.print(f"[dim]results: {result.results_path}  summary: {result.summary_path}[/]")
+
+
+def _deltas(deltas: list[Any]) -> list[dict[str, Any]]:
+    return [asdict(d) for d in deltas]
+
+
+def _render_compare(deltas: list[Any], old: str, new: str, notes: list[str]) -> None:
+    """One row per metric: old, new, and the change (green better, red worse)."""
+    from rich import box
+    from rich.table import Table
+
+    table = Table("metric", "old", "new", "delta", title=f"{old} -> {new}", box=box.SIMPLE_HEAD)
+    for d in deltas:
+        change = "-" if d.delta is None else f"{d.delta:+.3f}"
+        if isinstance(d.delta, int) or (d.metric.startswith("latency") and d.delta is not None):
+            change = f"{d.delta:+.0f}"
+        colour = {True: "green", False: "red"}.get(d.better, "dim" if not d.delta else "")
+        table.add_row(
+            d.metric,
+            _metric(d.metric, d.old),
+            _metric(d.metric, d.new),
+            f"[{colour}]{change}[/]" if colour else change,
+        )
+    out.print(table)
+    for note in notes:
+        err.print(f"[yellow]note:[/] {note}", highlight=False, soft_wrap=True)
 
 
 def main() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -16,7 +17,9 @@ from rag import articles as articles_mod
 from rag.articles import Article, ArticleFile
 from rag.chunking import Chunk, ChunkingConfig, chunk_article
 from rag.embedding import (
-    SentenceTransformerEmbeddings,
+    EmbeddingError,
+    ensure_query_model,
+    index_embedder,
     model_fingerprint,
     resolve_model_dir,
     token_counter,
@@ -26,7 +29,7 @@ from rag.lexical import LexicalIndex
 from rag.settings import Settings
 from rag.store import MANIFEST, ArticleEntry, ChunkStore, Generations, Manifest
 
-# Bumped when chunking or header logic changes what gets embedded.
+# Bumped when article parsing, chunking or header logic changes what gets embedded.
 CHUNKER_VERSION = 2
 # Articles are processed (embedded, written, recorded) in groups of about this many chunks, so
 # memory stays bounded and an interruption loses at most one group of work.
@@ -50,6 +53,8 @@ class Plan:
     rebuild_reason: str | None = None
     files: dict[str, ArticleFile] = field(default_factory=dict)
     fingerprint: dict[str, Any] = field(default_factory=dict)
+    # The live index this plan was made against; apply plans again if another run changed it.
+    based_on: str | None = None
 
     @property
     def is_noop(self) -> bool:
@@ -107,7 +112,7 @@ def index_lock(index_dir: Path, timeout: float) -> Iterator[None]:
             except BlockingIOError:
                 if time.monotonic() >= deadline:
                     raise IndexLocked(
-                        f"another `rag index` is updating {index_dir} (waited {timeout:.0f}s); "
+                        f"another `rag index` is updating {index_dir} (waited {timeout:g}s); "
                         "try again when it finishes"
                     ) from None
                 time.sleep(0.2)
@@ -125,10 +130,23 @@ def current_manifest(settings: Settings) -> tuple[Path | None, Manifest | None]:
     return gen, Manifest.load(gen / MANIFEST)
 
 
+def _index_state(settings: Settings) -> str | None:
+    """Identifies the live generation and manifest contents (None before the first index)."""
+    gen = Generations(settings.index_dir).current()
+    if gen is None:
+        return None
+    try:
+        return gen.name + ":" + hashlib.sha256((gen / MANIFEST).read_bytes()).hexdigest()
+    except FileNotFoundError:
+        return gen.name
+
+
 def plan(settings: Settings, rebuild: bool = False) -> Plan:
     """Compare the articles folder with the manifest; touches nothing."""
     files, warnings = articles_mod.scan(settings.articles_dir)
-    result = Plan(warnings=warnings, fingerprint=fingerprint(settings))
+    result = Plan(
+        warnings=warnings, fingerprint=fingerprint(settings), based_on=_index_state(settings)
+    )
     _, manifest = current_manifest(settings)
     if manifest is not None and manifest.fingerprint != result.fingerprint:
         changed = sorted(
@@ -151,6 +169,10 @@ def plan(settings: Settings, rebuild: bool = False) -> Plan:
         canonical.add(first.rel)
         result.files[first.rel] = first
         result.aliases[first.rel] = [f.rel for f in group if f is not first]
+        result.warnings.extend(
+            f"{alias}: same content as {first.rel}, indexed once under that name"
+            for alias in result.aliases[first.rel]
+        )
         if first.rel not in known:
             result.added.append(first.rel)
         elif known[first.rel].hash != first.content_hash:
@@ -175,8 +197,12 @@ def apply(
     """
     progress = progress or Progress()
     started = time.perf_counter()
-    warnings = list(the_plan.warnings)
     with index_lock(settings.index_dir, settings.lock_timeout):
+        if _index_state(settings) != the_plan.based_on:
+            # Another run changed the index while this one waited for the lock: re-planning
+            # avoids embedding again what it just indexed.
+            the_plan = plan(settings, rebuild=the_plan.rebuild_reason == "--rebuild")
+        warnings = list(the_plan.warnings)
         generations = Generations(settings.index_dir)
         live = generations.current()
         if live is None or the_plan.rebuild_reason:
@@ -230,6 +256,12 @@ def apply(
         manifest.save(gen / MANIFEST)
         wanted = [c for entry in manifest.articles.values() for c in entry.chunks]
         LexicalIndex(gen).update(wanted, builder.texts_for)
+        if manifest.articles:
+            # The ONNX copy of the model that `rag ask` embeds questions with (no torch there).
+            try:
+                ensure_query_model(settings, builder.embedder)
+            except EmbeddingError as exc:
+                warnings.append(str(exc))
         if the_plan.rebuild_reason:
             generations.promote(gen)
         else:
@@ -276,7 +308,7 @@ class _Builder:
             settings.chunk_tokens, settings.chunk_overlap_tokens, settings.max_seq_length
         )
         self.batch_size = settings.embedding_batch_size
-        self.embedder = embedder or SentenceTransformerEmbeddings(model_dir, self.batch_size)
+        self.embedder = embedder or index_embedder(settings)
         self.cache: dict[str, list[float]] = {}
         self.texts: dict[str, str] = {}
         self.embedded = 0

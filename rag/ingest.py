@@ -90,18 +90,29 @@ def _download(url: str, settings: Settings) -> _Pending:
                 body.extend(block)
                 if len(body) > limit:
                     raise AddError(f"download of {url} failed: larger than {limit:,} bytes")
-            encoding = resp.encoding or "utf-8"
+            charset = resp.charset_encoding  # only what the Content-Type header names
             final_url = str(resp.url)
     except httpx.HTTPError as exc:
         raise AddError(f"download of {url} failed: {exc.__class__.__name__}: {exc}") from exc
-    html = bytes(body).decode(encoding, errors="replace")
+    html = _decode_page(bytes(body), charset)
     text = _page_to_article(html, final_url)
     if text is None:
         raise AddError(f"download of {url} failed: no article text found on the page")
     return _Pending(url, _slug(text.splitlines()[0]) + ".txt", data=text.encode())
 
 
-def _page_to_article(html: str, url: str) -> str | None:
+def _decode_page(body: bytes, charset: str | None) -> str | bytes:
+    """The page as text when the server named its charset; else the bytes, for trafilatura to
+    detect (assuming UTF-8 would garble a page declared only by <meta charset="windows-1252">)."""
+    if charset:
+        try:
+            return body.decode(charset, errors="replace")
+        except LookupError:
+            pass
+    return body
+
+
+def _page_to_article(html: str | bytes, url: str) -> str | None:
     """The page's main text (trafilatura) under a header rag's text parser reads back."""
     import trafilatura
 

@@ -39,6 +39,9 @@ class Turn:
     question: str
     query: str
     answer: Answer
+    # The standalone question this turn follows up (its own question when it is standalone):
+    # follow-ups carry it, so a long chat never chains every earlier question into the query.
+    subject: str = ""
 
 
 @dataclass
@@ -53,6 +56,7 @@ _FOLLOW_UP = re.compile(
     r"\b(it|its|they|them|their|that|this|those|these|he|she|his|her|there)\b",
     re.I,
 )
+_CONNECTIVE = re.compile(r"^\s*(and|also|but|so|then)\b[\s,]*", re.I)
 
 
 def clean_question(question: str, max_chars: int) -> tuple[str, str | None]:
@@ -86,8 +90,10 @@ class Pipeline:
 
     def answerer(self, spec: str | None = None) -> Answerer:
         """The answerer for an --llm value ('auto' resolves from settings), built once."""
-        resolved = resolve_spec(self.settings.with_overrides(llm=spec))
-        if self._chat_model is not None and resolved != "extractive":
+        settings = self.settings.with_overrides(llm=spec)
+        resolved = resolve_spec(settings)
+        # An injected chat model answers every spec but an explicit 'extractive' ('auto' too).
+        if self._chat_model is not None and settings.llm.strip() != "extractive":
             resolved = f"fake:{type(self._chat_model).__name__}"
         if resolved not in self._answerers:
             if resolved == "extractive":
@@ -108,10 +114,14 @@ class Pipeline:
         if isinstance(answerer, LLMAnswerer):
             history = [(t.question, t.answer.text) for t in conversation.turns]
             return answerer.condense(history, question)
-        if not _FOLLOW_UP.search(question) and len(question.split()) > 6:
+        # A short question without a follow-up word ("Who is John Kirby?") is standalone: carrying
+        # the last subject into it would answer an off-topic question instead of refusing it.
+        if not _FOLLOW_UP.search(question) and len(question.split()) > 3:
             return question
-        # Extractive: carry the previous turn's subject (its standalone query) into this one.
-        return f"{conversation.turns[-1].query} {question}"
+        # Extractive: carry the previous turn's subject into this one, after the follow-up: the
+        # extractive answerer reads the kind of answer wanted ("when ...") from the start.
+        follow_up = _CONNECTIVE.sub("", question) or question
+        return f"{follow_up} {_subject(conversation)}"
 
     def ask(
         self,
@@ -135,7 +145,8 @@ class Pipeline:
         if retrieval.best_similarity < self.settings.refusal_threshold or not retrieval.passages:
             text, refused = REFUSAL, True
         elif isinstance(answerer, LLMAnswerer):
-            text, refused = answerer.answer(question, retrieval.passages, on_token)
+            # The standalone query: a follow-up alone ("and drones?") means nothing to the model.
+            text, refused = answerer.answer(query, retrieval.passages, on_token)
         else:
             text, refused = answerer.answer(query, retrieval.passages)
         timings["answer"] = round((time.perf_counter() - t) * 1000, 2)
@@ -161,8 +172,15 @@ class Pipeline:
             timings_ms=timings,
         )
         if conversation is not None:
-            conversation.turns.append(Turn(question, query, answer))
+            carried = query != question and not isinstance(answerer, LLMAnswerer)
+            subject = _subject(conversation) if carried else query
+            conversation.turns.append(Turn(question, query, answer, subject))
         return answer
+
+
+def _subject(conversation: Conversation) -> str:
+    previous = conversation.turns[-1]
+    return previous.subject or previous.query
 
 
 def to_json(answer: Answer) -> dict[str, Any]:

@@ -17,6 +17,9 @@ from rag.settings import Settings
 
 CURRENT = "CURRENT"
 MANIFEST = "manifest.json"
+# In server mode, names the server and collection a generation's vectors live in, so pruning
+# the generation can drop its collection even after RAG_CHROMA_URL has changed.
+SERVER_MARKER = "chroma-server.json"
 MANIFEST_VERSION = 1
 _PAGE = 2000
 
@@ -99,9 +102,13 @@ class Generations:
         self.prune(keep=gen)
 
     def prune(self, keep: Path) -> None:
-        """Remove generation folders other than keep (left behind by rebuilds or crashes)."""
+        """Remove generations other than keep (left behind by rebuilds or crashes).
+
+        A generation whose vectors live on a Chroma server loses its collection there first;
+        if the server cannot be reached the folder stays, so the next prune tries again.
+        """
         for other in self.root.glob("gen-*"):
-            if other != keep and other.is_dir():
+            if other != keep and other.is_dir() and _drop_server_collection(other):
                 shutil.rmtree(other, ignore_errors=True)
 
 
@@ -127,10 +134,12 @@ class ChunkStore:
     def collection(self):  # noqa: ANN201 - chromadb.Collection, imported lazily
         if self._collection is None:
             client = _client(self.settings, self.generation)
+            name = collection_name(self.generation)
+            if self.settings.chroma_url:
+                _write_server_marker(self.generation, self.settings.chroma_url, name)
             # One collection per generation, so a rebuild on a server also builds aside.
             self._collection = client.get_or_create_collection(
-                name=f"rag-{self.generation.name}",
-                configuration={"hnsw": {"space": "cosine"}},
+                name=name, configuration={"hnsw": {"space": "cosine"}}
             )
         return self._collection
 
@@ -224,23 +233,65 @@ def _clean(meta: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in meta.items() if v is not None}
 
 
+def collection_name(generation: Path) -> str:
+    """The Chroma collection of a generation (unique per generation folder)."""
+    return f"rag-{generation.name}"
+
+
+def _write_server_marker(generation: Path, url: str, name: str) -> None:
+    marker = generation / SERVER_MARKER
+    if not marker.is_file():
+        tmp = marker.with_name(f".{SERVER_MARKER}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps({"url": url, "collection": name}))
+        os.replace(tmp, marker)
+
+
+def _drop_server_collection(generation: Path) -> bool:
+    """Delete the generation's collection on its Chroma server, if it has one; False if the
+    server could not be asked (the collection may still be there)."""
+    marker = generation / SERVER_MARKER
+    if not marker.is_file():
+        return True
+    try:
+        info = json.loads(marker.read_text())
+        client = _http_client(info["url"])
+        client.delete_collection(info["collection"])
+    except StoreError:
+        return False
+    except Exception as exc:  # chromadb raises NotFoundError, or ValueError in older versions
+        if "does not exist" not in str(exc) and "not found" not in str(exc).lower():
+            return False
+    return True
+
+
 def _client(settings: Settings, generation: Path):  # noqa: ANN202 - chromadb client
+    if settings.chroma_url:
+        return _http_client(settings.chroma_url)
     import chromadb
     from chromadb.config import Settings as ChromaSettings
 
-    chroma_settings = ChromaSettings(anonymized_telemetry=False)
-    if settings.chroma_url:
-        url = urlparse(settings.chroma_url)
-        try:
-            return chromadb.HttpClient(
-                host=url.hostname or "localhost",
-                port=url.port or (443 if url.scheme == "https" else 8000),
-                ssl=url.scheme == "https",
-                settings=chroma_settings,
-            )
-        except Exception as exc:
-            raise StoreError(
-                f"cannot reach the Chroma server at {settings.chroma_url} ({exc}); "
-                "start one with `chroma run --path DIR --port PORT` or unset RAG_CHROMA_URL"
-            ) from exc
-    return chromadb.PersistentClient(path=str(generation / "chroma"), settings=chroma_settings)
+    return chromadb.PersistentClient(
+        path=str(generation / "chroma"), settings=ChromaSettings(anonymized_telemetry=False)
+    )
+
+
+def _http_client(chroma_url: str):  # noqa: ANN202 - chromadb.HttpClient
+    """A client of the Chroma server at chroma_url (http://HOST:PORT or https://...)."""
+    import chromadb
+    from chromadb.config import Settings as ChromaSettings
+
+    url = urlparse(chroma_url)
+    if url.scheme not in ("http", "https") or not url.hostname:
+        raise StoreError(f"RAG_CHROMA_URL={chroma_url!r} is not an http(s)://HOST:PORT address")
+    try:
+        return chromadb.HttpClient(
+            host=url.hostname,
+            port=url.port or (443 if url.scheme == "https" else 8000),
+            ssl=url.scheme == "https",
+            settings=ChromaSettings(anonymized_telemetry=False),
+        )
+    except Exception as exc:  # connection refused, timeouts, auth: all "cannot reach"
+        raise StoreError(
+            f"cannot reach the Chroma server at {chroma_url} ({exc.__class__.__name__}: {exc}); "
+            "start one with `chroma run --path DIR --port PORT` or unset RAG_CHROMA_URL"
+        ) from exc

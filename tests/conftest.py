@@ -45,3 +45,38 @@ def settings(articles_dir: Path) -> Settings:
 def fake_embeddings() -> HashingEmbeddings:
     """A deterministic LangChain Embeddings; no model load."""
     return HashingEmbeddings()
+
+
+@pytest.fixture
+def fake_index(settings: Settings, fake_embeddings: HashingEmbeddings) -> Settings:
+    """settings whose index holds the shipped articles, embedded with the fake embeddings."""
+    from rag import indexing
+
+    indexing.apply(settings, indexing.plan(settings), embedder=fake_embeddings)
+    return settings
+
+
+@pytest.fixture(scope="module")
+def real_index_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """RAG_* variables of the shipped articles indexed with the real model, once per module.
+
+    Read-only for the tests that share it: pass it as CliRunner/subprocess env.
+    """
+    from rag import indexing
+
+    root = tmp_path_factory.mktemp("real-index")
+    shutil.copytree(SHIPPED_ARTICLES, root / "articles")
+    env = {
+        "RAG_ARTICLES_DIR": str(root / "articles"),
+        "RAG_INDEX_DIR": str(root / "index"),
+        "RAG_CONFIG": str(root / "rag.toml"),
+    }
+    with pytest.MonkeyPatch.context() as mp:  # module scope runs before isolated_env
+        for key in list(os.environ):
+            if key.startswith("RAG_"):
+                mp.delenv(key)
+        for key, value in env.items():
+            mp.setenv(key, value)
+        settings = Settings()
+        indexing.apply(settings, indexing.plan(settings))
+    return env

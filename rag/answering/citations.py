@@ -14,6 +14,7 @@ from rag.lexical import tokenize
 from rag.retrieval import Passage
 
 MARKER = re.compile(r"\s*\[(\d+(?:\s*,\s*\d+)*)\]")
+_LEADING = re.compile(r"(?:\s*\[\d+(?:\s*,\s*\d+)*\])+")
 _NUMBER = re.compile(r"\d[\d,.]*")
 
 # A sentence is supported when most of its content words are in the cited passage, or when it
@@ -29,17 +30,27 @@ def split_answer(text: str) -> list[tuple[str, tuple[int, ...]]]:
     A marker that follows a sentence's final period (`... said. [2]`) belongs to that sentence.
     """
     out: list[tuple[str, tuple[int, ...]]] = []
-    spans = split_sentences(text)
-    for s, e in spans:
+    for s, e in split_sentences(text):
         piece = text[s:e]
-        cites = tuple(int(n) for m in MARKER.finditer(piece) for n in m.group(1).split(","))
+        # The sentence splitter breaks before `[2] Next sentence`, so markers that open a piece
+        # close the previous sentence.
+        lead = _LEADING.match(piece)
+        if lead and out:
+            prev_text, prev_cites = out[-1]
+            out[-1] = (prev_text, prev_cites + _numbers(lead.group(0)))
+            piece = piece[lead.end() :]
+        cites = _numbers(piece)
         clean = MARKER.sub("", piece).strip()
-        if not clean and out:  # a lone marker after the sentence it belongs to
+        if clean:
+            out.append((clean, cites))
+        elif out:  # a lone marker after the sentence it belongs to
             prev_text, prev_cites = out[-1]
             out[-1] = (prev_text, prev_cites + cites)
-        elif clean:
-            out.append((clean, cites))
     return out
+
+
+def _numbers(text: str) -> tuple[int, ...]:
+    return tuple(int(n) for m in MARKER.finditer(text) for n in m.group(1).split(","))
 
 
 def _cosine(a: Sequence[float], b: Sequence[float]) -> float:

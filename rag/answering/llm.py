@@ -43,7 +43,13 @@ def make_chat_model(spec: str, settings: Settings) -> tuple[BaseChatModel, str]:
         from langchain_ollama import ChatOllama
 
         url = settings.ollama_url
-        return ChatOllama(model=model, base_url=url, temperature=0), url
+        chat = ChatOllama(
+            model=model,
+            base_url=url,
+            temperature=0,
+            client_kwargs={"timeout": settings.llm_timeout},  # a hung server must not hang rag
+        )
+        return chat, url
     if provider == "openai":
         from langchain_openai import ChatOpenAI
 
@@ -95,10 +101,12 @@ class LLMAnswerer:
         except RagError:
             raise
         except Exception as exc:  # providers raise their own client errors; report them as one line
+            detail = " ".join(str(exc).split())[:200].rstrip(".")
+            setting = "RAG_OLLAMA_URL" if self.name.startswith("ollama:") else "RAG_OPENAI_BASE_URL"
             raise LLMError(
-                f"the LLM {self.name} at {self.url or 'its endpoint'} failed: "
-                f"{exc.__class__.__name__}: {str(exc)[:200]}. Check the server (RAG_OLLAMA_URL / "
-                "RAG_OPENAI_BASE_URL) or answer offline with --llm extractive"
+                f"the LLM {self.name} at {self.url or 'its endpoint'} failed "
+                f"({exc.__class__.__name__}: {detail}); check that the server is running and "
+                f"{setting}, or answer offline with --llm extractive"
             ) from exc
         return "".join(parts).strip()
 

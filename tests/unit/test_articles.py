@@ -61,10 +61,11 @@ def test_shipped_biden_article_has_title_byline_and_date(articles_dir: Path) -> 
     assert article.title.startswith("Biden Administration to Impose New Sanctions on Iran")
     assert article.byline == "Jace Dela Cruz"
     assert article.date == "2024-02-23"
-    # The header lines (title, byline, date) are not part of the body that gets chunked.
-    assert "Jace Dela Cruz" not in article.text
-    assert "04:44 AM EST" not in article.text
-    assert article.text.lstrip().startswith("The Biden administration is reportedly preparing")
+    # The title is not part of the body; the byline and date lines are, so they can be cited.
+    assert not article.text.lstrip().startswith("Biden Administration")
+    assert article.text.lstrip().startswith("By Jace Dela Cruz")
+    assert "Feb 23, 2024 04:44 AM EST" in article.text
+    assert "The Biden administration is reportedly preparing" in article.text
     assert article.warnings == ()
 
 
@@ -119,7 +120,7 @@ def test_bare_iso_date_line_under_the_title(tmp_path: Path) -> None:
     write(tmp_path / "a", "story.txt", f"Drone plant news\n\n2023-06-09\n\n{BODY}")
     article = load_named(tmp_path / "a", "story.txt")
     assert article.date == "2023-06-09"
-    assert "2023-06-09" not in article.text
+    assert article.text.lstrip().startswith("2023-06-09")  # kept, so the date can be cited
 
 
 def test_markdown_heading_is_the_title(tmp_path: Path) -> None:

@@ -1,0 +1,220 @@
+"""Run both eval sets with the extractive answerer and write eval/RESULTS.md from the summaries.
+
+    python eval/make_results.py                  # run both sets, then write RESULTS.md
+    python eval/make_results.py --only shipped   # run one set; RESULTS.md shows both summaries
+    python eval/make_results.py --skip-run       # rewrite RESULTS.md from the last summaries
+
+Each set is run through the installed `rag eval` command exactly as a user would run it, into
+eval/out/<name>/ (gitignored); indexing the 763 rtqa-2022 articles takes about 15 minutes the
+first time and is incremental afterwards.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import subprocess
+import sys
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+OUT = ROOT / "eval" / "out"
+RESULTS = ROOT / "eval" / "RESULTS.md"
+RTQA = ROOT.parent / "shared" / "bench" / "rtqa-2022"
+
+
+@dataclass(frozen=True)
+class EvalSet:
+    """One set to run: where its questions and articles are, and what it must reach."""
+
+    name: str
+    title: str
+    questions: Path
+    articles: Path
+    k: int | None
+    # metric -> (">=" or "<=", target)
+    targets: dict[str, tuple[str, float]]
+
+
+SETS = {
+    "shipped": EvalSet(
+        name="shipped",
+        title="Shipped set (eval/qa.jsonl over articles/)",
+        questions=ROOT / "eval" / "qa.jsonl",
+        articles=ROOT / "articles",
+        k=None,
+        targets={
+            "answer_accuracy": (">=", 0.85),
+            "retrieval_hit_rate": (">=", 0.95),
+            "citation_precision": (">=", 0.95),
+            "refusal_accuracy": (">=", 0.90),
+            "false_refusal_rate": ("<=", 0.05),
+        },
+    ),
+    "rtqa-2022": EvalSet(
+        name="rtqa-2022",
+        title="rtqa-2022 (100 RealTime QA questions over 763 news articles, k=5)",
+        questions=RTQA / "qa.jsonl",
+        articles=RTQA / "articles",
+        k=5,
+        targets={
+            "retrieval_hit_rate": (">=", 0.95),
+            "answer_in_context_rate": (">=", 0.90),
+            "answer_accuracy": (">=", 0.70),
+        },
+    ),
+}
+
+# Reported for every set, after the targeted metrics.
+OTHER_METRICS = (
+    "retrieval_hit_rate",
+    "mrr",
+    "answer_in_context_rate",
+    "answer_accuracy",
+    "answer_f1",
+    "citation_precision",
+    "supported_citation_rate",
+    "refusal_accuracy",
+    "false_refusal_rate",
+    "latency_ms_p50",
+    "latency_ms_p95",
+)
+TYPE_METRICS = ("retrieval_hit_rate", "answer_accuracy", "citation_precision", "refusal_accuracy")
+
+
+def run_set(spec: EvalSet) -> None:
+    """`rag eval` on one set; its progress bars and errors go straight to the terminal."""
+    command = [sys.executable, "-m", "rag", "eval", "--llm", "extractive", "--json"]
+    command += ["--set", str(spec.questions), "--articles", str(spec.articles)]
+    command += ["--out", str(OUT / spec.name)]
+    if spec.k is not None:
+        command += ["--k", str(spec.k)]
+    print(f"running {spec.name}: {' '.join(command[1:])}", file=sys.stderr)
+    done = subprocess.run(command, cwd=ROOT, stdout=subprocess.DEVNULL, check=False)
+    if done.returncode != 0:
+        sys.exit(f"rag eval failed on {spec.name} (exit {done.returncode})")
+
+
+def load(spec: EvalSet) -> dict[str, Any] | None:
+    """The summary of the set's last run, if there is one."""
+    path = OUT / spec.name / "summary.json"
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def cpu_name() -> str:
+    """The CPU model from /proc/cpuinfo (Linux), else what platform knows."""
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.is_file():
+        for line in cpuinfo.read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or platform.machine()
+
+
+def fmt(metric: str, value: Any) -> str:
+    if value is None:
+        return "-"
+    if metric.startswith("latency"):
+        return f"{value:.0f} ms"
+    return f"{value:.3f}" if isinstance(value, float) else str(value)
+
+
+def meets(value: float | None, op: str, target: float) -> bool:
+    if value is None:
+        return False
+    return value >= target if op == ">=" else value <= target
+
+
+def section(spec: EvalSet, summary: dict[str, Any] | None) -> list[str]:
+    """The markdown for one set: targets, all metrics, per type, failures, fingerprint."""
+    lines = [f"## {spec.title}", ""]
+    if summary is None:
+        command = "python eval/make_results.py --only " + spec.name
+        return [*lines, f"Not run yet: `{command}`.", ""]
+    fp = summary["fingerprint"]
+    lines += [
+        f"{summary['n']} questions ({summary['n_answerable']} answerable, "
+        f"{summary['n_unanswerable']} unanswerable), answerer `{summary['answerer']}`, "
+        f"k={summary['k']}, run {summary['timestamp']} in {summary['seconds']:.0f} s.",
+        "",
+        "| metric | target | measured | status |",
+        "|---|---|---|---|",
+    ]
+    for metric, (op, target) in spec.targets.items():
+        value = summary.get(metric)
+        mark = "meets" if meets(value, op, target) else "**misses**"
+        lines.append(f"| {metric} | {op} {target:.2f} | {fmt(metric, value)} | {mark} |")
+    for metric in OTHER_METRICS:
+        if metric not in spec.targets:
+            lines.append(f"| {metric} | | {fmt(metric, summary.get(metric))} | |")
+    by_type = summary.get("by_type", {})
+    if len(by_type) > 1:
+        lines += ["", "| type | n | " + " | ".join(TYPE_METRICS) + " |"]
+        lines.append("|---|---|" + "---|" * len(TYPE_METRICS))
+        for kind, part in by_type.items():
+            cells = " | ".join(fmt(m, part.get(m)) for m in TYPE_METRICS)
+            lines.append(f"| {kind} | {part['n']} | {cells} |")
+    lines += ["", "Failures:", ""]
+    failed = {label: ids for label, ids in summary.get("failed_ids", {}).items() if ids}
+    lines += [f"- {label} ({len(ids)}): {', '.join(ids)}" for label, ids in failed.items()]
+    if not failed:
+        lines.append("- none")
+    lines += [
+        "",
+        f"Index: `{fp['embedding_model']}` (model hash {fp['model_hash']}), "
+        f"chunks of {fp['chunk_tokens']} tokens with {fp['chunk_overlap_tokens']} overlap "
+        f"(chunker v{fp['chunker_version']}), {fp['n_articles']} articles, {fp['n_chunks']} "
+        f"chunks, articles digest {fp['articles_digest']}. Retrieval: "
+        + ", ".join(f"{k}={v}" for k, v in summary.get("retrieval", {}).items())
+        + ".",
+        "",
+    ]
+    return lines
+
+
+def render(summaries: dict[str, dict[str, Any] | None]) -> str:
+    """The whole RESULTS.md."""
+    ran = [s for s in summaries.values() if s]
+    machine = ran[0]["machine"] if ran else {}
+    versions = sorted({s["version"] for s in ran}) or ["-"]
+    lines = [
+        "# Evaluation results",
+        "",
+        f"Written by `python eval/make_results.py` on {datetime.now(UTC):%Y-%m-%d} "
+        f"(rag {', '.join(versions)}). Machine: {cpu_name()}, {machine.get('cpus', '?')} CPUs, "
+        f"{machine.get('platform', platform.platform())}, Python "
+        f"{machine.get('python', platform.python_version())}. Latencies are per question, "
+        "end to end (retrieval, answer, citation check), on that machine.",
+        "",
+        "Metrics are defined in `rag/scoring.py`; per-question verdicts are in "
+        "`eval/out/<set>/results.jsonl` after a run. Targets are for the default extractive "
+        "answerer.",
+        "",
+    ]
+    for name, spec in SETS.items():
+        lines += section(spec, summaries.get(name))
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", choices=sorted(SETS), help="run this set only")
+    parser.add_argument("--skip-run", action="store_true", help="only rewrite RESULTS.md")
+    args = parser.parse_args()
+    if not args.skip_run:
+        for name, spec in SETS.items():
+            if args.only in (None, name):
+                if not spec.questions.is_file():
+                    print(f"skipping {name}: {spec.questions} not found", file=sys.stderr)
+                    continue
+                run_set(spec)
+    RESULTS.write_text(render({name: load(spec) for name, spec in SETS.items()}))
+    print(f"wrote {RESULTS.relative_to(ROOT)}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,750 @@
+"""`python -m rag.bench`: ingest, incremental update, latency, cold start and memory in one run.
+
+Every figure is measured on real `rag` processes or the real pipeline, over a corpus folder
+holding `articles/` and `qa.jsonl` (rtqa-2022 by default), plus a synthetic scale-up of its
+index for query latency. Prints a table, writes JSON and regenerates bench/RESULTS.md.
+
+Examples:
+    python -m rag.bench                  # the full run (a full rtqa build: most of an hour)
+    python -m rag.bench --articles 100   # a subset
+    python -m rag.bench --quick          # a smoke run on a tiny corpus (CI)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import random
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from rag.errors import RagError
+from rag.settings import PROJECT_ROOT, Settings
+
+DEFAULT_CORPUS = (PROJECT_ROOT / ".." / "shared" / "bench" / "rtqa-2022").resolve()
+DEFAULT_OUT = PROJECT_ROOT / "bench" / "RESULTS.md"
+DEFAULT_JSON = PROJECT_ROOT / "bench" / "results.json"
+ADDED_ARTICLE = "zz-bench-added-article.txt"
+
+# name: (results path, comparison, limit, unit); checked against every run, never in tests.
+TARGETS: dict[str, tuple[str, str, float, str]] = {
+    "ingest vs bare encoding": ("ingest.ratio_to_bare", ">=", 0.9, "x"),
+    "add one article vs full build": ("incremental.add_one_ratio", "<=", 0.03, "x"),
+    "no-op re-index": ("incremental.noop_s", "<=", 2.0, "s"),
+    "warm retrieval p95 at scale": ("latency.scaled.retrieval.p95_ms", "<=", 50.0, "ms"),
+    "cold `rag ask --json`": ("cold.ask_s", "<=", 3.0, "s"),
+    "cold `rag --help`": ("cold.help_s", "<=", 0.5, "s"),
+    "peak RSS of `rag ask`": ("memory.ask_mb", "<=", 1024.0, "MB"),
+}
+
+
+class BenchError(RagError):
+    """A benchmark step failed; the message names the command and its error output."""
+
+
+@dataclass(frozen=True)
+class Config:
+    """One bench run's scale: corpus subset, questions, scale-up size, repetitions."""
+
+    corpus: Path
+    workdir: Path
+    articles: int | None
+    questions: int
+    scale_chunks: int
+    runs: int
+    cold_runs: int
+    onnx_sample: int
+    quick: bool
+
+
+@dataclass(frozen=True)
+class Measured:
+    """A finished subprocess: wall time, peak resident memory, its output."""
+
+    wall_s: float
+    max_rss_mb: float
+    stdout: str
+    stderr: str
+
+
+# ---------------------------------------------------------------------------------------------
+# Running things
+
+
+def measure(cmd: Sequence[str], env: dict[str, str], cwd: Path) -> Measured:
+    """Run cmd to completion; wall time, and peak RSS from the kernel's rusage of that child."""
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        started = time.perf_counter()
+        proc = subprocess.Popen(list(cmd), stdout=out, stderr=err, env=env, cwd=cwd)
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - started
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        stdout, stderr = out.read().decode(errors="replace"), err.read().decode(errors="replace")
+    if proc.returncode != 0:
+        raise BenchError(
+            f"`{' '.join(cmd)}` exited {proc.returncode}: {stderr.strip()[-2000:] or stdout[-500:]}"
+        )
+    # ru_maxrss is KiB on Linux, bytes on macOS.
+    scale = 1024 * 1024 if sys.platform == "darwin" else 1024
+    return Measured(wall, usage.ru_maxrss / scale, stdout, stderr)
+
+
+def rag_command() -> list[str]:
+    """The installed `rag` console script of this interpreter (what users run)."""
+    script = Path(sys.executable).with_name("rag")
+    return [str(script)] if script.is_file() else [sys.executable, "-m", "rag"]
+
+
+def rag_env(config: Config, articles: Path, index: Path) -> dict[str, str]:
+    """The environment for a rag subprocess: this run's folders, no user RAG_* settings."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAG_")}
+    env.update(
+        RAG_ARTICLES_DIR=str(articles),
+        RAG_INDEX_DIR=str(index),
+        RAG_CONFIG=str(config.workdir / "no-config.toml"),
+        RAG_LLM="extractive",
+        HF_HUB_OFFLINE="1",
+        TOKENIZERS_PARALLELISM="false",
+    )
+    return env
+
+
+def worker(config: Config, env: dict[str, str], name: str, *args: str) -> tuple[dict, Measured]:
+    """Run one of this module's workers in a fresh interpreter; its JSON result."""
+    cmd = [sys.executable, "-m", "rag.bench", "--worker", name, *args]
+    result = measure(cmd, env, config.workdir)
+    return json.loads(result.stdout.strip().splitlines()[-1]), result
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """The q-th percentile (0-100), linear between closest ranks."""
+    ordered = sorted(values)
+    if len(ordered) == 1:
+        return ordered[0]
+    pos = (len(ordered) - 1) * q / 100
+    low = math.floor(pos)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (pos - low)
+
+
+def _r(x: float, digits: int = 3) -> float:
+    return round(x, digits)
+
+
+# ---------------------------------------------------------------------------------------------
+# Workers (run in their own process so each phase starts clean)
+
+
+def _stored_chunks(index_dir: Path, with_vectors: bool = False) -> list[dict[str, Any]]:
+    """Every chunk of the live generation: id, embedded text, metadata (and vector)."""
+    from rag.settings import Settings
+    from rag.store import ChunkStore, Generations
+
+    gen = Generations(index_dir).current()
+    if gen is None:
+        raise BenchError(f"no index in {index_dir}")
+    store = ChunkStore(Settings(index_dir=index_dir), gen)
+    include = ["documents", "metadatas"] + (["embeddings"] if with_vectors else [])
+    out: list[dict[str, Any]] = []
+    offset = 0
+    while True:
+        res = store.collection.get(limit=2000, offset=offset, include=include)
+        if not res["ids"]:
+            return out
+        for i, cid in enumerate(res["ids"]):
+            meta = res["metadatas"][i] or {}
+            row = {"id": cid, "text": res["documents"][i], "meta": meta}
+            if with_vectors:
+                row["vector"] = res["embeddings"][i]
+            out.append(row)
+        offset += len(res["ids"])
+
+
+def encode_worker(index_dir: Path, batch_size: int, onnx_sample: int) -> dict[str, Any]:
+    """Bare SentenceTransformer.encode of the index's chunk texts; and ONNX on a sample."""
+    from rag.embedding import (
+        OnnxEmbeddings,
+        SentenceTransformerEmbeddings,
+        onnx_path,
+        resolve_model_dir,
+    )
+    from rag.settings import Settings
+
+    texts = list(
+        {
+            r["meta"].get("embed_hash", r["id"]): r["meta"].get("header", "") + r["text"]
+            for r in _stored_chunks(index_dir)
+        }.values()
+    )
+    settings = Settings(index_dir=index_dir, embedding_batch_size=batch_size)
+    model_dir = resolve_model_dir(settings.embedding_model)
+    started = time.perf_counter()
+    st = SentenceTransformerEmbeddings(model_dir, batch_size)
+    model = st.model
+    load_s = time.perf_counter() - started
+    model.encode(texts[:batch_size], batch_size=batch_size)  # warm-up
+    started = time.perf_counter()
+    model.encode(texts, batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True)
+    seconds = time.perf_counter() - started
+    result: dict[str, Any] = {
+        "chunks": len(texts),
+        "chars": sum(len(t) for t in texts),
+        "seconds": _r(seconds),
+        "chunks_per_s": _r(len(texts) / seconds, 2),
+        "model_load_s": _r(load_s),
+    }
+
+    exported = onnx_path(settings, model_dir)
+    if onnx_sample and exported.is_file():
+        import numpy as np
+
+        sample = random.Random(0).sample(texts, min(onnx_sample, len(texts)))
+        onnx = OnnxEmbeddings(exported, model_dir, batch_size)
+        onnx.embed_documents(sample[:batch_size])  # warm-up (session load)
+        st_s, onnx_s = [], []
+        for _ in range(2):  # alternate, so load on a shared machine hits both alike
+            started = time.perf_counter()
+            a = np.array(st.embed_documents(sample))
+            st_s.append(time.perf_counter() - started)
+            started = time.perf_counter()
+            b = np.array(onnx.embed_documents(sample))
+            onnx_s.append(time.perf_counter() - started)
+        result["onnx_probe"] = {
+            "chunks": len(sample),
+            "st_chunks_per_s": _r(len(sample) / min(st_s), 2),
+            "onnx_chunks_per_s": _r(len(sample) / min(onnx_s), 2),
+            "min_cosine": _r(float((a * b).sum(axis=1).min()), 6),
+        }
+    return result
+
+
+def scale_worker(source: Path, dest: Path, target_chunks: int) -> dict[str, Any]:
+    """A synthetic index of at least target_chunks: the source's chunks plus perturbed copies.
+
+    Copy j of a chunk drops ~10% of its words and moves its vector by Gaussian noise (cosine
+    about 0.93 to the original): near-duplicates like syndicated wire copy, so dense and BM25
+    search see a realistic neighbourhood, without embedding 50,000 chunks for a latency test.
+    """
+    import numpy as np
+
+    from rag.lexical import LexicalIndex
+    from rag.settings import Settings
+    from rag.store import MANIFEST, ArticleEntry, ChunkStore, Generations, Manifest
+
+    src_gen = Generations(source).current()
+    if src_gen is None:
+        raise BenchError(f"no index in {source}")
+    manifest = Manifest.load(src_gen / MANIFEST)
+    rows = _stored_chunks(source, with_vectors=True)
+    copies = max(1, math.ceil(target_chunks / len(rows)))
+
+    generations = Generations(dest)
+    gen = generations.create()
+    store = ChunkStore(Settings(index_dir=dest), gen)
+    out = Manifest(manifest.fingerprint)
+    texts: dict[str, str] = {}
+    started = time.perf_counter()
+    for j in range(copies):
+        rng = np.random.default_rng(j)
+        words_rng = random.Random(j)
+        ids, docs, vectors, metas = [], [], [], []
+        for row in rows:
+            cid, text, meta = row["id"], row["text"], dict(row["meta"])
+            vector = np.asarray(row["vector"], dtype=np.float64)
+            if j:
+                cid = f"s{j:02d}-{cid}"
+                kept = [w for w in text.split(" ") if words_rng.random() >= 0.1]
+                text = " ".join(kept) or text
+                vector = vector + rng.normal(0.0, 0.02, vector.shape)
+                vector /= np.linalg.norm(vector)
+                meta["source"] = f"synthetic-{j:02d}/{meta.get('source', '')}"
+                meta["embed_hash"] = f"{meta.get('embed_hash', '')}-{j}"
+            ids.append(cid)
+            docs.append(text)
+            vectors.append(vector.tolist())
+            metas.append(meta)
+            texts[cid] = meta.get("header", "") + text
+        store.upsert(ids, docs, vectors, metas)
+        for rel, entry in manifest.articles.items():
+            name = rel if not j else f"synthetic-{j:02d}/{rel}"
+            chunks = entry.chunks if not j else [f"s{j:02d}-{c}" for c in entry.chunks]
+            out.articles[name] = ArticleEntry(
+                hash=f"{entry.hash}-{j}", title=entry.title, chunks=chunks, date=entry.date
+            )
+    write_s = time.perf_counter() - started
+    out.save(gen / MANIFEST)
+    LexicalIndex(gen).update(list(texts), lambda ids: {i: texts[i] for i in ids})
+    models = source / "models"
+    if models.is_dir():
+        shutil.copytree(models, dest / "models", dirs_exist_ok=True)
+    generations.promote(gen)
+    return {
+        "chunks": store.count(),
+        "copies": copies,
+        "build_s": _r(time.perf_counter() - started),
+        "chroma_write_s": _r(write_s),
+    }
+
+
+def latency_worker(index_dir: Path, qa: Path, questions: int, runs: int) -> dict[str, Any]:
+    """Warm latency of retrieval alone and of `ask` (extractive), over the first N questions."""
+    from rag.pipeline import Pipeline
+    from rag.settings import Settings
+
+    items = [json.loads(line) for line in qa.read_text().splitlines() if line.strip()]
+    items = items[:questions]
+    settings = Settings(index_dir=index_dir, llm="extractive")
+    started = time.perf_counter()
+    pipeline = Pipeline(settings)
+    for item in items[:3]:  # warm-up: model session, Chroma segment, BM25 matrix
+        pipeline.ask(item["question"], llm="extractive")
+    warmup_s = time.perf_counter() - started
+
+    def timed(fn: Callable[[str], Any]) -> tuple[list[list[float]], list[Any]]:
+        all_runs, last = [], []
+        for _ in range(runs):
+            times, last = [], []
+            for item in items:
+                t = time.perf_counter()
+                last.append(fn(item["question"]))
+                times.append((time.perf_counter() - t) * 1000)
+            all_runs.append(times)
+        return all_runs, last
+
+    retrieval_runs, retrievals = timed(pipeline.retriever.search)
+    ask_runs, answers = timed(lambda q: pipeline.ask(q, llm="extractive"))
+    stages = {
+        stage: _r(statistics.median(r.timings_ms.get(stage, 0.0) for r in retrievals), 2)
+        for stage in ("embed", "dense", "bm25", "fuse")
+    }
+    found = sum(
+        1
+        for item, answer in zip(items, answers, strict=True)
+        if not answer.refused and any(a.lower() in answer.text.lower() for a in item["answers"])
+    )
+    return {
+        "chunks": pipeline.retriever.store.count(),
+        "questions": len(items),
+        "runs": runs,
+        "query_embedder": type(pipeline.embedder).__name__,
+        "torch_loaded": "torch" in sys.modules,
+        "warmup_s": _r(warmup_s),
+        "retrieval": _summary(retrieval_runs) | {"median_stage_ms": stages},
+        "ask": _summary(ask_runs),
+        "answered_with_gold": found,
+        "refused": sum(1 for a in answers if a.refused),
+    }
+
+
+def _summary(runs: list[list[float]]) -> dict[str, Any]:
+    """p50/p95 of each run, and their medians across runs."""
+    p50s = [percentile(r, 50) for r in runs]
+    p95s = [percentile(r, 95) for r in runs]
+    return {
+        "p50_ms": _r(statistics.median(p50s), 2),
+        "p95_ms": _r(statistics.median(p95s), 2),
+        "max_ms": _r(max(max(r) for r in runs), 2),
+        "p50_ms_runs": [_r(x, 2) for x in p50s],
+        "p95_ms_runs": [_r(x, 2) for x in p95s],
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# The bench
+
+
+def machine() -> dict[str, Any]:
+    """What the figures were measured on."""
+    cpu = platform.processor() or platform.machine()
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.is_file():
+        for line in cpuinfo.read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    mem_gb = None
+    meminfo = Path("/proc/meminfo")
+    if meminfo.is_file():
+        for line in meminfo.read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                mem_gb = round(int(line.split()[1]) / 1024 / 1024, 1)
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    versions = {}
+    for pkg in ("rag", "torch", "sentence-transformers", "onnxruntime", "chromadb", "bm25s"):
+        try:
+            versions[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            versions[pkg] = None
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "usable_cores": usable,
+        "memory_gb": mem_gb,
+        "os": platform.platform(),
+        "python": platform.python_version(),
+        "versions": versions,
+    }
+
+
+def _load() -> float:
+    return round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else -1.0
+
+
+def prepare_corpus(config: Config) -> tuple[Path, Path, list[Path]]:
+    """Copy the chosen articles into the workdir; (articles dir, qa file, all corpus files)."""
+    source = config.corpus / "articles"
+    qa = config.corpus / "qa.jsonl"
+    if not source.is_dir() or not qa.is_file():
+        raise BenchError(f"{config.corpus} needs articles/ and qa.jsonl")
+    files = sorted(p for p in source.iterdir() if p.is_file() and not p.name.startswith("."))
+    if config.articles is not None and config.articles < len(files):
+        # Keep the articles that answer the benchmark questions first, then fill in order.
+        wanted: list[str] = []
+        for line in qa.read_text().splitlines():
+            if line.strip():
+                wanted.extend(json.loads(line).get("sources", []))
+        by_name = {p.name: p for p in files}
+        first = [by_name[n] for n in dict.fromkeys(wanted) if n in by_name]
+        chosen = list(dict.fromkeys(first + files))[: config.articles]
+        files = sorted(chosen)
+    dest = config.workdir / "articles"
+    shutil.rmtree(dest, ignore_errors=True)
+    dest.mkdir(parents=True)
+    for f in files:
+        shutil.copy2(f, dest / f.name)
+    return dest, qa, files
+
+
+def _added_article(files: list[Path]) -> str:
+    """A new article (a median-sized one retitled, so every chunk is new), as file text."""
+    by_size = sorted(files, key=lambda p: p.stat().st_size)
+    lines = by_size[len(by_size) // 2].read_text(errors="replace").splitlines()
+    return "\n".join(["Bench addition: " + (lines[0] if lines else ""), *lines[1:]]) + "\n"
+
+
+def bench(config: Config, log: Callable[[str], None]) -> dict[str, Any]:
+    """Every measurement, in an order that needs one full build."""
+    config.workdir.mkdir(parents=True, exist_ok=True)
+    results: dict[str, Any] = {
+        "generated": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": machine(),
+        "config": {
+            "corpus": str(config.corpus),
+            "articles": config.articles,
+            "questions": config.questions,
+            "scale_chunks": config.scale_chunks,
+            "runs": config.runs,
+            "cold_runs": config.cold_runs,
+            "quick": config.quick,
+        },
+        "load_avg": {"start": _load()},
+    }
+    articles, qa, files = prepare_corpus(config)
+    index = config.workdir / "index"
+    shutil.rmtree(index, ignore_errors=True)
+    env = rag_env(config, articles, index)
+    rag = rag_command()
+    corpus_bytes = sum(f.stat().st_size for f in files)
+    results["corpus"] = {"articles": len(files), "mb": _r(corpus_bytes / 1e6, 2)}
+
+    log(f"full build of {len(files)} articles ({corpus_bytes / 1e6:.1f} MB)")
+    build = measure([*rag, "index", "--json"], env, config.workdir)
+    report = json.loads(build.stdout)
+    results["load_avg"]["after_build"] = _load()
+    log(f"  {report['chunks']} chunks in {build.wall_s:.1f}s; bare encoding of the same texts")
+    batch = str(Settings.model_fields["embedding_batch_size"].default)
+    encoded, _ = worker(config, env, "encode", str(index), batch, str(config.onnx_sample))
+    results["load_avg"]["after_encode"] = _load()
+    ingest_rate = report["embedded_chunks"] / build.wall_s
+    results["ingest"] = {
+        "chunks": report["chunks"],
+        "embedded_chunks": report["embedded_chunks"],
+        "wall_s": _r(build.wall_s),
+        "core_s": report["seconds"],
+        "chunks_per_s": _r(ingest_rate, 2),
+        "mb_per_s": _r(corpus_bytes / 1e6 / build.wall_s, 4),
+        "bare_encode": encoded,
+        "ratio_to_bare": _r(ingest_rate / encoded["chunks_per_s"]),
+    }
+
+    log("incremental: add one article, no-op re-index, delete it again")
+    (articles / ADDED_ARTICLE).write_text(_added_article(files))
+    added = measure([*rag, "index", "--json"], env, config.workdir)
+    added_report = json.loads(added.stdout)
+    noops = [measure([*rag, "index", "--json"], env, config.workdir) for _ in range(config.runs)]
+    (articles / ADDED_ARTICLE).unlink()
+    deleted = measure([*rag, "index", "--json"], env, config.workdir)
+    results["incremental"] = {
+        "add_one_s": _r(added.wall_s),
+        "add_one_embedded_chunks": added_report["embedded_chunks"],
+        "add_one_ratio": _r(added.wall_s / build.wall_s, 4),
+        "noop_s": _r(statistics.median(m.wall_s for m in noops)),
+        "noop_s_runs": [_r(m.wall_s) for m in noops],
+        "delete_one_s": _r(deleted.wall_s),
+    }
+
+    log("cold start: `rag ask --json` and `rag --help` in fresh processes")
+    items = [json.loads(line) for line in qa.read_text().splitlines() if line.strip()]
+    question = items[0]["question"]
+    asks = [
+        measure([*rag, "ask", question, "--json"], env, config.workdir)
+        for _ in range(config.cold_runs)
+    ]
+    helps = [measure([*rag, "--help"], env, config.workdir) for _ in range(config.cold_runs)]
+    cold_answer = json.loads(asks[-1].stdout)
+    results["cold"] = {
+        "question": question,
+        "ask_s": _r(statistics.median(m.wall_s for m in asks)),
+        "ask_s_runs": [_r(m.wall_s) for m in asks],
+        "ask_answerer": cold_answer.get("answerer"),
+        "help_s": _r(statistics.median(m.wall_s for m in helps)),
+        "help_s_runs": [_r(m.wall_s) for m in helps],
+    }
+    results["memory"] = {
+        "index_mb": _r(build.max_rss_mb, 1),
+        "add_one_mb": _r(added.max_rss_mb, 1),
+        "noop_mb": _r(max(m.max_rss_mb for m in noops), 1),
+        "ask_mb": _r(max(m.max_rss_mb for m in asks), 1),
+        "help_mb": _r(max(m.max_rss_mb for m in helps), 1),
+    }
+
+    n_questions = str(config.questions)
+    runs = str(config.runs)
+    log(f"warm latency on the corpus index ({report['chunks']} chunks)")
+    corpus_latency, _ = worker(config, env, "latency", str(index), str(qa), n_questions, runs)
+    results["load_avg"]["after_latency"] = _load()
+
+    scaled = config.workdir / "index-scaled"
+    shutil.rmtree(scaled, ignore_errors=True)
+    log(f"synthetic scale-up to >= {config.scale_chunks} chunks")
+    built, _ = worker(config, env, "scale", str(index), str(scaled), str(config.scale_chunks))
+    log(f"  {built['chunks']} chunks; warm latency on it")
+    scaled_env = rag_env(config, articles, scaled)
+    scaled_latency, _ = worker(
+        config, scaled_env, "latency", str(scaled), str(qa), n_questions, runs
+    )
+    scaled_asks = [
+        measure([*rag, "ask", question, "--json"], scaled_env, config.workdir)
+        for _ in range(config.cold_runs)
+    ]
+    results["latency"] = {"corpus": corpus_latency, "scaled": scaled_latency | {"build": built}}
+    results["cold"]["ask_scaled_s"] = _r(statistics.median(m.wall_s for m in scaled_asks))
+    results["memory"]["ask_scaled_mb"] = _r(max(m.max_rss_mb for m in scaled_asks), 1)
+    results["load_avg"]["end"] = _load()
+    results["targets"] = check_targets(results)
+    return results
+
+
+def _lookup(results: dict[str, Any], dotted: str) -> Any:
+    value: Any = results
+    for key in dotted.split("."):
+        value = value[key]
+    return value
+
+
+def check_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """Each target with its measured value and whether it was met."""
+    out = []
+    for name, (path, op, limit, unit) in TARGETS.items():
+        value = _lookup(results, path)
+        met = value >= limit if op == ">=" else value <= limit
+        out.append(
+            {"name": name, "value": value, "target": f"{op} {limit:g}", "unit": unit, "met": met}
+        )
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Reporting
+
+
+def table(results: dict[str, Any]) -> str:
+    """The figures as a markdown table."""
+    ing, inc, cold, mem = (results[k] for k in ("ingest", "incremental", "cold", "memory"))
+    lat_c, lat_s = results["latency"]["corpus"], results["latency"]["scaled"]
+    bare = ing["bare_encode"]
+    targets = {t["name"]: t for t in results["targets"]}
+
+    def mark(name: str) -> str:
+        t = targets[name]
+        return f"{t['target']} {t['unit']}: " + ("met" if t["met"] else "**missed**")
+
+    rows = [
+        ("Full `rag index`", f"{ing['chunks']} chunks, {ing['wall_s']:.1f} s wall", ""),
+        ("  ingest throughput", f"{ing['chunks_per_s']:.2f} chunks/s, {ing['mb_per_s']:.4f} MB/s", ""),
+        ("  bare `SentenceTransformer.encode`", f"{bare['chunks_per_s']:.2f} chunks/s ({bare['chunks']} texts, batch 32)", ""),
+        ("  ingest / bare encoding", f"{ing['ratio_to_bare']:.3f}", mark("ingest vs bare encoding")),
+        ("Add one article", f"{inc['add_one_s']:.2f} s ({inc['add_one_embedded_chunks']} chunks embedded)", ""),
+        ("  as a share of the full build", f"{inc['add_one_ratio'] * 100:.2f} %", mark("add one article vs full build")),
+        ("No-op re-index (median)", f"{inc['noop_s']:.2f} s", mark("no-op re-index")),
+        ("Delete one article", f"{inc['delete_one_s']:.2f} s", ""),
+        (f"Warm retrieval, {lat_c['chunks']} chunks", f"p50 {lat_c['retrieval']['p50_ms']:.1f} ms, p95 {lat_c['retrieval']['p95_ms']:.1f} ms", ""),
+        (f"Warm `ask` (extractive), {lat_c['chunks']} chunks", f"p50 {lat_c['ask']['p50_ms']:.0f} ms, p95 {lat_c['ask']['p95_ms']:.0f} ms", ""),
+        (f"Warm retrieval, {lat_s['chunks']} chunks", f"p50 {lat_s['retrieval']['p50_ms']:.1f} ms, p95 {lat_s['retrieval']['p95_ms']:.1f} ms", mark("warm retrieval p95 at scale")),
+        (f"Warm `ask` (extractive), {lat_s['chunks']} chunks", f"p50 {lat_s['ask']['p50_ms']:.0f} ms, p95 {lat_s['ask']['p95_ms']:.0f} ms", ""),
+        ("Cold `rag ask --json` (median)", f"{cold['ask_s']:.2f} s ({cold['ask_answerer']})", mark("cold `rag ask --json`")),
+        (f"Cold `rag ask --json`, {lat_s['chunks']} chunks", f"{cold['ask_scaled_s']:.2f} s", ""),
+        ("Cold `rag --help` (median)", f"{cold['help_s']:.3f} s", mark("cold `rag --help`")),
+        ("Peak RSS `rag index` (full build)", f"{mem['index_mb']:.0f} MB", ""),
+        ("Peak RSS `rag ask`", f"{mem['ask_mb']:.0f} MB ({mem['ask_scaled_mb']:.0f} MB at {lat_s['chunks']} chunks)", mark("peak RSS of `rag ask`")),
+    ]  # fmt: skip
+    lines = ["| Measure | Result | Target |", "|---|---|---|"]
+    lines += [f"| {a} | {b} | {c} |" for a, b, c in rows]
+    return "\n".join(lines)
+
+
+def markdown(results: dict[str, Any], json_path: Path, out_path: Path) -> str:
+    """bench/RESULTS.md: the table, the machine, and how each figure was taken."""
+    m = results["machine"]
+    cfg = results["config"]
+    ing = results["ingest"]
+    lat_c, lat_s = results["latency"]["corpus"], results["latency"]["scaled"]
+    probe = ing["bare_encode"].get("onnx_probe")
+    load = ", ".join(f"{k} {v}" for k, v in results["load_avg"].items())
+    versions = ", ".join(f"{k} {v}" for k, v in m["versions"].items() if v)
+    met = sum(1 for t in results["targets"] if t["met"])
+    json_ref = Path(os.path.relpath(json_path.resolve(), out_path.resolve().parent)).as_posix()
+    parts = [
+        "# rag benchmark results",
+        "",
+        "Generated by `python -m rag.bench` (do not edit by hand; rerun it). "
+        f"Raw figures: [{json_ref}]({json_ref}).",
+        "",
+        f"- Run: {results['generated']}; corpus `{Path(cfg['corpus']).name}`, "
+        f"{results['corpus']['articles']} articles ({results['corpus']['mb']} MB), "
+        f"{cfg['questions']} questions, {cfg['runs']} runs, {cfg['cold_runs']} cold starts"
+        + (" (**--quick smoke run**)" if cfg["quick"] else ""),
+        f"- Machine: {m['cpu']}, {m['usable_cores']} usable of {m['cores']} cores, "
+        f"{m['memory_gb']} GB RAM; {m['os']}; Python {m['python']}",
+        f"- Packages: {versions}",
+        f"- 1-minute load average during the run: {load}. The machine is shared: figures above "
+        "about 1 load per core are inflated by other processes.",
+        "",
+        f"## Figures ({met} of {len(results['targets'])} targets met)",
+        "",
+        table(results),
+        "",
+        "## How each figure was taken",
+        "",
+        "- **Ingest**: one `rag index --json` subprocess over a fresh index; wall time includes "
+        "start-up, model load, chunking, embedding, Chroma and BM25 writes and the ONNX export of "
+        "the query model. Bare encoding: `SentenceTransformer.encode` of the same unique chunk "
+        "texts (header + passage), batch 32, model preloaded and warmed, in a fresh process.",
+        "- **Incremental**: a retitled copy of a median-sized article is added (every chunk new) "
+        "and `rag index` run; then `rag index` with nothing changed (median of the runs); then "
+        "the article is deleted and `rag index` run again.",
+        "- **Warm latency**: one process, `Pipeline` built once and warmed on 3 questions; each "
+        "of the questions timed for `Retriever.search` alone (query embedding, Chroma, BM25, "
+        "fusion, collapse) and for `Pipeline.ask` with the extractive answerer. p50/p95 per "
+        "run, median across runs. Query embedder: "
+        f"`{lat_c['query_embedder']}` (torch loaded: {lat_c['torch_loaded']}). Median stage "
+        f"times at {lat_s['chunks']} chunks: "
+        + ", ".join(f"{k} {v} ms" for k, v in lat_s["retrieval"]["median_stage_ms"].items())
+        + ".",
+        f"- **Scale-up**: the corpus index plus {lat_s['build']['copies'] - 1} perturbed copies "
+        "of every chunk (10% of words dropped, vector moved by Gaussian noise, about 0.93 "
+        f"cosine): {lat_s['chunks']} chunks, written straight into a real index generation "
+        "(Chroma + BM25 + manifest) without re-embedding. Sanity: extractive answers containing "
+        f"a gold answer string: {lat_c['answered_with_gold']}/{lat_c['questions']} on the corpus, "
+        f"{lat_s['answered_with_gold']}/{lat_s['questions']} scaled.",
+        "- **Cold start**: wall time of fresh `rag ask QUESTION --json` and `rag --help` "
+        "processes (median); peak RSS from the kernel's rusage of each child (`ru_maxrss`).",
+    ]
+    if probe:
+        parts.append(
+            f"- **ONNX Runtime for indexing (probe, not used by `rag index`)**: on {probe['chunks']}"
+            f" sampled chunk texts, sentence-transformers {probe['st_chunks_per_s']} chunks/s vs "
+            f"ONNX Runtime fp32 {probe['onnx_chunks_per_s']} chunks/s; minimum cosine between "
+            f"the two {probe['min_cosine']}."
+        )
+    return "\n".join(parts) + "\n"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Parse options, run the bench (or one worker), print and write the results."""
+    parser = argparse.ArgumentParser(prog="python -m rag.bench", description=__doc__.split("\n")[0])
+    parser.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS, help="articles/ + qa.jsonl")
+    parser.add_argument("--articles", type=int, help="index only N articles of the corpus")
+    parser.add_argument("--questions", type=int, help="questions timed (default 100)")
+    parser.add_argument("--scale-chunks", type=int, help="scale-up size (default 50000)")
+    parser.add_argument("--runs", type=int, help="repetitions of latency and no-op runs")
+    parser.add_argument("--cold-runs", type=int, help="repetitions of cold starts")
+    parser.add_argument("--onnx-sample", type=int, help="chunks for the ONNX indexing probe")
+    parser.add_argument("--quick", action="store_true", help="a tiny smoke run (CI)")
+    parser.add_argument("--workdir", type=Path, help="keep the indexes here (default: a tmp dir)")
+    parser.add_argument("--out", type=Path, help="RESULTS.md to write")
+    parser.add_argument("--json", type=Path, dest="json_out", help="results JSON to write")
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    parser.add_argument("worker_args", nargs="*", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+
+    if args.worker:
+        return _run_worker(args.worker, args.worker_args)
+
+    quick = args.quick
+    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="rag-bench-"))
+    config = Config(
+        corpus=args.corpus.resolve(),
+        workdir=workdir.resolve(),
+        articles=args.articles if args.articles is not None else (4 if quick else None),
+        questions=args.questions or (5 if quick else 100),
+        scale_chunks=args.scale_chunks or (300 if quick else 50_000),
+        runs=args.runs or (1 if quick else 3),
+        cold_runs=args.cold_runs or (1 if quick else 5),
+        onnx_sample=args.onnx_sample if args.onnx_sample is not None else (16 if quick else 512),
+        quick=quick,
+    )
+    # A smoke run must not overwrite the committed results.
+    out = args.out or (config.workdir / "RESULTS.md" if quick else DEFAULT_OUT)
+    json_out = args.json_out or (config.workdir / "results.json" if quick else DEFAULT_JSON)
+
+    def log(message: str) -> None:
+        print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+    try:
+        results = bench(config, log)
+    except BenchError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        if args.workdir is None:
+            shutil.rmtree(workdir, ignore_errors=True)
+    json_out.parent.mkdir(parents=True, exist_ok=True)
+    json_out.write_text(json.dumps(results, indent=1) + "\n")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(markdown(results, json_out, out))
+    print(table(results))
+    print(f"\nwrote {out} and {json_out}", file=sys.stderr)
+    return 0
+
+
+def _run_worker(name: str, args: list[str]) -> int:
+    if name == "encode":
+        result = encode_worker(Path(args[0]), int(args[1]), int(args[2]))
+    elif name == "scale":
+        result = scale_worker(Path(args[0]), Path(args[1]), int(args[2]))
+    elif name == "latency":
+        result = latency_worker(Path(args[0]), Path(args[1]), int(args[2]), int(args[3]))
+    else:
+        raise SystemExit(f"unknown worker {name!r}")
+    sys.stdout.write(json.dumps(result) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,99 @@
+"""Rich rendering of answers and passages, shared by `rag ask` and the `rag chat` REPL."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.markdown import Markdown
+from rich.markup import escape
+
+from rag.answering import Answer
+from rag.retrieval import Passage
+
+
+class TokenPrinter:
+    """An on_token callback that prints streamed LLM text as it arrives, verbatim."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+        self.printed = False
+
+    def __call__(self, token: str) -> None:
+        self.console.print(token, end="", markup=False, highlight=False, soft_wrap=True)
+        self.printed = True
+
+    def finish(self) -> None:
+        """End the streamed line, if anything was streamed."""
+        if self.printed:
+            self.console.print()
+
+
+def print_answer(out: Console, err: Console, answer: Answer, streamed: bool = False) -> None:
+    """The answer (unless it was already streamed), its verified sources and how it was made."""
+    if answer.note:
+        err.print(f"[yellow]note:[/] {escape(answer.note)}")
+    if not streamed:
+        out.print(Markdown(answer.text))
+    if answer.refused:
+        near = list(dict.fromkeys(p.title for p in answer.passages))[:3]
+        if near:
+            out.print("[dim]closest articles: " + escape("; ".join(near)) + "[/]", highlight=False)
+    for c in answer.citations:
+        mark = "[green]✓[/]" if c.supported else "[red]✗ unsupported[/]"
+        date = f", {c.date}" if c.date else ""
+        out.print(
+            f"[bold]\\[{c.n}][/] {escape(c.title + date)} [dim]({escape(c.source)})[/] {mark}",
+            highlight=False,
+        )
+        out.print(f"    [italic]“{escape(c.quote)}”[/]", highlight=False)
+    if answer.unsupported:
+        out.print(
+            f"[red]{answer.unsupported} sentence(s) not supported by the cited passages:[/]",
+            highlight=False,
+        )
+        for s in answer.sentences:
+            if not s.supported:
+                cites = "".join(f"[{n}]" for n in s.cites) or "no citation"
+                out.print(f"[red]  ✗[/] {escape(s.text)} [dim]{escape(cites)}[/]", highlight=False)
+    out.print(
+        f"[dim]answered by {escape(answer.answerer)} in "
+        f"{answer.timings_ms.get('total', 0):.0f} ms[/]"
+    )
+
+
+def print_sources(out: Console, answer: Answer) -> None:
+    """Every retrieved passage of an answer, cited ones marked with their check."""
+    cited = {c.n: c for c in answer.citations}
+    for p in answer.passages:
+        c = cited.get(p.rank)
+        mark = "" if c is None else (" [green]✓ cited[/]" if c.supported else " [red]✗ cited[/]")
+        date = f", {p.date}" if p.date else ""
+        out.print(
+            f"[bold]\\[{p.rank}][/] {escape(p.title + date)} [dim]({escape(p.source)}, "
+            f"score {p.score:.4f})[/]{mark}",
+            highlight=False,
+        )
+
+
+def print_passage(out: Console, passage: Passage, path: str, quote: str | None = None) -> None:
+    """One passage in full with where it comes from; the cited quote is highlighted."""
+    date = f", {passage.date}" if passage.date else ""
+    out.print(f"[bold]\\[{passage.rank}] {escape(passage.title + date)}[/]", highlight=False)
+    out.print(
+        f"[dim]{escape(path)}, characters {passage.start}–{passage.end}"
+        + (f", {escape(passage.url)}" if passage.url else "")
+        + "[/]",
+        highlight=False,
+    )
+    text = passage.text.strip()
+    if quote and quote in text:
+        before, _, after = text.partition(quote)
+        out.print(
+            f"{escape(before)}[bold yellow]{escape(quote)}[/]{escape(after)}", highlight=False
+        )
+    else:
+        out.print(text, markup=False, highlight=False)
+    if passage.corroborated_by:
+        out.print(
+            "[dim]also reported in: " + escape(", ".join(passage.corroborated_by)) + "[/]",
+            highlight=False,
+        )

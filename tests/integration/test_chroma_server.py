@@ -1,0 +1,171 @@
+"""Server mode: RAG_CHROMA_URL points the store at a real `chroma run` on 127.0.0.1."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from rag import indexing
+from rag.embedding import SentenceTransformerEmbeddings, resolve_model_dir
+from rag.pipeline import Pipeline
+from rag.settings import DEFAULT_MODEL, Settings
+from rag.store import SERVER_MARKER, ChunkStore, Generations, StoreError, collection_name
+from tests.conftest import SHIPPED_ARTICLES
+
+pytestmark = pytest.mark.integration
+
+DRONES = "white-house-says-iran-helping-russia-build-drone-factory.txt"
+G7 = "g7-allies-warn-iran-over-ballistic-missiles-for-russia.txt"
+NEW_ARTICLE = """Iran unveils new drone carrier in the Gulf
+
+Published: 2024-03-01
+
+Iran's navy unveiled a converted container ship on Friday that it says can launch drones far from home waters.
+
+The vessel, renamed the Shahid Bagheri, carries a runway and hangars, state television reported.
+
+The U.S. Navy said it was monitoring the vessel and had seen no sign of an imminent deployment.
+"""
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def chroma_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real Chroma server (the `chroma` CLI chromadb installs), up until the module ends."""
+    chroma = Path(sys.executable).with_name("chroma")
+    if not chroma.is_file():
+        pytest.skip("the chroma CLI is not installed next to this interpreter")
+    data = tmp_path_factory.mktemp("chroma-server")
+    port = _free_port()
+    log = (data / "server.log").open("wb")
+    proc = subprocess.Popen(
+        [
+            str(chroma),
+            "run",
+            "--path",
+            str(data / "db"),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/api/v2/heartbeat", timeout=2) as resp:
+                    if resp.status == 200:
+                        break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail(f"chroma server did not start: {(data / 'server.log').read_text()}")
+                time.sleep(0.3)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
+
+
+@pytest.fixture(scope="module")
+def model() -> SentenceTransformerEmbeddings:
+    """The real embedding model, loaded once for the module."""
+    return SentenceTransformerEmbeddings(resolve_model_dir(DEFAULT_MODEL))
+
+
+def _server_collections(url: str) -> dict[str, int]:
+    import chromadb
+
+    port = int(url.rsplit(":", 1)[1])
+    client = chromadb.HttpClient(host="127.0.0.1", port=port)
+    return {c.name: c.count() for c in client.list_collections()}
+
+
+def _index(settings: Settings, model: SentenceTransformerEmbeddings, **kw: bool):  # noqa: ANN202
+    return indexing.apply(settings, indexing.plan(settings, **kw), embedder=model)
+
+
+def test_index_update_ask_and_rebuild_through_a_chroma_server(
+    chroma_url: str, model: SentenceTransformerEmbeddings, tmp_path: Path
+) -> None:
+    articles = tmp_path / "articles"
+    shutil.copytree(SHIPPED_ARTICLES, articles)
+    settings = Settings(articles_dir=articles, chroma_url=chroma_url, llm="extractive")
+
+    first = _index(settings, model)
+    assert first.added == 4
+    gen = Generations(settings.index_dir).current()
+    assert gen is not None
+    # The vectors are on the server, not in a local Chroma folder.
+    assert not (gen / "chroma").exists()
+    assert (gen / SERVER_MARKER).is_file()
+    assert _server_collections(chroma_url)[collection_name(gen)] == first.chunks
+
+    answer = Pipeline(settings).ask("Where is the drone factory being built?")
+    assert not answer.refused
+    assert "Alabuga" in answer.text
+    assert answer.citations[0].source == DRONES
+
+    # Incremental: one article added, one deleted; only the new one is embedded.
+    (articles / "iran-drone-carrier.txt").write_text(NEW_ARTICLE)
+    g7_chunks = len(indexing.current_manifest(settings)[1].articles[G7].chunks)
+    (articles / G7).unlink()
+    update = _index(settings, model)
+    assert (update.added, update.deleted, update.unchanged) == (1, 1, 3)
+    assert update.embedded_chunks == update.chunks - (first.chunks - g7_chunks)
+    assert Generations(settings.index_dir).current() == gen
+    assert _server_collections(chroma_url)[collection_name(gen)] == update.chunks
+
+    answer = Pipeline(settings).ask("What was the converted container ship renamed?")
+    assert not answer.refused
+    assert "Shahid Bagheri" in answer.text
+    assert answer.citations[0].source == "iran-drone-carrier.txt"
+
+    # A rebuild builds a new collection aside and drops the old one on the server.
+    rebuilt = _index(settings, model, rebuild=True)
+    new_gen = Generations(settings.index_dir).current()
+    assert new_gen is not None and new_gen != gen
+    assert not gen.exists()
+    collections = _server_collections(chroma_url)
+    assert collection_name(gen) not in collections
+    assert collections[collection_name(new_gen)] == rebuilt.chunks
+
+
+def test_an_unreachable_server_is_one_clear_error(tmp_path: Path) -> None:
+    settings = Settings(chroma_url=f"http://127.0.0.1:{_free_port()}")
+    gen = Generations(settings.index_dir).create()
+    with pytest.raises(StoreError, match="cannot reach the Chroma server at http://127.0.0.1:"):
+        ChunkStore(settings, gen).count()
+
+
+def test_pruning_keeps_a_generation_whose_server_is_down(tmp_path: Path) -> None:
+    """Its collection may still be on the server: the next prune, with the server up, drops it."""
+    settings = Settings(chroma_url=f"http://127.0.0.1:{_free_port()}")
+    generations = Generations(settings.index_dir)
+    old, new = generations.create(), generations.create()
+    (old / SERVER_MARKER).write_text(
+        f'{{"url": "{settings.chroma_url}", "collection": "{collection_name(old)}"}}'
+    )
+    generations.prune(keep=new)
+    assert old.exists()

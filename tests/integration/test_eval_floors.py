@@ -1,0 +1,47 @@
+"""The shipped eval set with the real model and the extractive answerer stays above its floors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from rag import evaluation
+from rag.settings import Settings
+
+pytestmark = pytest.mark.integration
+
+REPO = Path(__file__).resolve().parents[2]
+
+# A little under the figures measured on the shipped set (eval/RESULTS.md); a drop below one
+# is a regression. Metrics where lower is better (false_refusal_rate) are ceilings instead.
+FLOORS: dict[str, float] = {
+    "retrieval_hit_rate": 0.97,
+    "mrr": 0.94,
+    "answer_in_context_rate": 0.91,
+    "answer_accuracy": 0.71,
+    "citation_precision": 0.76,
+    "supported_citation_rate": 0.97,
+    "refusal_accuracy": 0.26,
+    "false_refusal_rate": 0.14,
+}
+
+
+def test_shipped_set_stays_above_floors(tmp_path: Path) -> None:
+    settings = Settings(articles_dir=REPO / "articles", index_dir=tmp_path / "index")
+
+    summary = evaluation.run(
+        settings, REPO / "eval" / "qa.jsonl", tmp_path / "out", llm="extractive"
+    ).summary
+
+    breaches = []
+    for metric, limit in FLOORS.items():
+        value = summary[metric]
+        shown = "none" if value is None else f"{value:.3f}"
+        if metric in evaluation.LOWER_IS_BETTER:
+            if value is None or value > limit:
+                breaches.append(f"{metric} {shown} > ceiling {limit}")
+        elif value is None or value < limit:
+            breaches.append(f"{metric} {shown} < floor {limit}")
+    failed = {label: ids for label, ids in summary["failed_ids"].items() if ids}
+    assert not breaches, f"{'; '.join(breaches)}; failures: {failed}"

@@ -1,0 +1,159 @@
+"""Unit tests for `rag ask` (CliRunner, fake embeddings) and extractive follow-up questions."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner, Result
+
+from rag import embedding
+from rag.answering import REFUSAL
+from rag.cli import app
+from rag.pipeline import Conversation, Pipeline, QuestionError, clean_question
+from rag.settings import Settings
+from tests.fakes import HashingEmbeddings
+
+QUESTION = "Where is the drone factory that Iran is helping Russia build?"
+
+
+@pytest.fixture
+def cli(fake_index: Settings, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
+    """A runner whose `rag` uses the fake embeddings over the fake index."""
+    monkeypatch.setattr(embedding, "query_embedder", lambda settings: HashingEmbeddings())
+    return CliRunner()
+
+
+def ask(runner: CliRunner, *args: str) -> Result:
+    """`rag ask ARGS`, refusal threshold off: fake similarities are not calibrated for it."""
+    return runner.invoke(app, ["ask", *args], env={"RAG_REFUSAL_THRESHOLD": "0"})
+
+
+def test_json_has_exactly_the_documented_shape(cli: CliRunner) -> None:
+    result = ask(cli, QUESTION, "--json", "--k", "3")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert list(data) == [
+        "question",
+        "answer",
+        "refused",
+        "answerer",
+        "citations",
+        "retrieved",
+        "timings_ms",
+    ]
+    assert data["question"] == QUESTION
+    assert data["answerer"] == "extractive"
+    assert data["refused"] is False
+    assert len(data["retrieved"]) == 3
+    for r in data["retrieved"]:
+        assert list(r) == ["rank", "source", "title", "score", "chunk_id"]
+    assert data["citations"]
+    ranks = {r["rank"]: r for r in data["retrieved"]}
+    for c in data["citations"]:
+        assert list(c) == ["n", "source", "title", "date", "quote", "supported"]
+        assert c["n"] in ranks and c["source"] == ranks[c["n"]]["source"]
+        assert c["supported"] is True
+        assert f"[{c['n']}]" in data["answer"]
+        assert c["quote"] in data["answer"]
+    assert {"embed", "answer", "verify", "total"} <= set(data["timings_ms"])
+
+
+def test_text_output_shows_answer_and_checked_sources(cli: CliRunner) -> None:
+    result = ask(cli, QUESTION)
+    assert result.exit_code == 0, result.output
+    data = json.loads(ask(cli, QUESTION, "--json").stdout)
+    first = data["citations"][0]
+    assert f"[{first['n']}] {first['title']}" in result.stdout
+    assert "✓" in result.stdout
+    assert "answered by extractive" in result.stdout
+
+
+def test_refusal_is_printed(cli: CliRunner) -> None:
+    result = cli.invoke(app, ["ask", QUESTION], env={"RAG_REFUSAL_THRESHOLD": "0.999"})
+    assert result.exit_code == 0
+    assert REFUSAL in " ".join(result.stdout.split())
+    assert "closest articles:" in result.stdout
+
+
+@pytest.mark.parametrize("question", ["", "   ", "\u200b\u200d\t", "\x00\x07"])
+def test_empty_question_is_a_clear_error(cli: CliRunner, question: str) -> None:
+    result = ask(cli, question)
+    assert result.exit_code == 1
+    assert "question is empty" in result.stderr
+    assert "Traceback" not in result.output
+    assert result.stdout == ""
+
+
+def test_long_question_is_truncated_with_a_note(cli: CliRunner) -> None:
+    question = ((QUESTION + " ") * 50)[:2500]
+    result = ask(cli, question, "--json")
+    assert result.exit_code == 0, result.output
+    assert "truncated to 2000 characters" in result.stderr
+    data = json.loads(result.stdout)
+    assert len(data["question"]) == 2000
+    assert data["retrieved"] and data["answer"]
+
+
+def test_odd_unicode_is_answered(cli: CliRunner) -> None:
+    question = "Ｗｈｅｒｅ is the drone 🏭 factory\u200b that Iran is helping Russia build? مصنع"
+    result = ask(cli, question, "--json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["question"].startswith("Where is the drone 🏭 factory that")
+    assert data["retrieved"]
+
+
+def test_missing_index_points_to_rag_index(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(embedding, "query_embedder", lambda settings: HashingEmbeddings())
+    result = CliRunner().invoke(app, ["ask", QUESTION])
+    assert result.exit_code == 1
+    assert "`rag index`" in result.stderr
+    assert "Traceback" not in result.output
+
+
+def test_unknown_llm_is_a_clear_error(cli: CliRunner) -> None:
+    result = ask(cli, QUESTION, "--llm", "claude:opus")
+    assert result.exit_code == 1
+    assert "unknown provider 'claude'" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_k_must_be_positive(cli: CliRunner) -> None:
+    assert ask(cli, QUESTION, "--k", "0").exit_code == 2
+
+
+def test_clean_question() -> None:
+    assert clean_question("  what\u00a0about\n\n drones? ", 2000) == ("what about drones?", None)
+    assert clean_question("ｄｒｏｎｅｓ", 2000) == ("drones", None)
+    text, note = clean_question("x" * 2500, 2000)
+    assert len(text) == 2000 and note
+    with pytest.raises(QuestionError):
+        clean_question("\u200b", 2000)
+
+
+@pytest.fixture
+def extractive(fake_index: Settings) -> Pipeline:
+    """An extractive pipeline over the fake index, refusal threshold off."""
+    return Pipeline(fake_index.with_overrides(refusal_threshold=0.0), embedder=HashingEmbeddings())
+
+
+def test_follow_up_carries_the_previous_subject(extractive: Pipeline) -> None:
+    conversation = Conversation()
+    extractive.ask(QUESTION, conversation=conversation)
+    follow_up = extractive.ask("and what about missiles?", conversation=conversation)
+    assert follow_up.query == f"what about missiles? {QUESTION}"
+    assert follow_up.question == "and what about missiles?"
+    again = extractive.ask("why is that?", conversation=conversation)
+    # The subject is carried, not every earlier question: queries don't grow turn after turn.
+    assert again.query == f"why is that? {QUESTION}"
+    assert len(conversation.turns) == 3
+
+
+def test_standalone_questions_are_not_rewritten(extractive: Pipeline) -> None:
+    conversation = Conversation()
+    extractive.ask(QUESTION, conversation=conversation)
+    for question in ["Who is John Kirby?", "What sanctions did the G7 threaten against Iran?"]:
+        assert extractive.ask(question, conversation=conversation).query == question
+    fresh = Conversation()
+    assert extractive.ask("and drones?", conversation=fresh).query == "and drones?"

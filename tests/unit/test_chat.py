@@ -1,0 +1,213 @@
+"""Unit tests for the `rag chat` session: questions, follow-ups and slash commands."""
+
+from __future__ import annotations
+
+import io
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
+from langchain_core.messages import AIMessage, AIMessageChunk
+from langchain_core.outputs import ChatGenerationChunk
+from rich.console import Console
+
+from rag import chat
+from rag.chat import ChatSession, history_file, make_reader, repl
+from rag.pipeline import Pipeline
+from rag.settings import Settings
+from tests.fakes import HashingEmbeddings
+
+QUESTION = "Where is the drone factory that Iran is helping Russia build?"
+
+
+class Screen:
+    """A chat session writing to two in-memory consoles."""
+
+    def __init__(self, pipeline: Pipeline) -> None:
+        self.stdout = io.StringIO()
+        self.stderr = io.StringIO()
+        out = Console(file=self.stdout, width=200)
+        err = Console(file=self.stderr, width=200)
+        self.session = ChatSession(pipeline, out, err)
+
+    def send(self, line: str) -> tuple[str, str]:
+        """Handle one line; (what it printed, what it reported on stderr)."""
+        self.stdout.seek(0), self.stdout.truncate()
+        self.stderr.seek(0), self.stderr.truncate()
+        assert self.session.handle(line)
+        return self.stdout.getvalue(), self.stderr.getvalue()
+
+
+@pytest.fixture
+def screen(fake_index: Settings) -> Screen:
+    """A session over the fake index (refusal threshold off for the fake embeddings)."""
+    settings = fake_index.with_overrides(refusal_threshold=0.0)
+    return Screen(Pipeline(settings, embedder=HashingEmbeddings()))
+
+
+def test_question_then_follow_up(screen: Screen) -> None:
+    out, _ = screen.send(QUESTION)
+    assert re.search(r"\[\d\]", out) and "answered by extractive" in out
+    out, _ = screen.send("and what about missiles?")
+    assert f"searched for: what about missiles? {QUESTION}" in out
+    assert len(screen.session.conversation.turns) == 2
+
+
+def test_sources_lists_the_last_answers_passages(screen: Screen) -> None:
+    _, err = screen.send("/sources")
+    assert "no answer yet" in err
+    screen.send(QUESTION)
+    out, _ = screen.send("/sources")
+    last = screen.session.last
+    assert last is not None
+    for p in last.passages:
+        assert f"[{p.rank}] {p.title}" in out
+    assert "✓ cited" in out
+
+
+def test_open_shows_the_passage_with_its_file_and_offsets(screen: Screen) -> None:
+    screen.send(QUESTION)
+    last = screen.session.last
+    assert last is not None
+    cited = last.passages[last.citations[0].n - 1]
+    out, err = screen.send(f"/open {cited.rank}")
+    assert err == ""
+    assert f"[{cited.rank}] {cited.title}" in out
+    assert cited.source in out
+    assert f"characters {cited.start}–{cited.end}" in out
+    assert " ".join(cited.text.split()) in " ".join(out.split())
+
+
+def test_open_notices_an_article_changed_since_indexing(screen: Screen) -> None:
+    screen.send(QUESTION)
+    last = screen.session.last
+    assert last is not None
+    path = screen.session.pipeline.settings.articles_dir / last.passages[0].source
+    path.write_text("Rewritten\n\nNothing of the old article is left.\n", encoding="utf-8")
+    _, err = screen.send("/open 1")
+    assert "no longer holds this passage" in err and "rag index" in err
+    path.unlink()
+    _, err = screen.send("/open 1")
+    assert "no longer in the articles folder" in err
+
+
+@pytest.mark.parametrize("arg", ["", "0", "99", "one"])
+def test_open_needs_a_passage_number(screen: Screen, arg: str) -> None:
+    screen.send(QUESTION)
+    _, err = screen.send(f"/open {arg}")
+    assert "usage: /open N" in err
+
+
+def test_k_changes_the_passages_retrieved(screen: Screen) -> None:
+    out, _ = screen.send("/k 2")
+    assert "retrieving 2 passages" in out
+    screen.send(QUESTION)
+    assert screen.session.last is not None and len(screen.session.last.passages) == 2
+    for bad in ("0", "x", "500"):
+        _, err = screen.send(f"/k {bad}")
+        assert "usage: /k N" in err
+    out, _ = screen.send("/k")
+    assert "k = 2" in out
+
+
+def test_llm_switches_or_reports_a_bad_spec(screen: Screen) -> None:
+    _, err = screen.send("/llm claude:opus")
+    assert "unknown provider" in err
+    assert screen.session.llm is None
+    out, _ = screen.send("/llm extractive")
+    assert "answering with extractive" in out
+    assert screen.session.llm == "extractive"
+
+
+def test_reset_forgets_the_conversation(screen: Screen) -> None:
+    screen.send(QUESTION)
+    out, _ = screen.send("/reset")
+    assert "cleared" in out
+    assert screen.session.conversation.turns == [] and screen.session.last is None
+    out, _ = screen.send("and what about missiles?")
+    assert "searched for" not in out
+
+
+def test_help_unknown_command_and_quit(screen: Screen) -> None:
+    out, _ = screen.send("/help")
+    for command in ("/sources", "/open N", "/k N", "/llm X", "/reset", "/quit"):
+        assert command in out
+    _, err = screen.send("/frobnicate")
+    assert "unknown command /frobnicate" in err
+    assert screen.session.handle("/quit") is False
+
+
+def test_empty_lines_are_ignored(screen: Screen) -> None:
+    assert screen.send("   ") == ("", "")
+
+
+class Interrupted(GenericFakeChatModel):
+    """A chat model the user interrupts (Ctrl-C) after its first token."""
+
+    def _stream(self, *args: Any, **kwargs: Any) -> Iterator[ChatGenerationChunk]:
+        yield ChatGenerationChunk(message=AIMessageChunk(content="The factory"))
+        raise KeyboardInterrupt
+
+
+def test_ctrl_c_cancels_the_answer_and_keeps_the_chat(fake_index: Settings) -> None:
+    settings = fake_index.with_overrides(refusal_threshold=0.0)
+    chat_model = Interrupted(messages=iter([AIMessage("unused")]))
+    screen = Screen(Pipeline(settings, embedder=HashingEmbeddings(), chat_model=chat_model))
+    out, err = screen.send(QUESTION)
+    assert out.startswith("The factory")
+    assert "cancelled" in err
+    assert screen.session.conversation.turns == [] and screen.session.last is None
+    out, _ = screen.send("/llm extractive")
+    out, _ = screen.send(QUESTION)
+    assert "answered by extractive" in out
+
+
+def test_llm_failure_is_reported_and_the_chat_goes_on(fake_index: Settings) -> None:
+    settings = fake_index.with_overrides(refusal_threshold=0.0, ollama_url="http://127.0.0.1:9")
+    screen = Screen(Pipeline(settings, embedder=HashingEmbeddings()))
+    screen.send("/llm ollama:llama3.2")
+    _, err = screen.send(QUESTION)
+    assert "http://127.0.0.1:9" in err and "/llm extractive" in err
+    assert screen.session.handle("/quit") is False
+
+
+def test_repl_reads_until_ctrl_d(screen: Screen) -> None:
+    lines: list[BaseException | str] = [QUESTION, KeyboardInterrupt(), "/sources", EOFError()]
+
+    def read(prompt: str) -> str:
+        assert prompt == chat.PROMPT
+        item = lines.pop(0)
+        if isinstance(item, BaseException):
+            raise item
+        return item
+
+    repl(screen.session, read)
+    assert lines == []
+    assert screen.session.last is not None
+
+
+def test_repl_stops_at_quit(screen: Screen) -> None:
+    lines = ["/quit", "never read"]
+    repl(screen.session, lambda prompt: lines.pop(0))
+    assert lines == ["never read"]
+
+
+def test_plain_input_when_stdin_is_not_a_terminal(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setattr("sys.stdin", io.StringIO("first line\n"))
+    read = make_reader(tmp_path / "history")
+    assert read(chat.PROMPT) == "first line"
+    with pytest.raises(EOFError):
+        read(chat.PROMPT)
+
+
+def test_history_lives_with_the_index(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    index = tmp_path / "index"
+    index.mkdir()
+    assert history_file(index) == index / ".chat_history"
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert history_file(tmp_path / "missing") == tmp_path / "home" / ".rag_history"

@@ -1,0 +1,128 @@
+"""Unit tests for citation parsing and verification: markers, support checks, retrieved-only."""
+
+from __future__ import annotations
+
+from rag.answering import Answer
+from rag.answering.citations import split_answer, verify
+from rag.retrieval import Passage
+from tests.fakes import HashingEmbeddings
+
+FACTORY = (
+    "According to Kirby, the alleged drone factory will be built in the Alabuga special "
+    "economic zone in the Russian republic of Tatarstan. The White House released a satellite "
+    "photo of an industrial site 600 miles east of Moscow."
+)
+SHIPMENTS = (
+    "The drones are shipped across the Caspian Sea from Amirabad, Iran, to Makhachkala, Russia. "
+    "As of May, Russia received hundreds of one-way attack drones from Iran, Kirby added."
+)
+SANCTIONS = (
+    "The Group of Seven countries are mulling a ban on Iran Air flights to Europe, according to "
+    "a senior Biden administration official."
+)
+
+
+def passage(
+    rank: int, text: str, title: str = "White House Says Iran Is Helping Russia"
+) -> Passage:
+    """A retrieved passage as the retriever returns it."""
+    return Passage(
+        rank=rank,
+        chunk_id=f"chunk-{rank}",
+        text=text,
+        source=f"article-{rank}.txt",
+        title=title,
+        date="2023-06-09",
+        start=100 * rank,
+        end=100 * rank + len(text),
+        score=1.0 / rank,
+    )
+
+
+PASSAGES = [passage(1, FACTORY), passage(2, SHIPMENTS), passage(3, SANCTIONS, "G7 warns Iran")]
+
+
+def test_markers_belong_to_the_sentence_they_follow() -> None:
+    parsed = split_answer(
+        "The factory is in Tatarstan [1]. Drones cross the Caspian Sea [1, 2]. "
+        "Kirby said so. [2] The G7 may ban Iran Air [3][1]."
+    )
+    assert parsed == [
+        ("The factory is in Tatarstan.", (1,)),
+        ("Drones cross the Caspian Sea.", (1, 2)),
+        ("Kirby said so.", (2,)),
+        ("The G7 may ban Iran Air.", (3, 1)),
+    ]
+
+
+def test_extractive_style_answer_cites_every_sentence() -> None:
+    """`sentence. [1] sentence. [2]` (how the extractive answerer writes) keeps each marker."""
+    text = f"{FACTORY.split('. ')[0]}. [1] {SHIPMENTS.split('. ')[0]}. [2]"
+    sentences, citations = verify(text, PASSAGES, None)
+    assert [s.cites for s in sentences] == [(1,), (2,)]
+    assert all(s.supported for s in sentences)
+    assert [c.n for c in citations] == [1, 2]
+
+
+def test_supported_sentence_quotes_the_passage_sentence() -> None:
+    text = "The drone factory will be built in the Alabuga special economic zone in Tatarstan [1]."
+    sentences, citations = verify(text, PASSAGES, HashingEmbeddings())
+    assert sentences[0].supported
+    (c,) = citations
+    assert (c.n, c.supported, c.source, c.title) == (1, True, "article-1.txt", PASSAGES[0].title)
+    assert c.quote.startswith("According to Kirby, the alleged drone factory")
+    assert (c.start, c.end, c.chunk_id) == (PASSAGES[0].start, PASSAGES[0].end, "chunk-1")
+
+
+def test_made_up_number_is_unsupported() -> None:
+    text = "Russia received 4,000 one-way attack drones from Iran as of May, Kirby added [2]."
+    sentences, citations = verify(text, PASSAGES, HashingEmbeddings())
+    assert not sentences[0].supported
+    assert citations[0].n == 2 and not citations[0].supported
+
+
+def test_the_right_number_is_supported() -> None:
+    text = "The industrial site is 600 miles east of Moscow [1]."
+    sentences, _ = verify(text, PASSAGES, HashingEmbeddings())
+    assert sentences[0].supported
+
+
+def test_citation_of_a_passage_that_was_not_retrieved() -> None:
+    text = "The factory is in the Alabuga special economic zone in Tatarstan [9]."
+    sentences, citations = verify(text, PASSAGES, HashingEmbeddings())
+    assert sentences[0].cites == (9,)
+    assert not sentences[0].supported
+    assert citations == []
+
+
+def test_one_bad_citation_spoils_a_sentence_with_a_good_one() -> None:
+    text = "The factory is in the Alabuga special economic zone in Tatarstan [1][9]."
+    sentences, citations = verify(text, PASSAGES, HashingEmbeddings())
+    assert not sentences[0].supported
+    assert [c.n for c in citations] == [1]
+
+
+def test_sentence_without_citation_is_unsupported_and_counted() -> None:
+    text = (
+        "The factory is in the Alabuga special economic zone in Tatarstan [1]. "
+        "Iran has denied everything."
+    )
+    sentences, citations = verify(text, PASSAGES, HashingEmbeddings())
+    assert [s.supported for s in sentences] == [True, False]
+    assert sentences[1].cites == ()
+    answer = Answer("q", text, False, "test", citations, PASSAGES, sentences)
+    assert answer.unsupported == 1
+
+
+def test_citing_the_wrong_passage_is_unsupported() -> None:
+    text = "The G7 countries are mulling a ban on Iran Air flights to Europe [1]."
+    sentences, citations = verify(text, PASSAGES, HashingEmbeddings())
+    assert not sentences[0].supported
+    assert not citations[0].supported
+
+
+def test_lexical_only_check_for_verbatim_extracts() -> None:
+    sentences, _ = verify(f"{SANCTIONS} [3]", PASSAGES, None)
+    assert sentences[0].supported
+    sentences, _ = verify("Tehran rejected every accusation outright [3].", PASSAGES, None)
+    assert not sentences[0].supported

@@ -1,0 +1,230 @@
+"""`rag eval` end to end on a two-article mini set, with fake embeddings and real Chroma."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from rag import evaluation, scoring
+from rag.cli import app
+from rag.evaluation import EvalError
+from rag.settings import Settings
+from tests.conftest import SHIPPED_ARTICLES
+from tests.fakes import HashingEmbeddings
+
+BIDEN = "biden-administration-new-sanctions-on-iran-over-arms-for-russia.txt"
+DRONES = "white-house-says-iran-helping-russia-build-drone-factory.txt"
+
+# k=20 retrieves every chunk of the two articles, so whether retrieval hits depends only on
+# whether the expected article is in the folder; a refusal threshold of -1 never refuses.
+# That makes three of the failure labels certain whatever the fake embedding ranks first.
+QUESTIONS: list[dict[str, Any]] = [
+    {
+        "id": "kirby",
+        "question": "Which National Security Council spokesman said the US would impose "
+        "additional sanctions on Iran?",
+        "answers": ["John Kirby", "Kirby"],
+        "sources": [BIDEN],
+        "type": "factoid",
+    },
+    {
+        "id": "factory",
+        "question": "Where will the Iranian-designed drone factory in Russia be built?",
+        "answers": ["Alabuga", "Tatarstan"],
+        "sources": [DRONES],
+        "type": "factoid",
+    },
+    {
+        "id": "impossible",
+        "question": "How many sanctions did the US Treasury plan to impose on Russia?",
+        "answers": ["zqxj sanctions"],  # occurs in no article: a certain answer_miss
+        "sources": [BIDEN],
+        "type": "paraphrase",
+    },
+    {
+        "id": "elsewhere",
+        "question": "What did the G7 allies warn Iran about?",
+        "answers": ["ballistic missiles"],
+        "sources": ["g7-allies-warn-iran-over-ballistic-missiles-for-russia.txt"],  # not copied
+        "type": "factoid",
+    },
+    {
+        "id": "nothing",
+        "question": "What did Kirby say about Iran drones and sanctions on Russia?",
+        "answers": [],
+        "sources": [],
+        "type": "unanswerable",
+    },
+]
+
+
+@pytest.fixture
+def mini_set(tmp_path: Path) -> Path:
+    """tmp/mini/qa.jsonl with two shipped articles beside it in tmp/mini/articles."""
+    root = tmp_path / "mini"
+    (root / "articles").mkdir(parents=True)
+    for name in (BIDEN, DRONES):
+        shutil.copy(SHIPPED_ARTICLES / name, root / "articles" / name)
+    path = root / "qa.jsonl"
+    path.write_text("".join(json.dumps(q) + "\n" for q in QUESTIONS))
+    return path
+
+
+def _settings(mini_set: Path) -> Settings:
+    base = Settings(articles_dir=mini_set.parent / "articles", refusal_threshold=-1.0)
+    return base.with_overrides(index_dir=evaluation.default_index_dir(base, base.articles_dir))
+
+
+def test_run_writes_judged_results_and_summary(mini_set: Path, tmp_path: Path) -> None:
+    settings = _settings(mini_set)
+    out = tmp_path / "out"
+
+    result = evaluation.run(
+        settings, mini_set, out, k=20, llm="extractive", embedder=HashingEmbeddings()
+    )
+
+    records = list(evaluation.read_results(out / "results.jsonl"))
+    assert [r["id"] for r in records] == [q["id"] for q in QUESTIONS]
+    for record, question in zip(records, QUESTIONS, strict=True):
+        assert record["question"] == question["question"]
+        assert record["expected_answers"] == question["answers"]
+        assert record["expected_sources"] == question["sources"]
+        assert record["type"] == question["type"]
+        assert {"answer", "refused", "answerer", "citations", "timings_ms"} <= set(record)
+        assert record["retrieved"] and all(item["text"] for item in record["retrieved"])
+        assert record["verdict"]["failure"] in (None, *scoring.FAILURE_LABELS)
+
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary == result.summary
+    assert summary["n"] == 5 and summary["n_answerable"] == 4 and summary["n_unanswerable"] == 1
+    assert set(summary["by_type"]) == {"factoid", "paraphrase", "unanswerable"}
+    assert summary["failed_ids"]["retrieval_miss"] == ["elsewhere"]
+    assert "impossible" in summary["failed_ids"]["answer_miss"]
+    assert summary["failed_ids"]["false_answer"] == ["nothing"]
+    assert summary["failures"]["retrieval_miss"] == 1
+    assert summary["answerer"] == "extractive" and summary["k"] == 20
+    assert summary["set"] == str(mini_set.resolve())
+    fingerprint = summary["fingerprint"]
+    assert fingerprint["n_articles"] == 2 and fingerprint["embedding_model"]
+    assert {"articles_digest", "chunk_tokens", "chunker_version", "n_chunks"} <= set(fingerprint)
+    assert {"version", "timestamp", "machine", "retrieval"} <= set(summary)
+    # The missing article is worth a warning: that question can never be retrieved.
+    assert any("elsewhere" in w for w in result.warnings)
+
+    # results.jsonl holds everything needed to score the run again.
+    rescored = scoring.summarize(evaluation.read_results(out / "results.jsonl"))
+    assert rescored["answer_accuracy"] == summary["answer_accuracy"]
+    assert rescored["failures"] == summary["failures"]
+
+
+def test_eval_index_is_separate_and_incremental(mini_set: Path, tmp_path: Path) -> None:
+    settings = _settings(mini_set)
+    main_index = Settings().index_dir
+    assert not settings.index_dir.is_relative_to(main_index)
+
+    first = evaluation.run(settings, mini_set, tmp_path / "a", k=5, embedder=HashingEmbeddings())
+    second = evaluation.run(settings, mini_set, tmp_path / "b", k=5, embedder=HashingEmbeddings())
+
+    assert first.index is not None and first.index.added == 2
+    assert second.index is None  # nothing changed: nothing re-embedded
+    assert not main_index.exists()
+    assert first.summary["fingerprint"] == second.summary["fingerprint"]
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ('{"id": "a", "question": "q?", "answers": []}\n{"id": "b", "quest', "line 2: not valid"),
+        ('\n{"id": "a", "answers": ["x"]}\n', 'line 2: "question" must be'),
+        ('{"id": "a", "question": "q?"}\n{"id": "a", "question": "r?"}\n', "duplicate id 'a'"),
+        ('{"id": "a", "question": "q?", "answers": "Kirby"}\n', '"answers" must be a list'),
+        ("[1, 2]\n", "line 1: expected a JSON object"),
+        ("\n\n", "no questions"),
+    ],
+)
+def test_bad_questions_file_names_the_line(tmp_path: Path, content: str, message: str) -> None:
+    path = tmp_path / "qa.jsonl"
+    path.write_text(content)
+    with pytest.raises(EvalError, match="qa.jsonl") as caught:
+        evaluation.load_questions(path)
+    assert message in str(caught.value)
+
+
+def test_missing_questions_file(tmp_path: Path) -> None:
+    with pytest.raises(EvalError, match="questions file not found: .*nope.jsonl"):
+        evaluation.load_questions(tmp_path / "nope.jsonl")
+
+
+def test_compare_marks_better_and_worse() -> None:
+    old = {"n": 10, "answer_accuracy": 0.5, "false_refusal_rate": 0.2, "latency_ms_p50": 90.0}
+    new = {"n": 10, "answer_accuracy": 0.7, "false_refusal_rate": 0.3, "latency_ms_p50": 80.0}
+
+    deltas = {d.metric: d for d in evaluation.compare(old, new)}
+
+    assert deltas["answer_accuracy"].delta == pytest.approx(0.2)
+    assert deltas["answer_accuracy"].better is True
+    assert deltas["false_refusal_rate"].better is False  # more false refusals is worse
+    assert deltas["latency_ms_p50"].better is True
+    assert deltas["n"].better is None
+
+
+def test_compare_notes_say_when_runs_differ() -> None:
+    old = {"set": "a.jsonl", "fingerprint": {"chunk_tokens": 160}, "answerer": "extractive"}
+    same = dict(old)
+    other = {**old, "set": "b.jsonl", "fingerprint": {"chunk_tokens": 200}}
+
+    assert evaluation.compare_notes(old, same) == []
+    notes = evaluation.compare_notes(old, other)
+    assert any("question sets" in n for n in notes)
+    assert any("fingerprint differs: chunk_tokens" in n for n in notes)
+
+
+def test_cli_eval_table_json_and_compare(
+    mini_set: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("rag.embedding.query_embedder", lambda settings: HashingEmbeddings())
+    runner = CliRunner()
+    env = {"RAG_REFUSAL_THRESHOLD": "-1"}
+    out = tmp_path / "out"
+    # --articles is left out: the articles/ folder beside the set is the default.
+    args = ["eval", "--set", str(mini_set), "--k", "20", "--llm", "extractive", "--out", str(out)]
+
+    shown = runner.invoke(app, args, env=env)
+
+    assert shown.exit_code == 0, shown.output
+    assert "answer_accuracy" in shown.output and "factoid" in shown.output
+    assert "retrieval_miss (1): elsewhere" in shown.output
+    assert "false_answer (1): nothing" in shown.output
+    assert (out / "results.jsonl").is_file() and (out / "summary.json").is_file()
+    assert not (tmp_path / "index").exists()  # the main index is not touched
+
+    old = tmp_path / "old.json"
+    before = json.loads((out / "summary.json").read_text())
+    old.write_text(json.dumps({**before, "answer_accuracy": 0.0}))
+    again = runner.invoke(app, [*args, "--json", "--compare", str(old)], env=env)
+
+    assert again.exit_code == 0, again.output
+    data = json.loads(again.stdout)
+    assert data["n"] == 5 and data["fingerprint"] == before["fingerprint"]
+    accuracy = next(d for d in data["compare"] if d["metric"] == "answer_accuracy")
+    assert accuracy["old"] == 0.0 and accuracy["new"] == before["answer_accuracy"]
+
+    offline = runner.invoke(app, ["eval", "--compare", str(old), "--against", str(out)])
+    assert offline.exit_code == 0, offline.output
+    assert "answer_accuracy" in offline.output and "0.000" in offline.output
+
+
+def test_cli_eval_bad_set_is_one_line(tmp_path: Path) -> None:
+    path = tmp_path / "qa.jsonl"
+    path.write_text('{"id": "a", "question": "q?"}\nnot json\n')
+
+    result = CliRunner().invoke(app, ["eval", "--set", str(path), "--articles", str(tmp_path)])
+
+    assert result.exit_code == 1
+    assert "line 2: not valid JSON" in result.output
+    assert len(result.output.strip().splitlines()) == 1

@@ -1,0 +1,455 @@
+"""Unit tests for incremental indexing: fake embeddings, real Chroma and bm25s in tmp_path."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from rag import indexing
+from rag.cli import app
+from rag.indexing import IndexLocked, IndexReport
+from rag.lexical import LexicalIndex
+from rag.settings import Settings
+from rag.store import ChunkStore, Generations
+from tests.fakes import HashingEmbeddings
+
+BIDEN = "biden-administration-new-sanctions-on-iran-over-arms-for-russia.txt"
+DRONES = "white-house-says-iran-helping-russia-build-drone-factory.txt"
+G7 = "g7-allies-warn-iran-over-ballistic-missiles-for-russia.txt"
+US = "us-believes-iran-transferred-missiles-to-russia.txt"
+
+NEW_ARTICLE = """Iran unveils new drone carrier in the Gulf
+
+Published: 2024-03-01
+
+Iran's navy unveiled a converted container ship on Friday that it says can launch drones far from home waters.
+
+The vessel, renamed the Shahid Bagheri, carries a runway and hangars, state television reported.
+
+Analysts in Washington said the ship showed how Tehran's drone programme had grown since Russia began buying Shahed drones for its war in Ukraine.
+
+The U.S. Navy said it was monitoring the vessel and had seen no sign of an imminent deployment.
+"""
+
+
+def run(settings: Settings, embedder: HashingEmbeddings, *, rebuild: bool = False) -> IndexReport:
+    """Plan and apply, as `rag index` does."""
+    return indexing.apply(settings, indexing.plan(settings, rebuild=rebuild), embedder=embedder)
+
+
+def live_store(settings: Settings) -> ChunkStore:
+    """The Chroma collection of the live generation."""
+    gen = Generations(settings.index_dir).current()
+    assert gen is not None
+    return ChunkStore(settings, gen)
+
+
+def stored_ids(settings: Settings) -> list[str]:
+    """Every chunk id in the live Chroma collection."""
+    return [c.id for c in live_store(settings).iter_all()]
+
+
+def manifest_ids(settings: Settings) -> list[str]:
+    """Every chunk id the live manifest records."""
+    _, manifest = indexing.current_manifest(settings)
+    assert manifest is not None
+    return [cid for entry in manifest.articles.values() for cid in entry.chunks]
+
+
+def lexical_sources(settings: Settings, query: str) -> set[str]:
+    """Articles whose chunks BM25 finds for query."""
+    gen = Generations(settings.index_dir).current()
+    assert gen is not None
+    hits = LexicalIndex(gen).search(query, 50)
+    by_id = {c.id: c.metadata["source"] for c in live_store(settings).get([h.id for h in hits])}
+    assert len(by_id) == len(hits), "BM25 returned ids that Chroma does not hold"
+    return set(by_id.values())
+
+
+def assert_consistent(settings: Settings) -> None:
+    """Chroma, the manifest and BM25 hold exactly the same chunks, once each."""
+    in_store = stored_ids(settings)
+    in_manifest = manifest_ids(settings)
+    assert len(in_store) == len(set(in_store)), "duplicate chunks in Chroma"
+    assert sorted(in_store) == sorted(in_manifest)
+    gen = Generations(settings.index_dir).current()
+    assert gen is not None
+    assert sorted(json.loads((gen / "lexical" / "ids.json").read_text())) == sorted(in_manifest)
+
+
+def snapshot(folder: Path) -> dict[str, str]:
+    """Every file under folder with a hash of its bytes (to prove nothing changed)."""
+    if not folder.exists():
+        return {}
+    return {
+        p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
+
+
+def test_first_index_embeds_everything(
+    settings: Settings, fake_embeddings: HashingEmbeddings
+) -> None:
+    report = run(settings, fake_embeddings)
+    assert (report.added, report.changed, report.deleted, report.unchanged) == (4, 0, 0, 0)
+    assert report.chunks > 12
+    assert report.embedded_chunks == report.chunks == sum(fake_embeddings.calls)
+    assert report.reused_chunks == 0
+    assert report.warnings == []
+    assert_consistent(settings)
+    assert lexical_sources(settings, "Makhachkala Caspian") == {DRONES}
+
+
+def test_second_run_embeds_nothing(settings: Settings, fake_embeddings: HashingEmbeddings) -> None:
+    first = run(settings, fake_embeddings)
+    calls = len(fake_embeddings.calls)
+    plan = indexing.plan(settings)
+    assert plan.is_noop
+    second = indexing.apply(settings, plan, embedder=fake_embeddings)
+    assert (second.added, second.changed, second.deleted, second.unchanged) == (0, 0, 0, 4)
+    assert second.embedded_chunks == 0
+    assert second.chunks == first.chunks
+    assert len(fake_embeddings.calls) == calls
+    assert_consistent(settings)
+
+
+def test_copy_under_a_new_name_is_an_alias(
+    settings: Settings, articles_dir: Path, fake_embeddings: HashingEmbeddings
+) -> None:
+    first = run(settings, fake_embeddings)
+    shutil.copy(articles_dir / DRONES, articles_dir / "drones-copy.txt")
+    plan = indexing.plan(settings)
+    assert plan.added == []
+    assert plan.aliases[DRONES] == ["drones-copy.txt"]
+    report = indexing.apply(settings, plan, embedder=fake_embeddings)
+    assert report.embedded_chunks == 0
+    assert report.chunks == first.chunks
+    assert any(w.startswith("drones-copy.txt:") and DRONES in w for w in report.warnings)
+    _, manifest = indexing.current_manifest(settings)
+    assert manifest is not None
+    assert manifest.articles[DRONES].aliases == ["drones-copy.txt"]
+    assert "drones-copy.txt" not in manifest.articles
+    assert_consistent(settings)
+
+
+def test_new_article_embeds_only_its_chunks(
+    settings: Settings, articles_dir: Path, fake_embeddings: HashingEmbeddings
+) -> None:
+    first = run(settings, fake_embeddings)
+    (articles_dir / "drone-carrier.txt").write_text(NEW_ARTICLE)
+    report = run(settings, fake_embeddings)
+    assert (report.added, report.changed, report.deleted, report.unchanged) == (1, 0, 0, 4)
+    _, manifest = indexing.current_manifest(settings)
+    assert manifest is not None
+    new_chunks = len(manifest.articles["drone-carrier.txt"].chunks)
+    assert new_chunks >= 1
+    assert report.embedded_chunks == new_chunks
+    assert report.chunks == first.chunks + new_chunks
+    assert manifest.articles["drone-carrier.txt"].date == "2024-03-01"
+    assert_consistent(settings)
+    assert lexical_sources(settings, "Shahid Bagheri") == {"drone-carrier.txt"}
+
+
+def test_editing_one_paragraph_reembeds_only_changed_chunks(
+    settings: Settings, articles_dir: Path, fake_embeddings: HashingEmbeddings
+) -> None:
+    run(settings, fake_embeddings)
+    _, before = indexing.current_manifest(settings)
+    assert before is not None
+    old_ids = before.articles[DRONES].chunks
+    path = articles_dir / DRONES
+    text = path.read_text()
+    last_paragraph = text.rstrip().split("\n\n")[-1]
+    path.write_text(text.replace(last_paragraph, last_paragraph + " Zanzibarian envoys objected."))
+
+    report = run(settings, fake_embeddings)
+    assert (report.added, report.changed, report.deleted, report.unchanged) == (0, 1, 0, 3)
+    assert report.reused_chunks > 0
+    assert 0 < report.embedded_chunks < len(old_ids)
+    assert report.embedded_chunks + report.reused_chunks == len(
+        indexing.current_manifest(settings)[1].articles[DRONES].chunks  # type: ignore[union-attr]
+    )
+    assert_consistent(settings)
+    assert lexical_sources(settings, "Zanzibarian") == {DRONES}
+
+
+def test_deleting_an_article_removes_it_from_chroma_and_bm25(
+    settings: Settings, articles_dir: Path, fake_embeddings: HashingEmbeddings
+) -> None:
+    first = run(settings, fake_embeddings)
+    _, manifest = indexing.current_manifest(settings)
+    assert manifest is not None
+    gone = manifest.articles[DRONES].chunks
+    assert lexical_sources(settings, "Makhachkala") == {DRONES}
+
+    (articles_dir / DRONES).unlink()
+    report = run(settings, fake_embeddings)
+    assert (report.added, report.changed, report.deleted, report.unchanged) == (0, 0, 1, 3)
+    assert report.embedded_chunks == 0
+    assert report.chunks == first.chunks - len(gone)
+    assert live_store(settings).get(gone) == []
+    assert lexical_sources(settings, "Makhachkala Caspian Alabuga") == set()
+    assert_consistent(settings)
+
+
+def test_dry_run_touches_nothing(
+    settings: Settings, articles_dir: Path, fake_embeddings: HashingEmbeddings
+) -> None:
+    runner = CliRunner()
+    env = {"RAG_ARTICLES_DIR": str(articles_dir), "RAG_INDEX_DIR": str(settings.index_dir)}
+    result = runner.invoke(app, ["index", "--dry-run", "--json"], env=env)
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["added"] == sorted([BIDEN, DRONES, G7, US])
+    assert not settings.index_dir.exists()
+
+    run(settings, fake_embeddings)
+    (articles_dir / "drone-carrier.txt").write_text(NEW_ARTICLE)
+    (articles_dir / G7).unlink()
+    before = snapshot(settings.index_dir)
+    result = runner.invoke(app, ["index", "--dry-run"], env=env)
+    assert result.exit_code == 0, result.output
+    assert "1 added, 0 changed, 1 deleted, 3 unchanged" in result.stdout
+    assert snapshot(settings.index_dir) == before
+
+
+def test_changed_settings_rebuild_into_a_new_generation(
+    settings: Settings, fake_embeddings: HashingEmbeddings
+) -> None:
+    first = run(settings, fake_embeddings)
+    old_gen = Generations(settings.index_dir).current()
+    assert old_gen is not None
+    smaller = settings.with_overrides(chunk_tokens=80)
+    plan = indexing.plan(smaller)
+    assert plan.rebuild_reason is not None
+    assert "chunk_tokens" in plan.rebuild_reason
+    assert sorted(plan.added) == sorted([BIDEN, DRONES, G7, US])
+
+    seen_during: list[tuple[Path | None, int, int]] = []
+
+    class Watching(HashingEmbeddings):
+        """Records what a reader would see while the rebuild is embedding."""
+
+        def embed_documents(self, texts: list[str]) -> list[list[float]]:
+            _, manifest = indexing.current_manifest(settings)
+            seen_during.append(
+                (
+                    Generations(settings.index_dir).current(),
+                    len(manifest.articles) if manifest else 0,
+                    ChunkStore(settings, old_gen).count(),
+                )
+            )
+            return super().embed_documents(texts)
+
+    report = indexing.apply(smaller, plan, embedder=Watching())
+    assert seen_during
+    assert all(seen == (old_gen, 4, first.chunks) for seen in seen_during)
+    assert report.rebuilt == plan.rebuild_reason
+    assert report.chunks > first.chunks
+    assert report.embedded_chunks == report.chunks
+    new_gen = Generations(smaller.index_dir).current()
+    assert new_gen is not None and new_gen != old_gen
+    assert not old_gen.exists()
+    assert_consistent(smaller)
+    assert indexing.plan(smaller).is_noop
+
+
+def test_rebuild_flag_reembeds_everything(
+    settings: Settings, fake_embeddings: HashingEmbeddings
+) -> None:
+    first = run(settings, fake_embeddings)
+    report = run(settings, fake_embeddings, rebuild=True)
+    assert report.rebuilt == "--rebuild"
+    assert report.embedded_chunks == report.chunks == first.chunks
+    assert_consistent(settings)
+
+
+def test_bad_files_warn_once_each_and_the_rest_index(
+    settings: Settings, articles_dir: Path, tmp_path: Path, fake_embeddings: HashingEmbeddings
+) -> None:
+    (articles_dir / "empty.txt").write_text("")
+    (articles_dir / "binary.txt").write_bytes(bytes(range(256)) * 8)
+    (articles_dir / "legacy.txt").write_bytes(
+        "Caf\u00e9 diplomacy\n\n\u201cTalks resumed in Vienna,\u201d diplomats said.\n".encode(
+            "cp1252"
+        )
+    )
+    (articles_dir / "broken.html").write_text("</html></body></p><<<>>>")
+    outside = tmp_path / "outside.txt"
+    outside.write_text("Outside\n\nThis file lives outside the articles folder.\n")
+    os.symlink(outside, articles_dir / "outside-link.txt")
+    shutil.copy(articles_dir / BIDEN, articles_dir / "biden-copy.txt")
+
+    report = run(settings, fake_embeddings)
+    bad = ["empty.txt", "binary.txt", "legacy.txt", "broken.html", "outside-link.txt"]
+    for name in [*bad, "biden-copy.txt"]:
+        naming = [w for w in report.warnings if w.startswith(f"{name}:")]
+        assert len(naming) == 1, (name, report.warnings)
+    assert len(report.warnings) == len(bad) + 1
+
+    _, manifest = indexing.current_manifest(settings)
+    assert manifest is not None
+    assert sorted(manifest.articles) == sorted([BIDEN, DRONES, G7, US, "legacy.txt"])
+    assert manifest.articles["legacy.txt"].title == "Caf\u00e9 diplomacy"
+    assert_consistent(settings)
+    assert lexical_sources(settings, "diplomats Vienna resumed") >= {"legacy.txt"}
+
+
+def test_an_article_that_becomes_unreadable_leaves_the_index(
+    settings: Settings, articles_dir: Path, fake_embeddings: HashingEmbeddings
+) -> None:
+    run(settings, fake_embeddings)
+    (articles_dir / G7).write_text("")
+    report = run(settings, fake_embeddings)
+    assert report.warnings == [f"{G7}: empty file, skipped"]
+    _, manifest = indexing.current_manifest(settings)
+    assert manifest is not None
+    assert G7 not in manifest.articles
+    assert_consistent(settings)
+
+
+def test_a_plan_made_before_another_run_finished_is_redone(
+    settings: Settings, articles_dir: Path, fake_embeddings: HashingEmbeddings
+) -> None:
+    # Two `rag index` started together both plan "4 added"; the one that waited for the lock
+    # must not embed again what the first just indexed.
+    waiting = indexing.plan(settings)
+    first = run(settings, fake_embeddings)
+    calls = len(fake_embeddings.calls)
+    report = indexing.apply(settings, waiting, embedder=fake_embeddings)
+    assert (report.added, report.unchanged, report.embedded_chunks) == (0, 4, 0)
+    assert report.chunks == first.chunks
+    assert len(fake_embeddings.calls) == calls
+    assert_consistent(settings)
+
+
+def test_a_file_removed_after_planning_is_a_warning_not_a_crash(
+    settings: Settings, articles_dir: Path, fake_embeddings: HashingEmbeddings
+) -> None:
+    plan = indexing.plan(settings)
+    (articles_dir / G7).unlink()
+    report = indexing.apply(settings, plan, embedder=fake_embeddings)
+    assert [w for w in report.warnings if w.startswith(f"{G7}:")] != []
+    _, manifest = indexing.current_manifest(settings)
+    assert manifest is not None
+    assert sorted(manifest.articles) == sorted([BIDEN, DRONES, US])
+    assert_consistent(settings)
+
+
+def test_a_held_lock_makes_apply_fail_clearly(
+    settings: Settings, fake_embeddings: HashingEmbeddings
+) -> None:
+    impatient = settings.with_overrides(lock_timeout=0.3)
+    plan = indexing.plan(impatient)
+    with (
+        indexing.index_lock(settings.index_dir, timeout=1),
+        pytest.raises(IndexLocked) as caught,
+    ):
+        indexing.apply(impatient, plan, embedder=fake_embeddings)
+    message = str(caught.value)
+    assert "another `rag index`" in message
+    assert str(settings.index_dir) in message
+    assert "0.3s" in message
+    assert fake_embeddings.calls == []
+    assert Generations(settings.index_dir).current() is None
+    # Once the lock is free the same plan goes through.
+    assert indexing.apply(impatient, plan, embedder=fake_embeddings).added == 4
+
+
+def test_a_held_lock_is_one_line_and_exit_1_from_the_cli(
+    settings: Settings, articles_dir: Path
+) -> None:
+    env = {
+        "RAG_ARTICLES_DIR": str(articles_dir),
+        "RAG_INDEX_DIR": str(settings.index_dir),
+        "RAG_LOCK_TIMEOUT": "0.2",
+    }
+    with indexing.index_lock(settings.index_dir, timeout=1):
+        result = CliRunner().invoke(app, ["index", "--json"], env=env)
+    assert result.exit_code == 1
+    assert result.stdout == ""
+    assert result.stderr.startswith("error: another `rag index` is updating")
+
+
+@pytest.fixture
+def fake_model(monkeypatch: pytest.MonkeyPatch, fake_embeddings: HashingEmbeddings) -> None:
+    """The CLI's embedder becomes the fake one, so CLI tests never load the real model."""
+
+    monkeypatch.setattr(indexing, "index_embedder", lambda settings: fake_embeddings)
+
+
+def invoke_json(args: list[str], env: dict[str, str]) -> Any:
+    result = CliRunner().invoke(app, args, env=env)
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+@pytest.mark.usefixtures("fake_model")
+def test_cli_index_and_sources_json_shapes(settings: Settings, articles_dir: Path) -> None:
+    env = {"RAG_ARTICLES_DIR": str(articles_dir), "RAG_INDEX_DIR": str(settings.index_dir)}
+    assert invoke_json(["sources", "--json"], env) == []
+
+    report = invoke_json(["index", "--json"], env)
+    expected = {"added", "changed", "deleted", "unchanged", "chunks", "embedded_chunks", "seconds"}
+    assert expected <= set(report)
+    assert report["added"] == 4
+    assert report["embedded_chunks"] == report["chunks"] > 0
+    assert isinstance(report["seconds"], float)
+
+    again = invoke_json(["index", "--json"], env)
+    assert (again["unchanged"], again["embedded_chunks"]) == (4, 0)
+
+    rows = invoke_json(["sources", "--json"], env)
+    assert isinstance(rows, list) and len(rows) == 4
+    for row in rows:
+        assert {"file", "title", "date", "source", "chunks"} <= set(row)
+    by_file = {r["file"]: r for r in rows}
+    assert by_file[BIDEN]["date"] == "2024-02-23"
+    assert by_file[BIDEN]["title"].startswith("Biden Administration to Impose New Sanctions")
+    assert sum(r["chunks"] for r in rows) == report["chunks"]
+
+
+@pytest.mark.usefixtures("fake_model")
+def test_cli_index_text_output_and_warnings(settings: Settings, articles_dir: Path) -> None:
+    (articles_dir / "empty.txt").write_text("")
+    env = {"RAG_ARTICLES_DIR": str(articles_dir), "RAG_INDEX_DIR": str(settings.index_dir)}
+    result = CliRunner().invoke(app, ["index"], env=env)
+    assert result.exit_code == 0, result.output
+    assert "indexed: 5 added" in result.stdout
+    assert "warning: empty.txt: empty file, skipped" in result.stderr
+
+
+def test_cli_index_missing_articles_folder_is_one_line(tmp_path: Path) -> None:
+    env = {"RAG_ARTICLES_DIR": str(tmp_path / "nowhere"), "RAG_INDEX_DIR": str(tmp_path / "ix")}
+    result = CliRunner().invoke(app, ["index"], env=env)
+    assert result.exit_code == 1
+    assert result.stderr.startswith("error: articles folder not found")
+    assert result.stderr.count("\n") == 1
+
+
+@pytest.mark.usefixtures("fake_model")
+def test_cli_prints_bracketed_file_names_and_titles_verbatim(
+    settings: Settings, articles_dir: Path
+) -> None:
+    # Rich would read "[draft]" as markup: dropped from the output, or a crash on "[/x]".
+    (articles_dir / "notes [draft].txt").write_text("")
+    (articles_dir / "update [AP].txt").write_text("Iran talks [/UPDATED]\n\nTalks resumed.\n")
+    env = {"RAG_ARTICLES_DIR": str(articles_dir), "RAG_INDEX_DIR": str(settings.index_dir)}
+    runner = CliRunner()
+    dry = runner.invoke(app, ["index", "--dry-run"], env=env)
+    assert dry.exit_code == 0, dry.output
+    assert "added notes [draft].txt" in dry.stdout
+    assert "added update [AP].txt" in dry.stdout
+    done = runner.invoke(app, ["index"], env=env)
+    assert done.exit_code == 0, done.output
+    assert "warning: notes [draft].txt: empty file, skipped" in done.stderr
+    listing = runner.invoke(app, ["sources"], env={**env, "COLUMNS": "300"})
+    assert listing.exit_code == 0, listing.output
+    assert "Iran talks [/UPDATED]" in listing.stdout

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable
-from contextlib import AbstractContextManager, nullcontext
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -107,17 +107,15 @@ class ChatSession:
     def ask(self, question: str) -> None:
         """Answer one question, streaming LLM tokens; Ctrl-C abandons it and keeps the chat."""
         printer = TokenPrinter(self.out)
-        status: AbstractContextManager[Any] = (
-            self.out.status("searching…") if self.out.is_terminal else nullcontext()
-        )
+        spinner = self.out.status("searching…") if self.out.is_terminal else None
 
         def on_token(token: str) -> None:
-            if not printer.printed and hasattr(status, "stop"):
-                status.stop()
+            if spinner is not None and not printer.printed:
+                spinner.stop()  # the answer itself shows progress from here on
             printer(token)
 
         try:
-            with status:
+            with spinner or nullcontext():
                 answer = self.pipeline.ask(
                     question,
                     k=self.k,

@@ -133,44 +133,16 @@ class SentenceTransformerEmbeddings(Embeddings):
     def export_onnx(self, dest: Path) -> Path:
         """Write the model as one ONNX graph (BERT, mean pooling, L2 norm) to dest, atomically.
 
-        The legacy TorchScript exporter (dynamo=False) needs only the `onnx` package; the dynamo
-        exporter would also need onnxscript. Loads torch if this process has not yet.
+        The export is checked against this model before it is kept, so a model the graph does
+        not fit (other pooling, no token types) is refused rather than answering in another
+        vector space. Loads torch if this process has not yet.
         """
-        import torch
-
-        bert = self.model[0].auto_model
-        # Eager attention exports as plain MatMul/Softmax, which onnxruntime's BERT fusion
-        # recognises; the SDPA export does not fuse. Same maths, so the same vectors.
-        attention = bert.config._attn_implementation
-        bert.set_attn_implementation("eager")
-        module = _pooled_module(bert)
-        encoder = OnnxEmbeddings.tokenizer_for(self.model_dir, max_seq_length(self.model_dir))
-        sample = encoder.encode_batch(["a short sample", "and a slightly longer sample sentence"])
-        inputs = tuple(
-            torch.tensor([getattr(e, attr) for e in sample], dtype=torch.long)
-            for attr in ("ids", "attention_mask", "type_ids")
-        )
         dest.parent.mkdir(parents=True, exist_ok=True)
         tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
         try:
-            # The tracer warns about Python-level branches on shapes; the graph is checked
-            # against sentence-transformers by the tests, so the warnings are noise here.
-            with torch.no_grad(), warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                torch.onnx.export(
-                    module,
-                    inputs,
-                    str(tmp),
-                    input_names=list(_ONNX_INPUTS),
-                    output_names=["sentence_embedding"],
-                    dynamic_axes={
-                        **{name: {0: "batch", 1: "sequence"} for name in _ONNX_INPUTS},
-                        "sentence_embedding": {0: "batch"},
-                    },
-                    opset_version=17,
-                    dynamo=False,
-                )
-            _fuse_bert(tmp, bert.config)
+            self._export(tmp)
+            _fuse_bert(tmp, self.model[0].auto_model.config)
+            self._check(tmp)
             with tmp.open("rb") as fh:
                 os.fsync(fh.fileno())
             os.replace(tmp, dest)
@@ -181,8 +153,61 @@ class SentenceTransformerEmbeddings(Embeddings):
             ) from exc
         finally:
             tmp.unlink(missing_ok=True)
-            bert.set_attn_implementation(attention)
         return dest
+
+    def _export(self, path: Path) -> None:
+        # The legacy TorchScript exporter (dynamo=False) needs only the `onnx` package; the
+        # dynamo exporter would also need onnxscript.
+        import torch
+
+        bert = self.model[0].auto_model
+        encoder = OnnxEmbeddings.tokenizer_for(self.model_dir, max_seq_length(self.model_dir))
+        sample = encoder.encode_batch(["a short sample", "and a slightly longer sample sentence"])
+        inputs = tuple(
+            torch.tensor([getattr(e, attr) for e in sample], dtype=torch.long)
+            for attr in ("ids", "attention_mask", "type_ids")
+        )
+        # Eager attention exports as plain MatMul/Softmax, which onnxruntime's BERT fusion
+        # recognises; the SDPA export does not fuse. Same maths, so the same vectors.
+        attention = bert.config._attn_implementation
+        bert.set_attn_implementation("eager")
+        try:
+            # The tracer warns about Python-level branches on shapes: noise here, since the
+            # result is checked against the model itself.
+            with torch.no_grad(), warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                torch.onnx.export(
+                    _pooled_module(bert),
+                    inputs,
+                    str(path),
+                    input_names=list(_ONNX_INPUTS),
+                    output_names=["sentence_embedding"],
+                    dynamic_axes={
+                        **{name: {0: "batch", 1: "sequence"} for name in _ONNX_INPUTS},
+                        "sentence_embedding": {0: "batch"},
+                    },
+                    opset_version=17,
+                    dynamo=False,
+                )
+        finally:
+            bert.set_attn_implementation(attention)
+
+    def _check(self, path: Path) -> None:
+        """Raise unless the graph at path embeds like the model (cosine >= 0.999)."""
+        samples = [
+            "Where is the drone factory being built?",
+            "Officials said the plant would open next year, according to two people briefed "
+            "on the plans, though the timing could still change.",
+            "x",
+        ]
+        exported = OnnxEmbeddings(path, self.model_dir).embed_documents(samples)
+        for a, b in zip(exported, self.embed_documents(samples), strict=True):
+            cosine = sum(x * y for x, y in zip(a, b, strict=True))
+            if cosine < 0.999:
+                raise EmbeddingError(
+                    f"the exported graph disagrees with the model (cosine {cosine:.4f}); is its "
+                    "pooling something other than a mean over tokens?"
+                )
 
 
 def _fuse_bert(path: Path, config: Any) -> None:

@@ -87,28 +87,44 @@ class Retriever:
         timings["bm25"] = _ms(t)
 
         t = time.perf_counter()
-        fused = self._fuse(dense, lexical)
+        similarity = {c.id: 1.0 - c.distance for c in dense if c.distance is not None}
+        bm25 = {h.id: h.score for h in lexical}
+        lexical_only = [h.id for h in lexical if h.id not in similarity]
+        similarity.update(self.store.similarities(lexical_only, vector))
+        fused = self._fuse(dense, lexical, similarity)
         chunks = {c.id: c for c in dense}
         missing = [cid for cid, _ in fused if cid not in chunks]
         chunks.update((c.id, c) for c in self.store.get(missing))
-        similarity = {c.id: 1.0 - c.distance for c in dense if c.distance is not None}
-        bm25 = {h.id: h.score for h in lexical}
         ordered = [(chunks[cid], score) for cid, score in fused if cid in chunks]
         if _RECENCY.search(query):
             ordered = _prefer_recent(ordered)
-        passages = _collapse(ordered, k, similarity, bm25)
+        passages = _collapse(ordered, k, similarity, bm25, self.settings.max_per_article)
         timings["fuse"] = _ms(t)
-        best = max(similarity.values(), default=0.0)
+        best = max((1.0 - c.distance for c in dense if c.distance is not None), default=0.0)
         return Retrieval(query, passages, best, timings)
 
-    def _fuse(self, dense: list[StoredChunk], lexical: list) -> list[tuple[str, float]]:
-        """Weighted reciprocal rank fusion of the two rankings (score: higher is better)."""
-        rrf_k = self.settings.rrf_k
+    def _fuse(
+        self, dense: list[StoredChunk], lexical: list, similarity: dict[str, float]
+    ) -> list[tuple[str, float]]:
+        """Rank the union of both candidate lists; the fused score is higher-is-better.
+
+        "scores" adds the cosine similarity and the BM25 score scaled by the best BM25 score;
+        "rrf" is plain reciprocal rank fusion, kept to compare against (see Settings.fusion).
+        """
+        s = self.settings
         scores: dict[str, float] = {}
-        for rank, c in enumerate(dense):
-            scores[c.id] = scores.get(c.id, 0.0) + self.settings.dense_weight / (rrf_k + rank + 1)
-        for rank, h in enumerate(lexical):
-            scores[h.id] = scores.get(h.id, 0.0) + self.settings.lexical_weight / (rrf_k + rank + 1)
+        if s.fusion == "rrf":
+            for rank, c in enumerate(dense):
+                scores[c.id] = scores.get(c.id, 0.0) + s.dense_weight / (s.rrf_k + rank + 1)
+            for rank, h in enumerate(lexical):
+                scores[h.id] = scores.get(h.id, 0.0) + s.lexical_weight / (s.rrf_k + rank + 1)
+        else:
+            top = max((h.score for h in lexical), default=0.0) or 1.0
+            bm25 = {h.id: h.score / top for h in lexical}
+            for cid in dict.fromkeys([c.id for c in dense] + [h.id for h in lexical]):
+                scores[cid] = s.dense_weight * similarity.get(
+                    cid, 0.0
+                ) + s.lexical_weight * bm25.get(cid, 0.0)
         return sorted(scores.items(), key=lambda kv: -kv[1])
 
 
@@ -139,13 +155,16 @@ def _collapse(
     k: int,
     similarity: dict[str, float],
     bm25: dict[str, float],
+    max_per_article: int,
 ) -> list[Passage]:
-    """Keep the first of near-duplicate passages (word 3-gram containment >= 0.5).
+    """Keep the first of near-duplicate passages (word 3-gram containment >= 0.5), and at most
+    max_per_article passages of one article.
 
     Wire copy is republished by many outlets: a repeated paragraph is noted as corroboration
     from the other article instead of taking a second slot.
     """
     kept: list[tuple[StoredChunk, float, set, list[str]]] = []
+    per_article: dict[str, int] = {}
     for chunk, score in ordered:
         grams = _shingles(chunk.text)
         duplicate_of = None
@@ -159,7 +178,9 @@ def _collapse(
             if source != duplicate_of[0].metadata.get("source") and source not in duplicate_of[3]:
                 duplicate_of[3].append(source)
             continue
-        if len(kept) < k:
+        source = chunk.metadata.get("source", "")
+        if len(kept) < k and per_article.get(source, 0) < max_per_article:
+            per_article[source] = per_article.get(source, 0) + 1
             kept.append((chunk, score, grams, []))
     return [
         Passage(

@@ -175,6 +175,19 @@ class ChunkStore:
                 found[cid] = StoredChunk(cid, doc, meta or {})
         return [found[c] for c in ids if c in found]
 
+    def similarities(self, ids: Sequence[str], vector: Sequence[float]) -> dict[str, float]:
+        """Cosine similarity (higher is closer) of the query vector to stored chunks by id."""
+        if not ids:
+            return {}
+        import numpy as np
+
+        res = self.collection.get(ids=list(ids), include=["embeddings"])
+        matrix = np.asarray(res["embeddings"], dtype=np.float32)
+        query = np.asarray(vector, dtype=np.float32)
+        norms = np.linalg.norm(matrix, axis=1) * (np.linalg.norm(query) or 1.0)
+        sims = matrix @ query / np.where(norms == 0, 1.0, norms)
+        return {cid: float(s) for cid, s in zip(res["ids"], sims, strict=True)}
+
     def vectors_by_hash(self, ids: Sequence[str]) -> dict[str, list[float]]:
         """Stored vectors of the given chunks keyed by embed_hash, to reuse for unchanged text."""
         if not ids:

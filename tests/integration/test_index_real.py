@@ -204,7 +204,7 @@ def test_kill_9_mid_index_keeps_the_old_index_and_the_next_run_finishes(
         proc.communicate()
     assert proc.returncode == -signal.SIGKILL
     partial = indexed_articles(folders.index)
-    assert len(old_rows) < partial < len(old_rows) + VARIANTS
+    assert len(old_rows) < partial < len(old_rows) + VARIANTS, partial
 
     # The index stays readable: the articles indexed before, and those recorded since.
     rows = json_of(rag(folders, "sources", "--json"))
@@ -212,8 +212,8 @@ def test_kill_9_mid_index_keeps_the_old_index_and_the_next_run_finishes(
     assert len(rows) == partial
 
     final = json_of(rag(folders, "index", "--json"))
-    assert final["unchanged"] == partial
-    assert final["added"] == len(old_rows) + VARIANTS - partial
+    assert final["unchanged"] == partial, final
+    assert final["added"] == len(old_rows) + VARIANTS - partial, final
     assert 0 < final["embedded_chunks"] <= final["added"]
 
     expected = clean_build_ids(folders.articles, tmp_path)
@@ -252,11 +252,11 @@ def test_concurrent_index_runs_fail_clearly_or_wait(
 
     assert first.returncode == 0, first_err
     done = json.loads(first_out)
-    assert (done["added"], done["embedded_chunks"]) == (10, 10)
+    assert (done["added"], done["embedded_chunks"]) == (10, 10), done
 
     # The one that waited re-plans under the lock: nothing left to embed, nothing doubled.
     assert waiting.returncode == 0, waiting_err
     after = json.loads(waiting_out)
-    assert (after["added"], after["unchanged"], after["embedded_chunks"]) == (0, 14, 0)
+    assert (after["added"], after["unchanged"], after["embedded_chunks"]) == (0, 14, 0), after
     ids = chroma_ids(folders)
     assert len(ids) == len(set(ids)) == after["chunks"] == done["chunks"]

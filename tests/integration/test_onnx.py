@@ -8,6 +8,7 @@ import os
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -162,3 +163,26 @@ def test_ask_embeds_the_question_without_torch(
     assert "Alabuga" in answer["answer"]
     assert "onnxruntime" in names
     assert not names & {"torch", "sentence_transformers", "transformers"}
+
+
+class _OtherPooling(SentenceTransformerEmbeddings):
+    """A model whose sentence vectors are not the mean-pooled ones the exported graph computes."""
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        return [list(reversed(v)) for v in super().embed_documents(texts)]
+
+
+def test_an_export_that_disagrees_with_the_model_is_not_used(
+    indexed: tuple[Settings, SentenceTransformerEmbeddings], tmp_path: Path
+) -> None:
+    settings, st = indexed
+    other = _OtherPooling(st.model_dir)
+    other.__dict__["model"] = st.model  # reuse the loaded weights
+    settings = settings.model_copy(update={"index_dir": tmp_path / "index"})
+
+    report = indexing.apply(settings, indexing.plan(settings), embedder=other)
+    assert report.added == 4
+    assert any("could not export the query model" in w for w in report.warnings)
+    assert not list((tmp_path / "index" / "models").iterdir())  # nothing half-written
+    # Questions fall back to the model itself: slower to start, same space as the index.
+    assert isinstance(query_embedder(settings), SentenceTransformerEmbeddings)

@@ -18,12 +18,12 @@ REPO = Path(__file__).resolve().parents[2]
 FLOORS: dict[str, float] = {
     "retrieval_hit_rate": 0.97,
     "mrr": 0.94,
-    "answer_in_context_rate": 0.91,
-    "answer_accuracy": 0.71,
-    "citation_precision": 0.76,
+    "answer_in_context_rate": 0.93,
+    "answer_accuracy": 0.80,
+    "citation_precision": 0.84,
     "supported_citation_rate": 0.97,
-    "refusal_accuracy": 0.26,
-    "false_refusal_rate": 0.14,
+    "refusal_accuracy": 0.52,
+    "false_refusal_rate": 0.11,
 }
 
 

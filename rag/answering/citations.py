@@ -24,14 +24,19 @@ MIN_PARAPHRASE_COSINE = 0.75
 MIN_PARAPHRASE_OVERLAP = 0.3
 
 
+_AFTER_MARKER = re.compile(r"(?<=\])\s+(?=[\"'“‘(]?[A-Z0-9])")
+
+
 def split_answer(text: str) -> list[tuple[str, tuple[int, ...]]]:
     """Answer sentences (markers removed) with the passage numbers each one cites.
 
     A marker that follows a sentence's final period (`... said. [2]`) belongs to that sentence.
     """
     out: list[tuple[str, tuple[int, ...]]] = []
-    for s, e in split_sentences(text):
-        piece = text[s:e]
+    # A marker followed by a capitalised word also ends a sentence, even one without a final
+    # period (a headline quoted as an answer: `Iran denies it [1] The White House says [2]`).
+    pieces = [part[s:e] for part in _AFTER_MARKER.split(text) for s, e in split_sentences(part)]
+    for piece in pieces:
         # The sentence splitter breaks before `[2] Next sentence`, so markers that open a piece
         # close the previous sentence.
         lead = _LEADING.match(piece)

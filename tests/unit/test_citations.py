@@ -126,3 +126,10 @@ def test_lexical_only_check_for_verbatim_extracts() -> None:
     assert sentences[0].supported
     sentences, _ = verify("Tehran rejected every accusation outright [3].", PASSAGES, None)
     assert not sentences[0].supported
+
+
+def test_marker_ends_a_sentence_without_final_period() -> None:
+    """A quoted headline has no period: its marker still closes it, so each part is checked
+    against its own passage only."""
+    parsed = split_answer("Another nation picks a leftist leader [1] Gustavo Petro won. [2]")
+    assert parsed == [("Another nation picks a leftist leader", (1,)), ("Gustavo Petro won.", (2,))]

@@ -43,6 +43,7 @@ def print_answer(out: Console, err: Console, answer: Answer, streamed: bool = Fa
         out.print(
             f"[bold]\\[{c.n}][/] {escape(c.title + date)} [dim]({escape(c.source)})[/] {mark}",
             highlight=False,
+            soft_wrap=True,
         )
         out.print(f"    [italic]“{escape(c.quote)}”[/]", highlight=False)
     if answer.unsupported:

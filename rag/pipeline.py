@@ -56,6 +56,7 @@ _FOLLOW_UP = re.compile(
     r"\b(it|its|they|them|their|that|this|those|these|he|she|his|her|there)\b",
     re.I,
 )
+_QUESTION_WORD = re.compile(r"\b(who|whom|whose|what|which|where|when|why|how)\b|[?]", re.I)
 _CONNECTIVE = re.compile(r"^\s*(and|also|but|so|then)\b[\s,]*", re.I)
 
 
@@ -120,8 +121,11 @@ class Pipeline:
             return question
         # Extractive: carry the previous turn's subject into this one, after the follow-up: the
         # extractive answerer reads the kind of answer wanted ("when ...") from the start.
+        # The subject loses its own question words, so the follow-up alone says what is asked
+        # ("when"), and the subject only says what it is about (the drone factory).
         follow_up = _CONNECTIVE.sub("", question) or question
-        return f"{follow_up} {_subject(conversation)}"
+        subject = " ".join(_QUESTION_WORD.sub(" ", _subject(conversation)).split())
+        return f"{follow_up}; {subject}" if subject else follow_up
 
     def ask(
         self,

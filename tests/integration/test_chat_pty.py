@@ -70,7 +70,7 @@ def test_question_follow_up_sources_open_and_ctrl_d(
     assert "✓" in first
 
     follow_up = turn(chat, "and when will it be operational?", "answered by extractive")
-    assert "searched for: when will it be operational? Where is the drone factory" in follow_up
+    assert "searched for: when will it be operational?; is the drone factory" in follow_up
     assert "next year" in follow_up
 
     sources = turn(chat, "/sources", r"score \d", times=5)

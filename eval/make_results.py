@@ -69,6 +69,19 @@ SETS = {
     ),
 }
 
+# Retrieval variants run on rtqa-2022 beside the default, through the same `rag eval` with
+# RAG_* settings, so the choice of fusion is measured side by side, not asserted.
+VARIANTS: dict[str, tuple[str, dict[str, str]]] = {
+    "dense-only": ("dense (Chroma) only", {"RAG_LEXICAL_WEIGHT": "0", "RAG_MAX_PER_ARTICLE": "99"}),
+    "bm25-only": ("BM25 only", {"RAG_DENSE_WEIGHT": "0", "RAG_MAX_PER_ARTICLE": "99"}),
+    "rrf": (
+        "plain reciprocal rank fusion",
+        {"RAG_FUSION": "rrf", "RAG_DENSE_WEIGHT": "1", "RAG_MAX_PER_ARTICLE": "99"},
+    ),
+    "scores-nocap": ("score fusion, no per-article cap", {"RAG_MAX_PER_ARTICLE": "99"}),
+}
+VARIANT_METRICS = ("retrieval_hit_rate", "answer_in_context_rate", "answer_accuracy", "mrr")
+
 # Reported for every set, after the targeted metrics.
 OTHER_METRICS = (
     "retrieval_hit_rate",
@@ -86,17 +99,21 @@ OTHER_METRICS = (
 TYPE_METRICS = ("retrieval_hit_rate", "answer_accuracy", "citation_precision", "refusal_accuracy")
 
 
-def run_set(spec: EvalSet) -> None:
+def run_set(spec: EvalSet, variant: str | None = None) -> None:
     """`rag eval` on one set; its progress bars and errors go straight to the terminal."""
+    import os
+
+    name = f"{spec.name}-{variant}" if variant else spec.name
+    env = {**os.environ, **(VARIANTS[variant][1] if variant else {})}
     command = [sys.executable, "-m", "rag", "eval", "--llm", "extractive", "--json"]
     command += ["--set", str(spec.questions), "--articles", str(spec.articles)]
-    command += ["--out", str(OUT / spec.name)]
+    command += ["--out", str(OUT / name)]
     if spec.k is not None:
         command += ["--k", str(spec.k)]
-    print(f"running {spec.name}: {' '.join(command[1:])}", file=sys.stderr)
-    done = subprocess.run(command, cwd=ROOT, stdout=subprocess.DEVNULL, check=False)
+    print(f"running {name}: {' '.join(command[1:])}", file=sys.stderr)
+    done = subprocess.run(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, check=False)
     if done.returncode != 0:
-        sys.exit(f"rag eval failed on {spec.name} (exit {done.returncode})")
+        sys.exit(f"rag eval failed on {name} (exit {done.returncode})")
 
 
 def load(spec: EvalSet) -> dict[str, Any] | None:
@@ -197,7 +214,34 @@ def render(summaries: dict[str, dict[str, Any] | None]) -> str:
     ]
     for name, spec in SETS.items():
         lines += section(spec, summaries.get(name))
+    lines += variants_section()
     return "\n".join(lines).rstrip() + "\n"
+
+
+def variants_section() -> list[str]:
+    """rtqa-2022 under other retrieval settings, beside the default, from their summaries."""
+    rows = [("default: score fusion, at most 2 passages per article", OUT / "rtqa-2022")]
+    rows += [(label, OUT / f"rtqa-2022-{key}") for key, (label, _) in VARIANTS.items()]
+    found = [
+        (label, json.loads((d / "summary.json").read_text()))
+        for label, d in rows
+        if (d / "summary.json").is_file()
+    ]
+    if len(found) < 2:
+        return []
+    lines = [
+        "## Retrieval variants on rtqa-2022 (k=5, extractive)",
+        "",
+        "Same index, same questions, run by this script with the `RAG_*` settings shown in "
+        "`eval/make_results.py` (VARIANTS).",
+        "",
+        "| retrieval | " + " | ".join(VARIANT_METRICS) + " |",
+        "|---|" + "---|" * len(VARIANT_METRICS),
+    ]
+    for label, summary in found:
+        cells = " | ".join(fmt(m, summary.get(m)) for m in VARIANT_METRICS)
+        lines.append(f"| {label} | {cells} |")
+    return lines + [""]
 
 
 def main() -> None:
@@ -212,6 +256,9 @@ def main() -> None:
                     print(f"skipping {name}: {spec.questions} not found", file=sys.stderr)
                     continue
                 run_set(spec)
+                if name == "rtqa-2022":
+                    for variant in VARIANTS:
+                        run_set(spec, variant)
     RESULTS.write_text(render({name: load(spec) for name, spec in SETS.items()}))
     print(f"wrote {RESULTS.relative_to(ROOT)}", file=sys.stderr)
 

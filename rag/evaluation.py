@@ -286,6 +286,8 @@ def run(
         fingerprint=index_fingerprint(settings),
         retrieval={
             "candidates": settings.candidates,
+            "fusion": settings.fusion,
+            "max_per_article": settings.max_per_article,
             "rrf_k": settings.rrf_k,
             "dense_weight": settings.dense_weight,
             "lexical_weight": settings.lexical_weight,

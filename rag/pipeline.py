@@ -6,10 +6,9 @@ import re
 import time
 import unicodedata
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from langchain_core.embeddings import Embeddings
-from langchain_core.language_models.chat_models import BaseChatModel
 
 from rag.answering import REFUSAL, Answer
 from rag.answering.citations import verify
@@ -18,6 +17,9 @@ from rag.answering.llm import LLMAnswerer, OnToken, make_chat_model, resolve_spe
 from rag.errors import RagError
 from rag.retrieval import Retriever
 from rag.settings import Settings
+
+if TYPE_CHECKING:  # the chat-model stack is heavy; `rag ask` with the extractive answerer skips it
+    from langchain_core.language_models.chat_models import BaseChatModel
 
 
 class QuestionError(RagError):

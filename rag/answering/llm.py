@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-
-from langchain_core.language_models.chat_models import BaseChatModel
-from langchain_core.messages import HumanMessage, SystemMessage
+from typing import TYPE_CHECKING
 
 from rag import prompts
 from rag.answering import REFUSAL
 from rag.errors import RagError
 from rag.retrieval import Passage
 from rag.settings import Settings
+
+if TYPE_CHECKING:  # loaded only when an LLM answers (see _messages)
+    from langchain_core.language_models.chat_models import BaseChatModel
 
 OnToken = Callable[[str], None]
 
@@ -114,6 +115,8 @@ class LLMAnswerer:
         self, question: str, passages: list[Passage], on_token: OnToken | None = None
     ) -> tuple[str, bool]:
         """(answer text with [n] markers, refused)."""
+        from langchain_core.messages import HumanMessage, SystemMessage
+
         messages = [
             SystemMessage(prompts.render(self.settings.prompts_dir, "system", refusal=REFUSAL)),
             HumanMessage(
@@ -135,6 +138,8 @@ class LLMAnswerer:
         prompt = prompts.render(
             self.settings.prompts_dir, "condense", history=transcript, question=question
         )
+        from langchain_core.messages import HumanMessage
+
         rewritten = self._invoke([HumanMessage(prompt)], None).strip().strip('"')
         return rewritten.splitlines()[0] if rewritten else question
 

@@ -68,14 +68,17 @@ def _print_json(data: Any) -> None:
 
 
 @contextmanager
-def _progress_bar(enabled: bool, label: str) -> Iterator[Any]:
-    """A rich progress bar fed by the core's Progress callbacks (silent when disabled)."""
+def _progress_bars(enabled: bool, *labels: str) -> Iterator[list[Any]]:
+    """One rich progress bar per label on one display, fed by the core's Progress callbacks.
+
+    A bar appears when its work starts; disabled (not a terminal, or --json) they are silent.
+    """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
     from rag.indexing import Progress as CoreProgress
 
     if not enabled:
-        yield CoreProgress()
+        yield [CoreProgress() for _ in labels]
         return
     with Progress(
         "[progress.description]{task.description}",
@@ -85,11 +88,15 @@ def _progress_bar(enabled: bool, label: str) -> Iterator[Any]:
         console=err,
         transient=True,
     ) as bar:
-        task = bar.add_task(label, total=None)
-        yield CoreProgress(
-            start=lambda total: bar.update(task, total=total),
-            advance=lambda n: bar.advance(task, n),
-        )
+
+        def core(label: str) -> CoreProgress:
+            task = bar.add_task(label, total=None, visible=False)
+            return CoreProgress(
+                start=lambda total: bar.update(task, total=total, visible=True),
+                advance=lambda n: bar.advance(task, n),
+            )
+
+        yield [core(label) for label in labels]
 
 
 @app.command()
@@ -117,7 +124,7 @@ def index(
         if dry_run:
             _render_plan(plan, as_json)
             return
-        with _progress_bar(not as_json and sys.stderr.isatty(), "Embedding") as progress:
+        with _progress_bars(not as_json and sys.stderr.isatty(), "Embedding") as (progress,):
             report = indexing.apply(settings, plan, progress)
     _render_report(report, as_json)
 
@@ -233,7 +240,7 @@ def add(
         report = None
         if not no_index:
             plan = indexing.plan(settings)
-            with _progress_bar(not as_json and sys.stderr.isatty(), "Embedding") as progress:
+            with _progress_bars(not as_json and sys.stderr.isatty(), "Embedding") as (progress,):
                 report = indexing.apply(settings, plan, progress)
     if as_json:
         _print_json(
@@ -393,7 +400,8 @@ def eval_command(
             index_dir=index_dir or evaluation.default_index_dir(base, articles_dir)
         )
         out_folder = out_dir or evaluation.default_out_dir(set_file)
-        with _eval_progress(not as_json and sys.stderr.isatty()) as (indexing, asking):
+        bars = _progress_bars(not as_json and sys.stderr.isatty(), "Embedding", "Asking")
+        with bars as (indexing, asking):
             result = evaluation.run(
                 settings,
                 set_file,
@@ -417,35 +425,6 @@ def eval_command(
     _render_eval(result)
     if deltas is not None:
         _render_compare(deltas, str(compare), str(result.summary_path), notes)
-
-
-@contextmanager
-def _eval_progress(enabled: bool) -> Iterator[tuple[Any, Any]]:
-    """Two progress bars on one display: embedding the eval index, then asking the questions."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
-
-    from rag.indexing import Progress as CoreProgress
-
-    if not enabled:
-        yield CoreProgress(), CoreProgress()
-        return
-    with Progress(
-        "[progress.description]{task.description}",
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        console=err,
-        transient=True,
-    ) as bar:
-
-        def core(label: str) -> CoreProgress:
-            task = bar.add_task(label, total=None, visible=False)
-            return CoreProgress(
-                start=lambda total: bar.update(task, total=total, visible=True),
-                advance=lambda n: bar.advance(task, n),
-            )
-
-        yield core("Embedding"), core("Asking")
 
 
 def _metric(name: str, value: Any) -> str:

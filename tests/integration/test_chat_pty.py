@@ -86,6 +86,9 @@ def test_question_follow_up_sources_open_and_ctrl_d(
     chat.sendintr()  # Ctrl-C at the prompt clears the line and keeps the chat going
     chat.expect_exact(PROMPT)
     assert "cancelled" not in screen_text(chat.before)
+    # The prompt is drawn before prompt_toolkit is reading keys again; a Ctrl-D sent inside
+    # that window is lost, so give the redraw a moment to settle.
+    time.sleep(1.0)
 
     chat.sendcontrol("d")
     chat.expect(pexpect.EOF)

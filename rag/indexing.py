@@ -255,7 +255,7 @@ def apply(
                 manifest.articles[rel].aliases = aliases
         manifest.save(gen / MANIFEST)
         wanted = [c for entry in manifest.articles.values() for c in entry.chunks]
-        LexicalIndex(gen).update(wanted, builder.texts_for)
+        LexicalIndex(gen).update(wanted, builder.texts_for, rewritten=builder.texts)
         if manifest.articles:
             # The ONNX copy of the model that `rag ask` embeds questions with (no torch there).
             try:

@@ -45,17 +45,23 @@ class LexicalIndex:
         self._ids: list[str] | None = None
 
     def update(
-        self, wanted: Iterable[str], texts_for: Callable[[list[str]], Mapping[str, str]]
+        self,
+        wanted: Iterable[str],
+        texts_for: Callable[[list[str]], Mapping[str, str]],
+        rewritten: Iterable[str] = (),
     ) -> int:
         """Bring the index to exactly the `wanted` chunk ids, tokenizing only the new ones.
 
-        texts_for(ids) returns the text of chunks not yet indexed. Tokens of unchanged chunks
-        are kept on disk; the BM25 matrix itself is rebuilt (a fast sparse op). Returns the
-        number of chunks tokenized.
+        texts_for(ids) returns the text of chunks not yet indexed. `rewritten` names chunks
+        whose text was written again under the same id (an article's new title or date changes
+        the header, not the passage): they are tokenized again too. Tokens of other chunks are
+        kept on disk; the BM25 matrix itself is rebuilt (a fast sparse op). Returns the number
+        of chunks tokenized.
         """
         wanted = list(dict.fromkeys(wanted))
         known = self._load_tokens()
-        missing = [cid for cid in wanted if cid not in known]
+        again = set(rewritten)
+        missing = [cid for cid in wanted if cid not in known or cid in again]
         if missing:
             texts = texts_for(missing)
             for cid, tokens in zip(missing, tokenize([texts[c] for c in missing]), strict=True):

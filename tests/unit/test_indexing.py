@@ -200,6 +200,23 @@ def test_deleting_an_article_removes_it_from_chroma_and_bm25(
     assert_consistent(settings)
 
 
+def test_a_new_title_reaches_bm25_though_the_passages_are_unchanged(
+    settings: Settings, articles_dir: Path, fake_embeddings: HashingEmbeddings
+) -> None:
+    """Chunk ids come from the passage text, so a retitled article keeps its ids; the BM25
+    side index must still pick up the new title, which every chunk's header carries."""
+    run(settings, fake_embeddings)
+    assert lexical_sources(settings, "Zeppelinfabrik") == set()
+    path = articles_dir / DRONES
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    path.write_text("Zeppelinfabrik in Tatarstan\n" + "".join(lines[1:]), encoding="utf-8")
+
+    report = run(settings, fake_embeddings)
+    assert report.changed == 1
+    assert lexical_sources(settings, "Zeppelinfabrik") == {DRONES}
+    assert_consistent(settings)
+
+
 def test_dry_run_touches_nothing(
     settings: Settings, articles_dir: Path, fake_embeddings: HashingEmbeddings
 ) -> None:

@@ -168,7 +168,7 @@ class ChatSession:
         print_passage(self.out, passage, str(path), quote)
         problem = _check_offsets(path, passage)
         if problem:
-            self.err.print(f"[yellow]note:[/] {escape(problem)}", highlight=False)
+            self.err.print(f"[yellow]note:[/] {escape(problem)}", highlight=False, soft_wrap=True)
         return True
 
     def _k(self, arg: str) -> bool:

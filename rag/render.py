@@ -30,7 +30,7 @@ class TokenPrinter:
 def print_answer(out: Console, err: Console, answer: Answer, streamed: bool = False) -> None:
     """The answer (unless it was already streamed), its verified sources and how it was made."""
     if answer.note:
-        err.print(f"[yellow]note:[/] {escape(answer.note)}")
+        err.print(f"[yellow]note:[/] {escape(answer.note)}", soft_wrap=True)
     if not streamed:
         out.print(Markdown(answer.text))
     if answer.refused:

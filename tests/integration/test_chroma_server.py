@@ -19,21 +19,9 @@ from rag.pipeline import Pipeline
 from rag.settings import DEFAULT_MODEL, Settings
 from rag.store import SERVER_MARKER, ChunkStore, Generations, StoreError, collection_name
 from tests.conftest import SHIPPED_ARTICLES
+from tests.corpus import DRONES, G7, NEW_ARTICLE
 
 pytestmark = pytest.mark.integration
-
-DRONES = "white-house-says-iran-helping-russia-build-drone-factory.txt"
-G7 = "g7-allies-warn-iran-over-ballistic-missiles-for-russia.txt"
-NEW_ARTICLE = """Iran unveils new drone carrier in the Gulf
-
-Published: 2024-03-01
-
-Iran's navy unveiled a converted container ship on Friday that it says can launch drones far from home waters.
-
-The vessel, renamed the Shahid Bagheri, carries a runway and hangars, state television reported.
-
-The U.S. Navy said it was monitoring the vessel and had seen no sign of an imminent deployment.
-"""
 
 
 def _free_port() -> int:

@@ -9,10 +9,7 @@ import pytest
 
 from rag.articles import Article, ArticleError, iter_loaded, load, scan
 from rag.settings import Settings
-
-BIDEN = "biden-administration-new-sanctions-on-iran-over-arms-for-russia.txt"
-DRONES = "white-house-says-iran-helping-russia-build-drone-factory.txt"
-G7 = "g7-allies-warn-iran-over-ballistic-missiles-for-russia.txt"
+from tests.corpus import BIDEN, DRONES, G7
 
 BODY = (
     "Iran is helping Russia build a drone factory east of Moscow, officials said on Friday.\n\n"

@@ -15,10 +15,8 @@ from rag.cli import app
 from rag.evaluation import EvalError
 from rag.settings import Settings
 from tests.conftest import SHIPPED_ARTICLES
+from tests.corpus import BIDEN, DRONES
 from tests.fakes import HashingEmbeddings
-
-BIDEN = "biden-administration-new-sanctions-on-iran-over-arms-for-russia.txt"
-DRONES = "white-house-says-iran-helping-russia-build-drone-factory.txt"
 
 # k=20 retrieves every chunk of the two articles, so whether retrieval hits depends only on
 # whether the expected article is in the folder; a refusal threshold of -1 never refuses.

@@ -7,10 +7,9 @@ from typing import Any
 import pytest
 
 from rag.scoring import compare, contains_answer, judge, normalize, summarize, token_f1
+from tests.corpus import DRONES, G7
 
-DRONES = "white-house-says-iran-helping-russia-build-drone-factory.txt"
 SANCTIONS = "biden-administration-new-sanctions-on-iran-over-arms-for-russia.txt"
-G7 = "g7-allies-warn-iran-over-ballistic-missiles-for-russia.txt"
 
 
 def passage(rank: int, source: str, text: str) -> dict[str, Any]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from langchain_core.embeddings import Embeddings
@@ -51,6 +51,13 @@ class Retrieval:
 
 _RECENCY = re.compile(r"\b(latest|most recent|newest|recently|this week|last week|now)\b", re.I)
 _WORDS = re.compile(r"[a-z0-9]+")
+# Questions about an article itself (its author, its date) are answered by its first chunk,
+# which holds the byline and dateline but rarely matches the question's words.
+_ABOUT_ARTICLE = re.compile(
+    r"\b(who wrote|written by|author|byline|when was .* (published|posted)|"
+    r"(what|which) (date|day) was .* (published|posted))\b",
+    re.I,
+)
 
 
 class Retriever:
@@ -99,9 +106,27 @@ class Retriever:
         if _RECENCY.search(query):
             ordered = _prefer_recent(ordered)
         passages = _collapse(ordered, k, similarity, bm25, self.settings.max_per_article)
+        if passages and _ABOUT_ARTICLE.search(query):
+            passages = self._with_lead(passages, k, similarity, bm25)
         timings["fuse"] = _ms(t)
         best = max((1.0 - c.distance for c in dense if c.distance is not None), default=0.0)
         return Retrieval(query, passages, best, timings)
+
+    def _with_lead(
+        self,
+        passages: list[Passage],
+        k: int,
+        similarity: dict[str, float],
+        bm25: dict[str, float],
+    ) -> list[Passage]:
+        """The passages with the best article's first chunk in the last slot, if not there."""
+        lead = self.store.lead(passages[0].source)
+        if lead is None or any(p.chunk_id == lead.id for p in passages):
+            return passages
+        last = passages[-1] if len(passages) >= k else None
+        kept = [p for p in passages if p is not last]
+        extra = _collapse([(lead, last.score if last else 0.0)], 1, similarity, bm25, 1)[0]
+        return [*kept, replace(extra, rank=len(kept) + 1)]
 
     def _fuse(
         self, dense: list[StoredChunk], lexical: list, similarity: dict[str, float]

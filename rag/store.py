@@ -203,13 +203,14 @@ class ChunkStore:
         return out
 
     def query(self, vector: Sequence[float], n: int) -> list[StoredChunk]:
-        """The n nearest chunks by cosine distance (lower is closer)."""
-        count = self.count()
-        if count == 0:
-            return []
+        """The n nearest chunks by cosine distance (lower is closer); fewer if fewer are stored.
+
+        No count() first to cap n: Chroma returns what it holds (nothing when empty), and the
+        count costs as much as the query itself at 50,000 chunks.
+        """
         res = self.collection.query(
             query_embeddings=[list(vector)],
-            n_results=min(n, count),
+            n_results=n,
             include=["documents", "metadatas", "distances"],
         )
         return [
@@ -222,6 +223,17 @@ class ChunkStore:
                 strict=True,
             )
         ]
+
+    def lead(self, source: str) -> StoredChunk | None:
+        """The first chunk of an article (its title, byline and dateline), if stored."""
+        res = self.collection.get(
+            where={"$and": [{"source": source}, {"start": 0}]},
+            limit=1,
+            include=["documents", "metadatas"],
+        )
+        if not res["ids"]:
+            return None
+        return StoredChunk(res["ids"][0], res["documents"][0], res["metadatas"][0] or {})
 
     def count(self) -> int:
         """Number of chunks stored."""

@@ -37,11 +37,25 @@ _TYPES = (
     ("author", re.compile(r"\b(who wrote|author|byline|written by)\b", re.I)),
     ("published", re.compile(r"\b(when|what date|what day)\b.*\b(published|posted)\b", re.I)),
     ("date", re.compile(r"^\s*(when\b|what (date|day|year|month|time)\b|on what (date|day))", re.I)),
-    ("number", re.compile(r"\b(how (many|much|far|long|old)|what (percentage|number|share))\b", re.I)),
+    ("number", re.compile(r"\b(how (many|much|far|long|old)|what (percentage|number|share)|"
+                          r"what (is|was) the (\w+ )?\w+ (count|tally|total))\b", re.I)),
     ("place", re.compile(r"^\s*(where\b|in what (city|country|region|place)|from where)", re.I)),
     ("who", re.compile(r"^\s*(who|whom|whose)\b|\bwhat (was|is) \w+(\s\w+)? name\b", re.I)),
 )  # fmt: skip
-_HOW_MANY = re.compile(r"\bhow (?:many|much)\s+([a-z-]+(?:\s+[a-z-]+)?)", re.I)
+_HOW_MANY = re.compile(
+    r"\bhow (?:many|much)\s+([a-z-]+(?:\s+[a-z-]+)?)|\b(\w+) (?:count|tally|total)\b", re.I
+)
+# "What is the maximum range of ...", "Who is Russia's ambassador to ...": the thing asked about,
+# which the passage an answer comes from has to mention.
+_ASKED = re.compile(
+    r"\b(?:what|who|which)\s+(?:is|was|are|were)\s+(?:the\s+|an?\s+)?(?:[\w-]+['’]s\s+)?"
+    r"((?:[\w-]+\s+){0,2}?[\w-]+)\s+(?:of|in|for|to|at|on|from|behind|that|who|which|whose)\b",
+    re.I,
+)
+# Words of an asked-about phrase that name the shape of the answer, not a thing to find.
+_SHAPE_WORDS = {"name", "number", "count", "amount", "total", "kind", "type", "exact", "figur"}
+# A capitalised word or run of them inside the question: a named thing the answer is about.
+_ENTITY = re.compile(r"(?<=\s)[A-Z][\w'’.-]*(?:\s+(?:of\s+)?[A-Z][\w'’.-]*)*")
 
 _WH = re.compile(r"\b(who|whom|whose|what|which|where|when|why|how)\b", re.I)
 # Stemmed words that shape a question but say nothing about its subject (bm25s's English stop
@@ -113,7 +127,7 @@ def _counted_thing(question: str) -> str | None:
     m = _HOW_MANY.search(question)
     if not m:
         return None
-    stems = [t for t in tokenize([m.group(1)])[0] if t not in _QUESTION_WORDS]
+    stems = [t for t in tokenize([m.group(1) or m.group(2)])[0] if t not in _QUESTION_WORDS]
     return stems[0] if stems else None
 
 
@@ -142,6 +156,33 @@ def _has_type(sentence: str, kind: str | None, question: str, q_words: set[str])
     if kind in ("place", "who"):
         return any(n.lower() not in q_words for n in _NAME.findall(sentence))
     return True
+
+
+def asked_about(question: str) -> set[str]:
+    """Stems of the phrase a 'what is the X of ...' question asks about ({'maximum', 'rang'})."""
+    m = _ASKED.search(question)
+    if not m:
+        return set()
+    return {t for t in tokenize([m.group(1)])[0] if t not in _SHAPE_WORDS | _QUESTION_WORDS}
+
+
+def named_in(question: str) -> set[str]:
+    """Stems of the named things (capitalised words past the first) a question mentions."""
+    # "US" is a stop word once lower-cased, and the articles spell it "U.S." as often as not.
+    names = " ".join(n for n in _ENTITY.findall(question) if n not in ("US", "U.S."))
+    return {t for t in tokenize([names])[0] if t not in _QUESTION_WORDS} if names else set()
+
+
+def _all_mentioned(names: set[str], terms: set[str]) -> bool:
+    """Whether every name stem is among terms, "iran" matching "iranian" and the other way."""
+
+    def found(name: str) -> bool:
+        return name in terms or any(
+            len(t) >= 4 and len(name) >= 4 and (t.startswith(name) or name.startswith(t))
+            for t in terms
+        )
+
+    return all(found(n) for n in names)
 
 
 class ExtractiveAnswerer:
@@ -214,6 +255,17 @@ class ExtractiveAnswerer:
             # sentence that shares little with the question answers some other question.
             if question_type(question) in ("date", "number"):
                 ranked = [s for s in ranked if s.coverage >= self.weights.typed_min_coverage]
+        # The answer's passage must mention what is asked about and every named thing in the
+        # question: "Who is Russia's ambassador to Iran?" is not answered by a passage that
+        # names no ambassador, however close it is otherwise.
+        terms = {p.chunk_id: set(tokenize([p.title + " " + p.text])[0]) for p in passages}
+        asked = asked_about(question)
+        if asked:
+            ranked = [s for s in ranked if asked <= terms[s.passage.chunk_id]]
+        if question_type(question) in ("date", "number"):
+            # A figure is about the named things of the question only if its passage names them.
+            named = named_in(question)
+            ranked = [s for s in ranked if _all_mentioned(named, terms[s.passage.chunk_id])]
         if not ranked or ranked[0].score < self.weights.min_score:
             return REFUSAL, True
         chosen = [ranked[0]]

@@ -41,6 +41,8 @@ _TYPES = (
                           r"what (is|was) the (\w+ )?\w+ (count|tally|total))\b", re.I)),
     ("place", re.compile(r"^\s*(where\b|in what (city|country|region|place)|from where)", re.I)),
     ("who", re.compile(r"^\s*(who|whom|whose)\b|\bwhat (was|is) \w+(\s\w+)? name\b", re.I)),
+    # "Which tennis star ...", "a volcano in which country ...": a named thing is wanted.
+    ("which", re.compile(r"\bwhich (?!(is|was|are|were|did|does|do|has|have|had|of)\b)\w+", re.I)),
 )  # fmt: skip
 _HOW_MANY = re.compile(
     r"\bhow (?:many|much)\s+([a-z-]+(?:\s+[a-z-]+)?)|\b(\w+) (?:count|tally|total)\b", re.I
@@ -153,7 +155,7 @@ def _has_type(sentence: str, kind: str | None, question: str, q_words: set[str])
                 if any(n.lower() not in q_words for n in _NUMBER.findall(window)):
                     return True
         return False
-    if kind in ("place", "who"):
+    if kind in ("place", "who", "which"):
         return any(n.lower() not in q_words for n in _NAME.findall(sentence))
     return True
 
@@ -246,26 +248,7 @@ class ExtractiveAnswerer:
 
     def answer(self, question: str, passages: list[Passage]) -> tuple[str, bool]:
         """(answer text with [n] markers, refused)."""
-        ranked = self.rank(question, passages)
-        if question_type(question) in ("date", "number", "author", "published"):
-            # A "how many"/"when" question answered by a sentence with no figure or date is
-            # not answered at all: only typed sentences qualify.
-            ranked = [s for s in ranked if s.typed]
-            # ... and the figure must be about the question's subject: a date or number in a
-            # sentence that shares little with the question answers some other question.
-            if question_type(question) in ("date", "number"):
-                ranked = [s for s in ranked if s.coverage >= self.weights.typed_min_coverage]
-        # The answer's passage must mention what is asked about and every named thing in the
-        # question: "Who is Russia's ambassador to Iran?" is not answered by a passage that
-        # names no ambassador, however close it is otherwise.
-        terms = {p.chunk_id: set(tokenize([p.title + " " + p.text])[0]) for p in passages}
-        asked = asked_about(question)
-        if asked:
-            ranked = [s for s in ranked if asked <= terms[s.passage.chunk_id]]
-        if question_type(question) in ("date", "number"):
-            # A figure is about the named things of the question only if its passage names them.
-            named = named_in(question)
-            ranked = [s for s in ranked if _all_mentioned(named, terms[s.passage.chunk_id])]
+        ranked = self._grounded(question, self.rank(question, passages), passages)
         if not ranked or ranked[0].score < self.weights.min_score:
             return REFUSAL, True
         chosen = [ranked[0]]
@@ -276,3 +259,32 @@ class ExtractiveAnswerer:
             if close and s.passage.chunk_id != chosen[0].passage.chunk_id:
                 chosen.append(s)
         return " ".join(f"{s.text.strip()} [{s.passage.rank}]" for s in chosen), False
+
+    def _grounded(
+        self, question: str, ranked: list[ScoredSentence], passages: list[Passage]
+    ) -> list[ScoredSentence]:
+        """The ranked sentences that can answer question at all, best first.
+
+        A question that wants a figure or a date ("how many", "when") is not answered by a
+        sentence without one, nor by a figure about something else: the sentence must share
+        enough with the question, and its passage must name the question's named things ("the
+        European Union", not just "sanctions"). Any answer's passage must mention what a "what
+        is the X of" question asks about: "Who is Russia's ambassador to Iran?" is not answered
+        by a passage that names no ambassador, however close it is otherwise.
+        """
+        kind = question_type(question)
+        if kind in ("date", "number", "author", "published"):
+            ranked = [s for s in ranked if s.typed]
+        terms = {p.chunk_id: set(tokenize([p.title + " " + p.text])[0]) for p in passages}
+        if kind in ("date", "number"):
+            named = named_in(question)
+            ranked = [
+                s
+                for s in ranked
+                if s.coverage >= self.weights.typed_min_coverage
+                and _all_mentioned(named, terms[s.passage.chunk_id])
+            ]
+        asked = asked_about(question)
+        if asked:
+            ranked = [s for s in ranked if asked <= terms[s.passage.chunk_id]]
+        return ranked

@@ -54,7 +54,7 @@ _WORDS = re.compile(r"[a-z0-9]+")
 # Questions about an article itself (its author, its date) are answered by its first chunk,
 # which holds the byline and dateline but rarely matches the question's words.
 _ABOUT_ARTICLE = re.compile(
-    r"\b(who wrote|written by|author|byline|when was .* (published|posted)|"
+    r"\b(who wrote|written by|who (is|was) the author|byline|when was .* (published|posted)|"
     r"(what|which) (date|day) was .* (published|posted))\b",
     re.I,
 )
@@ -172,7 +172,7 @@ def _prefer_recent(ordered: list[tuple[StoredChunk, float]]) -> list[tuple[Store
 
 def _shingles(text: str) -> set[tuple[str, ...]]:
     words = _WORDS.findall(text.lower())
-    return {tuple(words[i : i + 3]) for i in range(max(1, len(words) - 2))}
+    return set(zip(words, words[1:], words[2:], strict=False)) or {tuple(words)}
 
 
 def _collapse(

@@ -37,6 +37,8 @@ _TYPES = (
     ("author", re.compile(r"\b(who wrote|author|byline|written by)\b", re.I)),
     ("published", re.compile(r"\b(when|what date|what day)\b.*\b(published|posted)\b", re.I)),
     ("date", re.compile(r"^\s*(when\b|what (date|day|year|month|time)\b|on what (date|day))", re.I)),
+    ("money", re.compile(r"\bhow much\b.*\b(cost|costs|pay|paid|worth|spend|spent|charge|charged)\b|"
+                         r"\bwhat (is|was) the (\w+ )?(price|cost)\b", re.I)),
     ("number", re.compile(r"\b(how (many|much|far|long|old)|what (percentage|number|share)|"
                           r"what (is|was) the (\w+ )?\w+ (count|tally|total))\b", re.I)),
     ("place", re.compile(r"^\s*(where\b|in what (city|country|region|place)|from where)", re.I)),
@@ -55,7 +57,16 @@ _ASKED = re.compile(
     re.I,
 )
 # Words of an asked-about phrase that name the shape of the answer, not a thing to find.
+# "What is the name of the ship that ...": past a shape word, the thing is named after "of".
+_SHAPE_OF = re.compile(
+    r"^(?:name|number|count|amount|total|kind|type)\s+(?:of\s+)?(?:the\s+|an?\s+)?([\w-]+)", re.I
+)
 _SHAPE_WORDS = {"name", "number", "count", "amount", "total", "kind", "type", "exact", "figur"}
+_MONEY = re.compile(
+    r"[$€£]\s?\d|\b\d[\d,.]*\s*(?:million |billion )?(?:dollars?|euros?|pounds?|rials?|rubles?|"
+    r"roubles?)\b",
+    re.I,
+)
 # A capitalised word or run of them inside the question: a named thing the answer is about.
 _ENTITY = re.compile(r"(?<=\s)[A-Z][\w'’.-]*(?:\s+(?:of\s+)?[A-Z][\w'’.-]*)*")
 
@@ -140,6 +151,8 @@ def _has_type(sentence: str, kind: str | None, question: str, q_words: set[str])
         return bool(_DATELINE.match(sentence))
     if kind == "date":
         return bool(_DATE.search(sentence))
+    if kind == "money":
+        return bool(_MONEY.search(sentence))
     if kind == "number":
         numbers = [n for n in _NUMBER.findall(sentence) if n.lower() not in q_words]
         thing = _counted_thing(question)
@@ -165,7 +178,12 @@ def asked_about(question: str) -> set[str]:
     m = _ASKED.search(question)
     if not m:
         return set()
-    return {t for t in tokenize([m.group(1)])[0] if t not in _SHAPE_WORDS | _QUESTION_WORDS}
+    phrase = m.group(1)
+    if all(t in _SHAPE_WORDS for t in tokenize([phrase])[0]):
+        # "What is the name of the ship that ...": what is named is the ship.
+        shape = _SHAPE_OF.match(f"{phrase} {question[m.end(1) :].strip()}")
+        phrase = shape.group(1) if shape else ""
+    return {t for t in tokenize([phrase])[0] if t not in _SHAPE_WORDS | _QUESTION_WORDS}
 
 
 def named_in(question: str) -> set[str]:
@@ -273,10 +291,10 @@ class ExtractiveAnswerer:
         by a passage that names no ambassador, however close it is otherwise.
         """
         kind = question_type(question)
-        if kind in ("date", "number", "author", "published"):
+        if kind in ("date", "number", "money", "author", "published"):
             ranked = [s for s in ranked if s.typed]
         terms = {p.chunk_id: set(tokenize([p.title + " " + p.text])[0]) for p in passages}
-        if kind in ("date", "number"):
+        if kind in ("date", "number", "money"):
             named = named_in(question)
             ranked = [
                 s

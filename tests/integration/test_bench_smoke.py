@@ -54,6 +54,11 @@ def test_quick_bench_writes_every_figure(tmp_path: Path) -> None:
     } <= ingest.keys()
     assert ingest["bare_encode"]["chunks"] == ingest["chunks"]
     assert ingest["bare_encode"]["onnx_probe"]["min_cosine"] >= 0.999
+    side = ingest["side_by_side"]
+    assert 0 < side["articles"] < 4
+    assert len(side["runs"]) == 1
+    assert side["runs"][0]["embedded_chunks"] == side["chunks"] > 0
+    assert side["ratio"] > 0 and side["ratio_cpu"] > 0
 
     incremental = results["incremental"]
     assert incremental["add_one_embedded_chunks"] > 0

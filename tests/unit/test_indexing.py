@@ -104,6 +104,48 @@ def test_second_run_embeds_nothing(settings: Settings, fake_embeddings: HashingE
     assert_consistent(settings)
 
 
+def test_a_noop_run_rewrites_neither_manifest_nor_bm25(
+    settings: Settings, fake_embeddings: HashingEmbeddings
+) -> None:
+    run(settings, fake_embeddings)
+    gen = Generations(settings.index_dir).current()
+    assert gen is not None
+    files = [gen / "manifest.json", gen / "lexical" / "ids.json", gen / "lexical" / "tokens.jsonl"]
+    before = [(f.stat().st_ino, f.stat().st_mtime_ns) for f in files]
+    report = run(settings, fake_embeddings)
+    assert (report.added, report.changed, report.deleted, report.embedded_chunks) == (0, 0, 0, 0)
+    assert Generations(settings.index_dir).current() == gen
+    assert [(f.stat().st_ino, f.stat().st_mtime_ns) for f in files] == before
+
+
+class RecordingEmbeddings(HashingEmbeddings):
+    """HashingEmbeddings that keeps every batch of texts it was asked to embed."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.batches: list[list[str]] = []
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        """Record the batch, then embed it."""
+        self.batches.append(list(texts))
+        return super().embed_documents(texts)
+
+
+def test_chunks_are_embedded_in_batches_sorted_by_token_count(settings: Settings) -> None:
+    from rag.embedding import resolve_model_dir, token_counter
+
+    embedder = RecordingEmbeddings()
+    indexing.apply(
+        settings.with_overrides(embedding_batch_size=8), indexing.plan(settings), embedder=embedder
+    )
+    count = token_counter(resolve_model_dir(settings.embedding_model))
+    sizes = [count(batch) for batch in embedder.batches]
+    assert len(sizes) > 2
+    assert all(s == sorted(s) for s in sizes)
+    # One group of chunks: sorted across batches too.
+    assert all(a[-1] <= b[0] for a, b in zip(sizes, sizes[1:], strict=False))
+
+
 def test_copy_under_a_new_name_is_an_alias(
     settings: Settings, articles_dir: Path, fake_embeddings: HashingEmbeddings
 ) -> None:

@@ -104,3 +104,17 @@ def test_the_extractive_answer_to_when_published_is_the_dateline(
     assert "Feb 23, 2024" in text
     cited = int(text.rsplit("[", 1)[1].rstrip("]"))
     assert passages[cited - 1].source == BIDEN and passages[cited - 1].start == 0
+
+
+def test_asked_about_looks_past_a_shape_word() -> None:
+    assert asked_about("What is the name of the ship that carried the missiles?") == {"ship"}
+
+
+def test_a_cost_question_wants_a_sum_of_money() -> None:
+    question = "How much does one Iranian ballistic missile cost?"
+    count = passage(1, "Iran has sent hundreds of Iranian ballistic missiles to Russia.")
+    text, refused = answerer().answer(question, [count])
+    assert refused, text
+    price = passage(2, "Each Iranian ballistic missile costs about $100,000, analysts estimate.")
+    text, refused = answerer().answer(question, [count, price])
+    assert not refused and "$100,000" in text and "[2]" in text

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from rag.answering import REFUSAL
 from rag.answering.extractive import ExtractiveAnswerer, Weights, asked_about, named_in
 from rag.pipeline import Pipeline
@@ -65,14 +67,32 @@ def test_answers_when_the_passage_mentions_what_is_asked_about() -> None:
     assert "Alexey Dedov" in text and "[1]" in text
 
 
-def test_a_figure_counts_only_from_a_passage_naming_the_questions_named_things() -> None:
-    question = "How many sanctions did the European Union impose on Iran?"
-    elsewhere = passage(1, "The United States will impose over 500 new sanctions on Iran.")
-    text, refused = answerer().answer(question, [elsewhere])
+@pytest.mark.parametrize(
+    ("question", "wrong", "right", "quoted"),
+    [
+        # A figure counts only from a passage that names the question's named things.
+        (
+            "How many sanctions did the European Union impose on Iran?",
+            "The United States will impose over 500 new sanctions on Iran.",
+            "The European Union imposed 12 new sanctions on Iran on Monday.",
+            "12 new sanctions",
+        ),
+        # "How much does X cost" wants a sum of money, not any figure.
+        (
+            "How much does one Iranian ballistic missile cost?",
+            "Iran has sent hundreds of Iranian ballistic missiles to Russia.",
+            "Each Iranian ballistic missile costs about $100,000, analysts estimate.",
+            "$100,000",
+        ),
+    ],
+)
+def test_a_figure_must_be_the_kind_asked_for_about_what_is_asked(
+    question: str, wrong: str, right: str, quoted: str
+) -> None:
+    text, refused = answerer().answer(question, [passage(1, wrong)])
     assert refused, text
-    named = passage(2, "The European Union imposed 12 new sanctions on Iran on Monday.")
-    text, refused = answerer().answer(question, [elsewhere, named])
-    assert not refused and "12 new sanctions" in text and "[2]" in text
+    text, refused = answerer().answer(question, [passage(1, wrong), passage(2, right)])
+    assert not refused and quoted in text and "[2]" in text
 
 
 def test_article_questions_retrieve_the_articles_first_chunk(
@@ -108,13 +128,3 @@ def test_the_extractive_answer_to_when_published_is_the_dateline(
 
 def test_asked_about_looks_past_a_shape_word() -> None:
     assert asked_about("What is the name of the ship that carried the missiles?") == {"ship"}
-
-
-def test_a_cost_question_wants_a_sum_of_money() -> None:
-    question = "How much does one Iranian ballistic missile cost?"
-    count = passage(1, "Iran has sent hundreds of Iranian ballistic missiles to Russia.")
-    text, refused = answerer().answer(question, [count])
-    assert refused, text
-    price = passage(2, "Each Iranian ballistic missile costs about $100,000, analysts estimate.")
-    text, refused = answerer().answer(question, [count, price])
-    assert not refused and "$100,000" in text and "[2]" in text

@@ -1,4 +1,4 @@
-"""Hybrid search: dense (Chroma) + BM25, reciprocal rank fusion, near-duplicate collapse, dates."""
+"""Hybrid search: dense (Chroma) + BM25, score fusion, near-duplicate collapse, dates."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ class IndexMissing(RagError):
 
 @dataclass(frozen=True)
 class Passage:
-    """A retrieved chunk; `score` is the fused RRF score (higher is better)."""
+    """A retrieved chunk; `score` is the fused score (higher is better, see Settings.fusion)."""
 
     rank: int
     chunk_id: str

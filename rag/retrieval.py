@@ -12,7 +12,7 @@ from langchain_core.embeddings import Embeddings
 from rag.errors import RagError
 from rag.lexical import LexicalIndex
 from rag.settings import Settings
-from rag.store import ChunkStore, Generations, StoredChunk
+from rag.store import MANIFEST, ChunkStore, Generations, Manifest, StoredChunk
 
 
 class IndexMissing(RagError):
@@ -72,6 +72,7 @@ class Retriever:
         self.store = ChunkStore(settings, gen)
         self.lexical = LexicalIndex(gen)
         self.embedder = embedder
+        self._manifest: Manifest | None = None  # read on first need: most questions never need it
 
     def search(self, query: str, k: int | None = None) -> Retrieval:
         """The top k passages for query, fused, deduplicated and date-aware."""
@@ -120,13 +121,21 @@ class Retriever:
         bm25: dict[str, float],
     ) -> list[Passage]:
         """The passages with the best article's first chunk in the last slot, if not there."""
-        lead = self.store.lead(passages[0].source)
+        lead = self._lead(passages[0].source)
         if lead is None or any(p.chunk_id == lead.id for p in passages):
             return passages
         last = passages[-1] if len(passages) >= k else None
         kept = [p for p in passages if p is not last]
         extra = _collapse([(lead, last.score if last else 0.0)], 1, similarity, bm25, 1)[0]
         return [*kept, replace(extra, rank=len(kept) + 1)]
+
+    def _lead(self, source: str) -> StoredChunk | None:
+        """The first chunk of an article, by the manifest's chunk list (in article order)."""
+        if self._manifest is None:
+            self._manifest = Manifest.load(self.generation / MANIFEST) or Manifest({})
+        entry = self._manifest.articles.get(source)
+        found = self.store.get(entry.chunks[:1]) if entry else []
+        return found[0] if found else None
 
     def _fuse(
         self, dense: list[StoredChunk], lexical: list, similarity: dict[str, float]

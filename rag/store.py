@@ -224,17 +224,6 @@ class ChunkStore:
             )
         ]
 
-    def lead(self, source: str) -> StoredChunk | None:
-        """The first chunk of an article (its title, byline and dateline), if stored."""
-        res = self.collection.get(
-            where={"$and": [{"source": source}, {"start": 0}]},
-            limit=1,
-            include=["documents", "metadatas"],
-        )
-        if not res["ids"]:
-            return None
-        return StoredChunk(res["ids"][0], res["documents"][0], res["metadatas"][0] or {})
-
     def count(self) -> int:
         """Number of chunks stored."""
         return self.collection.count()

@@ -135,6 +135,7 @@ def _render_plan(plan: Any, as_json: bool) -> None:
         "changed": plan.changed,
         "deleted": plan.deleted,
         "unchanged": plan.unchanged,
+        "skipped": plan.skipped,
         "aliases": {k: v for k, v in plan.aliases.items() if v},
         "rebuild": plan.rebuild_reason,
         "warnings": plan.warnings,
@@ -153,7 +154,9 @@ def _render_plan(plan: Any, as_json: bool) -> None:
         err.print(f"[yellow]warning:[/] {escape(w)}", highlight=False, soft_wrap=True)
     out.print(
         f"plan: {len(plan.added)} added, {len(plan.changed)} changed, {len(plan.deleted)} deleted,"
-        f" {len(plan.unchanged)} unchanged (dry run: nothing was changed)"
+        f" {len(plan.unchanged)} unchanged"
+        + (f", {len(plan.skipped)} unreadable" if plan.skipped else "")
+        + " (dry run: nothing was changed)"
     )
 
 
@@ -168,7 +171,9 @@ def _render_report(report: Any, as_json: bool) -> None:
         out.print(f"[yellow]rebuilt:[/] {report.rebuilt}")
     out.print(
         f"indexed: {report.added} added, {report.changed} changed, {report.deleted} deleted, "
-        f"{report.unchanged} unchanged; {report.chunks} chunks in the index, "
+        f"{report.unchanged} unchanged"
+        + (f", {report.skipped} unreadable" if report.skipped else "")
+        + f"; {report.chunks} chunks in the index, "
         f"{report.embedded_chunks} embedded ({report.reused_chunks} reused) "
         f"in {report.seconds:.1f}s"
     )

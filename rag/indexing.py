@@ -48,6 +48,8 @@ class Plan:
     changed: list[str] = field(default_factory=list)
     deleted: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
+    # Unreadable files unchanged since the last run: warned about again, not retried.
+    skipped: list[str] = field(default_factory=list)
     aliases: dict[str, list[str]] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     rebuild_reason: str | None = None
@@ -70,6 +72,7 @@ class IndexReport:
     changed: int
     deleted: int
     unchanged: int
+    skipped: int  # unreadable files unchanged since an earlier run (their warnings repeat)
     chunks: int
     embedded_chunks: int
     reused_chunks: int
@@ -158,6 +161,7 @@ def plan(settings: Settings, rebuild: bool = False) -> Plan:
     elif rebuild and manifest is not None:
         result.rebuild_reason = "--rebuild"
     known = {} if result.rebuild_reason or manifest is None else manifest.articles
+    bad = {} if result.rebuild_reason or manifest is None else manifest.skipped
 
     by_hash: dict[str, list[ArticleFile]] = {}
     for f in files:
@@ -173,14 +177,17 @@ def plan(settings: Settings, rebuild: bool = False) -> Plan:
             f"{alias}: same content as {first.rel}, indexed once under that name"
             for alias in result.aliases[first.rel]
         )
-        if first.rel not in known:
+        if first.rel not in known and bad.get(first.rel, {}).get("hash") == first.content_hash:
+            result.skipped.append(first.rel)
+            result.warnings.extend(bad[first.rel].get("warnings", []))
+        elif first.rel not in known:
             result.added.append(first.rel)
         elif known[first.rel].hash != first.content_hash:
             result.changed.append(first.rel)
         else:
             result.unchanged.append(first.rel)
     result.deleted = sorted(rel for rel in known if rel not in canonical)
-    for name in ("added", "changed", "unchanged"):
+    for name in ("added", "changed", "unchanged", "skipped"):
         getattr(result, name).sort()
     return result
 
@@ -238,7 +245,9 @@ def apply(
             warnings.extend(problems)
             if article is None:
                 builder.forget(file.rel)
+                manifest.skipped[file.rel] = {"hash": file.content_hash, "warnings": problems}
                 continue
+            manifest.skipped.pop(file.rel, None)
             chunks = chunk_article(article, builder.count, builder.chunking)
             pending.append((article, chunks))
         progress.start(sum(1 for _, cs in pending for c in cs if c.embed_hash not in builder.cache))
@@ -256,8 +265,11 @@ def apply(
             if rel in manifest.articles and manifest.articles[rel].aliases != aliases:
                 manifest.articles[rel].aliases = aliases
                 aliases_changed = True
+        gone = [rel for rel in manifest.skipped if rel not in the_plan.files]
+        for rel in gone:  # bad files since deleted or fixed under another name
+            del manifest.skipped[rel]
         # A no-op run (the common `rag index` after nothing changed) rewrites nothing.
-        if aliases_changed or not the_plan.is_noop:
+        if aliases_changed or gone or not the_plan.is_noop:
             manifest.save(gen / MANIFEST)
         wanted = [c for entry in manifest.articles.values() for c in entry.chunks]
         LexicalIndex(gen).update(wanted, builder.texts_for, rewritten=builder.texts)
@@ -278,6 +290,7 @@ def apply(
         changed=len(the_plan.changed),
         deleted=len(the_plan.deleted),
         unchanged=len(the_plan.unchanged),
+        skipped=len(the_plan.skipped),
         chunks=n_chunks,
         embedded_chunks=builder.embedded,
         reused_chunks=builder.reused,

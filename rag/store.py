@@ -48,6 +48,9 @@ class Manifest:
 
     fingerprint: dict[str, Any]
     articles: dict[str, ArticleEntry] = field(default_factory=dict)
+    # Files that could not be read (empty, binary, ...): content hash and the warnings they
+    # gave, so an unchanged bad file is reported, not retried as "added", on every run.
+    skipped: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @classmethod
     def load(cls, path: Path) -> Manifest | None:
@@ -56,7 +59,11 @@ class Manifest:
             return None
         data = json.loads(path.read_text())
         articles = {k: ArticleEntry(**v) for k, v in data.get("articles", {}).items()}
-        return cls(fingerprint=data.get("fingerprint", {}), articles=articles)
+        return cls(
+            fingerprint=data.get("fingerprint", {}),
+            articles=articles,
+            skipped=data.get("skipped", {}),
+        )
 
     def save(self, path: Path) -> None:
         """Write atomically (temp file, fsync, rename): a crash leaves the old or the new one."""
@@ -64,6 +71,7 @@ class Manifest:
             "version": MANIFEST_VERSION,
             "fingerprint": self.fingerprint,
             "articles": {k: v.__dict__ for k, v in sorted(self.articles.items())},
+            "skipped": dict(sorted(self.skipped.items())),
         }
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         with tmp.open("w") as fh:

@@ -495,3 +495,34 @@ def test_cli_prints_bracketed_file_names_and_titles_verbatim(
     listing = runner.invoke(app, ["sources"], env={**env, "COLUMNS": "300"})
     assert listing.exit_code == 0, listing.output
     assert "Iran talks [/UPDATED]" in listing.stdout
+
+
+def test_an_unreadable_file_is_warned_about_not_re_added_until_it_changes(
+    settings: Settings, articles_dir: Path, fake_embeddings: HashingEmbeddings
+) -> None:
+    (articles_dir / "empty.txt").write_text("")
+    first = run(settings, fake_embeddings)
+    assert (first.added, first.skipped) == (5, 0)
+
+    again = indexing.plan(settings)
+    assert (again.added, again.skipped, again.is_noop) == ([], ["empty.txt"], True)
+    assert again.warnings == ["empty.txt: empty file, skipped"]
+    report = run(settings, fake_embeddings)
+    assert (report.added, report.skipped, report.embedded_chunks) == (0, 1, 0)
+    assert report.warnings == ["empty.txt: empty file, skipped"]
+
+    (articles_dir / "empty.txt").write_text("Now written\n\nThe article has a body at last.\n")
+    fixed = run(settings, fake_embeddings)
+    assert (fixed.added, fixed.skipped) == (1, 0)
+    _, manifest = indexing.current_manifest(settings)
+    assert manifest is not None
+    assert "empty.txt" in manifest.articles and not manifest.skipped
+
+    (articles_dir / "empty.txt").write_text("")
+    run(settings, fake_embeddings)
+    (articles_dir / "empty.txt").unlink()
+    gone = run(settings, fake_embeddings)
+    assert (gone.skipped, gone.warnings) == (0, [])
+    _, manifest = indexing.current_manifest(settings)
+    assert manifest is not None and not manifest.skipped
+    assert_consistent(settings)

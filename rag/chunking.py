@@ -89,9 +89,9 @@ def _is_abbreviation(text: str, dot: int) -> bool:
     return token in _ABBREVIATIONS or (len(token) == 1 and token.isalpha())
 
 
-def make_header(article: Article) -> str:
+def make_header(article: Article, title: str | None = None) -> str:
     """The contextual header embedded with every chunk, so a chunk says what it is about."""
-    parts = [article.title]
+    parts = [article.title if title is None else title]
     if article.date:
         parts.append(f"Published {article.date}")
     return " | ".join(parts) + "\n"
@@ -103,7 +103,10 @@ def chunk_article(article: Article, count: TokenCounter, config: ChunkingConfig)
     header_tokens = count([header])[0]
     limit = config.max_seq_length - SPECIAL_TOKENS
     if header_tokens > limit // 3:
-        header = _truncate_words(header, count, limit // 3)
+        # Shorten the title, not the date: "when" questions and recency need the date.
+        rest = count([make_header(article, "")])[0]
+        title = _truncate_words(article.title, count, limit // 3 - rest).rstrip("\n")
+        header = make_header(article, title)
         header_tokens = count([header])[0]
     budget = max(16, min(config.chunk_tokens, limit - header_tokens))
 

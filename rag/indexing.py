@@ -30,7 +30,7 @@ from rag.settings import Settings
 from rag.store import MANIFEST, ArticleEntry, ChunkStore, Generations, Manifest
 
 # Bumped when article parsing, chunking or header logic changes what gets embedded.
-CHUNKER_VERSION = 3
+CHUNKER_VERSION = 4
 # Articles are processed (embedded, written, recorded) in groups of about this many chunks, so
 # memory stays bounded and an interruption loses at most one group of work.
 GROUP_CHUNKS = 256

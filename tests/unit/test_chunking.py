@@ -175,6 +175,8 @@ def test_a_300_word_title(count: TokenCounter) -> None:
     header_pieces = count([chunks[0].header])[0]
     assert header_pieces <= MAX_PIECES // 3
     assert chunks[0].header.startswith("headline0 antidisestablishmentarianism")
+    # The title is shortened, not the date.
+    assert chunks[0].header.endswith(" | Published 2024-02-23\n")
 
 
 def test_same_article_gives_the_same_ids(count: TokenCounter) -> None:

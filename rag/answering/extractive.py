@@ -56,12 +56,12 @@ _ASKED = re.compile(
     r"((?:[\w-]+\s+){0,2}?[\w-]+)\s+(?:of|in|for|to|at|on|from|behind|that|who|which|whose)\b",
     re.I,
 )
-# Words of an asked-about phrase that name the shape of the answer, not a thing to find.
+# Stems of an asked-about phrase that name the shape of the answer, not a thing to find.
+_SHAPE_WORDS = {"name", "number", "count", "amount", "total", "kind", "type", "exact", "figur"}
 # "What is the name of the ship that ...": past a shape word, the thing is named after "of".
 _SHAPE_OF = re.compile(
     r"^(?:name|number|count|amount|total|kind|type)\s+(?:of\s+)?(?:the\s+|an?\s+)?([\w-]+)", re.I
 )
-_SHAPE_WORDS = {"name", "number", "count", "amount", "total", "kind", "type", "exact", "figur"}
 _MONEY = re.compile(
     r"[$€£]\s?\d|\b\d[\d,.]*\s*(?:million |billion )?(?:dollars?|euros?|pounds?|rials?|rubles?|"
     r"roubles?)\b",

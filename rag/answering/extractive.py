@@ -205,6 +205,12 @@ def _all_mentioned(names: set[str], terms: set[str]) -> bool:
     return all(found(n) for n in names)
 
 
+def _passage_terms(passages: list[Passage]) -> dict[str, set[str]]:
+    """Stemmed words of each passage with its title, by chunk id."""
+    tokens = tokenize([p.title + " " + p.text for p in passages])
+    return {p.chunk_id: set(t) for p, t in zip(passages, tokens, strict=True)}
+
+
 class ExtractiveAnswerer:
     """Scores each sentence of the top passages against the question; deterministic."""
 
@@ -217,8 +223,13 @@ class ExtractiveAnswerer:
         self.weights = weights or Weights()
         self.max_sentences = max_sentences
 
-    def rank(self, question: str, passages: list[Passage]) -> list[ScoredSentence]:
-        """Every distinct sentence of the passages, best first."""
+    def rank(
+        self,
+        question: str,
+        passages: list[Passage],
+        terms: dict[str, set[str]] | None = None,
+    ) -> list[ScoredSentence]:
+        """Every distinct sentence of the passages, best first (terms: _passage_terms's)."""
         w = self.weights
         seen: set[str] = set()
         candidates = []
@@ -237,7 +248,7 @@ class ExtractiveAnswerer:
         df = {t: sum(1 for s in sent_terms if t in s) for t in focus}
         weight = {t: focus[t] * math.log(1 + len(sent_terms) / (1 + df[t])) for t in focus}
         total = sum(weight.values()) or 1.0
-        passage_terms = {p.chunk_id: set(tokenize([p.title + " " + p.text])[0]) for p in passages}
+        passage_terms = terms if terms is not None else _passage_terms(passages)
 
         vectors = self.embedder.embed_documents([question, *texts])
         q_vec = vectors[0]
@@ -266,7 +277,8 @@ class ExtractiveAnswerer:
 
     def answer(self, question: str, passages: list[Passage]) -> tuple[str, bool]:
         """(answer text with [n] markers, refused)."""
-        ranked = self._grounded(question, self.rank(question, passages), passages)
+        terms = _passage_terms(passages)
+        ranked = self._grounded(question, self.rank(question, passages, terms), terms)
         if not ranked or ranked[0].score < self.weights.min_score:
             return REFUSAL, True
         chosen = [ranked[0]]
@@ -279,7 +291,7 @@ class ExtractiveAnswerer:
         return " ".join(f"{s.text.strip()} [{s.passage.rank}]" for s in chosen), False
 
     def _grounded(
-        self, question: str, ranked: list[ScoredSentence], passages: list[Passage]
+        self, question: str, ranked: list[ScoredSentence], terms: dict[str, set[str]]
     ) -> list[ScoredSentence]:
         """The ranked sentences that can answer question at all, best first.
 
@@ -293,7 +305,6 @@ class ExtractiveAnswerer:
         kind = question_type(question)
         if kind in ("date", "number", "money", "author", "published"):
             ranked = [s for s in ranked if s.typed]
-        terms = {p.chunk_id: set(tokenize([p.title + " " + p.text])[0]) for p in passages}
         if kind in ("date", "number", "money"):
             named = named_in(question)
             ranked = [

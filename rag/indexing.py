@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import re
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -30,10 +31,11 @@ from rag.settings import Settings
 from rag.store import MANIFEST, ArticleEntry, ChunkStore, Generations, Manifest
 
 # Bumped when article parsing, chunking or header logic changes what gets embedded.
-CHUNKER_VERSION = 4
+CHUNKER_VERSION = 5
 # Articles are processed (embedded, written, recorded) in groups of about this many chunks, so
 # memory stays bounded and an interruption loses at most one group of work.
 GROUP_CHUNKS = 256
+_TAIL = re.compile(r"\s*")
 
 
 class IndexLocked(RagError):
@@ -364,7 +366,7 @@ class _Builder:
             [c.id for c in chunks],
             [c.text for c in chunks],
             [self.cache[c.embed_hash] for c in chunks],
-            [_metadata(c, by_article[c.article]) for c in chunks],
+            [_metadata(c, by_article[c.article], cs) for _, cs in group for c in cs],
         )
         for article, cs in group:
             new_ids = [c.id for c in cs]
@@ -398,7 +400,10 @@ class _Builder:
         return out
 
 
-def _metadata(chunk: Chunk, article: Article) -> dict[str, Any]:
+def _metadata(chunk: Chunk, article: Article, siblings: list[Chunk]) -> dict[str, Any]:
+    """What Chroma stores beside a chunk's text; siblings: all the article's chunks, in order."""
+    before = siblings[chunk.ordinal - 1].id if chunk.ordinal > 0 else None
+    after = siblings[chunk.ordinal + 1].id if chunk.ordinal + 1 < len(siblings) else None
     return {
         "source": article.path,
         "title": article.title,
@@ -409,6 +414,11 @@ def _metadata(chunk: Chunk, article: Article) -> dict[str, Any]:
         "ordinal": chunk.ordinal,
         "start": chunk.start,
         "end": chunk.end,
+        # The whitespace after the chunk, so retrieval can join neighbouring chunks exactly.
+        "tail": _TAIL.match(article.text, chunk.end).group(),
+        # The neighbouring chunks, which retrieval returns as the passage's context.
+        "prev_id": before,
+        "next_id": after,
         "header": chunk.header,
         "embed_hash": chunk.embed_hash,
     }

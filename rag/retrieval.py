@@ -37,6 +37,10 @@ class Passage:
     url: str | None = None
     publisher: str | None = None
     corroborated_by: tuple[str, ...] = ()
+    ordinal: int = 0  # the matching chunk's position in its article
+    tail: str = ""  # the whitespace after `end` in the article, to join the next chunk exactly
+    prev_id: str | None = None  # the matching chunk's neighbours in its article
+    next_id: str | None = None
 
 
 @dataclass
@@ -106,10 +110,15 @@ class Retriever:
         ordered = [(chunks[cid], score) for cid, score in fused if cid in chunks]
         if _RECENCY.search(query):
             ordered = _prefer_recent(ordered)
-        passages = _collapse(ordered, k, similarity, bm25, self.settings.max_per_article)
+        window = self.settings.context_chunks
+        passages = _collapse(ordered, k, similarity, bm25, self.settings.max_per_article, window)
         if passages and _ABOUT_ARTICLE.search(query):
             passages = self._with_lead(passages, k, similarity, bm25)
         timings["fuse"] = _ms(t)
+        if window:
+            t = time.perf_counter()
+            passages = self._widen(passages, window)
+            timings["context"] = _ms(t)
         best = max((1.0 - c.distance for c in dense if c.distance is not None), default=0.0)
         return Retrieval(query, passages, best, timings)
 
@@ -122,12 +131,56 @@ class Retriever:
     ) -> list[Passage]:
         """The passages with the best article's first chunk in the last slot, if not there."""
         lead = self._lead(passages[0].source)
-        if lead is None or any(p.chunk_id == lead.id for p in passages):
+        window = self.settings.context_chunks
+        if lead is None or any(
+            p.chunk_id == lead.id or (p.source == passages[0].source and p.ordinal <= window)
+            for p in passages
+        ):  # shown already, as a passage or as the context of one
             return passages
         last = passages[-1] if len(passages) >= k else None
         kept = [p for p in passages if p is not last]
         extra = _collapse([(lead, last.score if last else 0.0)], 1, similarity, bm25, 1)[0]
         return [*kept, replace(extra, rank=len(kept) + 1)]
+
+    def _widen(self, passages: list[Passage], window: int) -> list[Passage]:
+        """Each passage with up to `window` neighbouring chunks of its article on either side.
+
+        Chunks are small so that each vector stays precise; the answer to a question often sits
+        a sentence or two past the one that matches it, so the reader (and the answerer) gets
+        the surrounding text. A neighbour already shown with a better passage is not repeated.
+        Neighbours are looked up by the ids each chunk records (one round trip per step out).
+        """
+        shown: dict[str, set[int]] = {}
+        for p in passages:
+            shown.setdefault(p.source, set()).add(p.ordinal)
+        kept = []
+        for p in passages:  # the lead chunk can fall inside a better passage's window
+            if not any(q.source == p.source and 0 < abs(q.ordinal - p.ordinal) <= window
+                       for q in kept):  # fmt: skip
+                kept.append(p)
+        context: dict[str, list[StoredChunk]] = {p.chunk_id: [] for p in kept}
+        edges = {p.chunk_id: [(p.prev_id, -1), (p.next_id, 1)] for p in kept}
+        for _ in range(window):
+            wanted = {cid for pairs in edges.values() for cid, _ in pairs if cid}
+            if not wanted:
+                break
+            found = {c.id: c for c in self.store.get(sorted(wanted))}
+            for p in kept:
+                step = []
+                for cid, side in edges[p.chunk_id]:
+                    chunk = found.get(cid) if cid else None
+                    ordinal = int(chunk.metadata.get("ordinal", -1)) if chunk else -1
+                    if chunk is None or ordinal in shown[p.source]:
+                        continue
+                    shown[p.source].add(ordinal)
+                    context[p.chunk_id].append(chunk)
+                    key = "prev_id" if side < 0 else "next_id"
+                    step.append((chunk.metadata.get(key), side))
+                edges[p.chunk_id] = step
+        return [
+            replace(_stitch(p, context[p.chunk_id]), rank=rank)
+            for rank, p in enumerate(kept, start=1)
+        ]
 
     def _lead(self, source: str) -> StoredChunk | None:
         """The first chunk of an article, by the manifest's chunk list (in article order)."""
@@ -179,6 +232,30 @@ def _prefer_recent(ordered: list[tuple[StoredChunk, float]]) -> list[tuple[Store
     return sorted(ordered, key=boosted, reverse=True)
 
 
+def _stitch(passage: Passage, neighbours: list[StoredChunk]) -> Passage:
+    """The passage's text joined with its neighbours' in article order, overlaps removed.
+
+    The result is exactly the article's text between the first chunk's start and the last
+    chunk's end: chunks overlap by a sentence or so, and a gap between two is the whitespace
+    the indexer recorded after the earlier one ("tail").
+    """
+    pieces = [(int(c.metadata.get("start", 0)), int(c.metadata.get("end", 0)), c.text,
+               str(c.metadata.get("tail", ""))) for c in neighbours]  # fmt: skip
+    pieces.append((passage.start, passage.end, passage.text, passage.tail))
+    pieces.sort()
+    start, end, text, tail = pieces[0]
+    for s, e, t, next_tail in pieces[1:]:
+        if e <= end:
+            continue
+        if s < end:
+            text += t[end - s :]
+        else:
+            gap = s - end
+            text += tail[:gap].ljust(gap) + t
+        end, tail = e, next_tail
+    return replace(passage, text=text, start=start, end=end, tail=tail)
+
+
 def _shingles(text: str) -> set[tuple[str, ...]]:
     words = _WORDS.findall(text.lower())
     return set(zip(words, words[1:], words[2:], strict=False)) or {tuple(words)}
@@ -190,9 +267,11 @@ def _collapse(
     similarity: dict[str, float],
     bm25: dict[str, float],
     max_per_article: int,
+    window: int = 0,
 ) -> list[Passage]:
     """Keep the first of near-duplicate passages (word 3-gram containment >= 0.5), and at most
-    max_per_article passages of one article.
+    max_per_article passages of one article. A chunk within `window` chunks of a kept chunk of
+    its article takes no slot: it is shown as that passage's context (see Retriever._widen).
 
     Wire copy is republished by many outlets: a repeated paragraph is noted as corroboration
     from the other article instead of taking a second slot.
@@ -213,6 +292,14 @@ def _collapse(
                 duplicate_of[3].append(source)
             continue
         source = chunk.metadata.get("source", "")
+        ordinal = int(chunk.metadata.get("ordinal", -1))
+        near = any(
+            e[0].metadata.get("source") == source
+            and abs(int(e[0].metadata.get("ordinal", -1)) - ordinal) <= window
+            for e in kept
+        )
+        if window and ordinal >= 0 and near:
+            continue
         if len(kept) < k and per_article.get(source, 0) < max_per_article:
             per_article[source] = per_article.get(source, 0) + 1
             kept.append((chunk, score, grams, []))
@@ -227,6 +314,10 @@ def _collapse(
             start=int(c.metadata.get("start", 0)),
             end=int(c.metadata.get("end", 0)),
             score=round(score, 6),
+            ordinal=int(c.metadata.get("ordinal", 0)),
+            tail=str(c.metadata.get("tail", "")),
+            prev_id=c.metadata.get("prev_id"),
+            next_id=c.metadata.get("next_id"),
             similarity=round(similarity[c.id], 4) if c.id in similarity else None,
             bm25=round(bm25[c.id], 4) if c.id in bm25 else None,
             url=c.metadata.get("url"),

@@ -56,6 +56,10 @@ class Settings(BaseSettings):
     # At most this many passages from one article in the top k, so one long article that
     # matches the question's words cannot crowd out the one that answers it.
     max_per_article: int = 2
+    # Each passage is returned with this many neighbouring chunks of its article on either side
+    # (small chunks keep the vectors precise; the answer often sits just past the matching
+    # sentence). 0 returns the matching chunk alone. See eval/RESULTS.md for both.
+    context_chunks: int = 1
     # Cosine similarity (higher is closer) of the best dense hit below which rag refuses.
     # Calibrated on eval/qa.jsonl: off-topic questions reach at most 0.243, answerable ones
     # at least 0.283; 0.26 sits in that gap. On-topic questions the articles can't answer are

@@ -34,17 +34,25 @@ _NAME = re.compile(r"(?<![.!?]\s)(?<!^)\b[A-Z][a-zA-Z'’-]+(?:\s+[A-Z][a-zA-Z'�
 
 # What shape of answer a question wants, tried in order (the first match wins).
 _TYPES = (
-    ("author", re.compile(r"\b(who wrote|author|byline|written by)\b", re.I)),
+    # About the article itself: "Who wrote ...", "Who is the author of ..."; not "Author Raymond
+    # Briggs ... which book?".
+    ("author", re.compile(r"\b(who (wrote|authored)|who (is|was|are|were) the (author|writer)s?|"
+                          r"byline|written by)\b", re.I)),
     ("published", re.compile(r"\b(when|what date|what day)\b.*\b(published|posted)\b", re.I)),
     ("date", re.compile(r"^\s*(when\b|what (date|day|year|month|time)\b|on what (date|day))", re.I)),
     ("money", re.compile(r"\bhow much\b.*\b(cost|costs|pay|paid|worth|spend|spent|charge|charged)\b|"
+                         r"\bhow much (money|cash)\b|"
                          r"\bwhat (is|was) the (\w+ )?(price|cost)\b", re.I)),
     ("number", re.compile(r"\b(how (many|much|far|long|old)|what (percentage|number|share)|"
                           r"what (is|was) the (\w+ )?\w+ (count|tally|total))\b", re.I)),
     ("place", re.compile(r"^\s*(where\b|in what (city|country|region|place)|from where)", re.I)),
     ("who", re.compile(r"^\s*(who|whom|whose)\b|\bwhat (was|is) \w+(\s\w+)? name\b", re.I)),
     # "Which tennis star ...", "a volcano in which country ...": a named thing is wanted.
-    ("which", re.compile(r"\bwhich (?!(is|was|are|were|did|does|do|has|have|had|of)\b)\w+", re.I)),
+    ("which", re.compile(r"\bwhich (?!(is|was|are|were|did|does|do|has|have|had|of)\b)\w+|"
+                         r"\bwhat (?!(is|was|are|were|did|does|do|has|have|had|of|if|about|else|"
+                         r"kind|type|sort|happened|happens|will|would|could|can|should|made|makes|"
+                         r"caused|causes|led)\b)[a-z]+ (is|was|are|were|did|does|do|has|have|had)\b",
+                         re.I)),
 )  # fmt: skip
 _HOW_MANY = re.compile(
     r"\bhow (?:many|much)\s+([a-z-]+(?:\s+[a-z-]+)?)|\b(\w+) (?:count|tally|total)\b", re.I
@@ -70,6 +78,8 @@ _MONEY = re.compile(
 # A capitalised word or run of them inside the question: a named thing the answer is about.
 _ENTITY = re.compile(r"(?<=\s)[A-Z][\w'’.-]*(?:\s+(?:of\s+)?[A-Z][\w'’.-]*)*")
 
+# Sentences either side of a candidate that count as its surroundings (see _near_terms).
+_NEAR = 1
 _WH = re.compile(r"\b(who|whom|whose|what|which|where|when|why|how)\b", re.I)
 # Stemmed words that shape a question but say nothing about its subject (bm25s's English stop
 # list keeps them).
@@ -109,13 +119,23 @@ class ScoredSentence:
     cosine: float
     coverage: float
     typed: bool
+    near: str = ""  # the sentence with a few sentences either side: where its context is
+
+
+def asking_part(question: str) -> str:
+    """The sentence that asks: "Microsoft retired IE this week. What year did it debut?" asks
+    "What year did it debut?"; the sentence before only sets the scene."""
+    sentences = [s for s in re.split(r"(?<=[.!?])\s+(?=[A-Z])", question.strip()) if s]
+    asking = [s for s in sentences if _WH.search(s) or s.endswith("?")]
+    return asking[-1] if asking else question
 
 
 def question_type(question: str) -> str | None:
-    """'author', 'published', 'date', 'number', 'place', 'who' or None."""
-    for name, pattern in _TYPES:
-        if pattern.search(question):
-            return name
+    """'author', 'published', 'date', 'money', 'number', 'place', 'who', 'which' or None."""
+    for text in dict.fromkeys((asking_part(question), question)):
+        for name, pattern in _TYPES:
+            if pattern.search(text):
+                return name
     return None
 
 
@@ -125,7 +145,9 @@ def focus_weights(question: str, factor: float = 2.0) -> dict[str, float]:
     "Tehran supplies a plant east of Moscow; in which zone is that plant?" is about the zone:
     the clause with "which" says what is asked, the other only sets the scene.
     """
-    clauses = [c for c in re.split(r"[;:,]|\s-\s|\s—\s", question) if c.strip()]
+    clauses = [
+        c for c in re.split(r"[;:,]|\s-\s|\s—\s|(?<=[.!?])\s+(?=[A-Z])", question) if c.strip()
+    ]
     weights: dict[str, float] = {}
     for clause, terms in zip(clauses, tokenize(clauses), strict=True):
         w = factor if len(clauses) > 1 and _WH.search(clause) else 1.0
@@ -188,27 +210,60 @@ def asked_about(question: str) -> set[str]:
 
 def named_in(question: str) -> set[str]:
     """Stems of the named things (capitalised words past the first) a question mentions."""
+    return {t for phrase in named_phrases(question) for t in phrase}
+
+
+def named_phrases(question: str) -> list[tuple[str, ...]]:
+    """Each named thing a question mentions, as its stems in order ("UN Security Council")."""
     # "US" is a stop word once lower-cased, and the articles spell it "U.S." as often as not.
-    names = " ".join(n for n in _ENTITY.findall(question) if n not in ("US", "U.S."))
-    return {t for t in tokenize([names])[0] if t not in _QUESTION_WORDS} if names else set()
+    # "Iranian-assisted": the name is "Iranian".
+    names = [re.sub(r"-[a-z][\w-]*", "", n) for n in _ENTITY.findall(question)]
+    names = [n for n in names if n not in ("US", "U.S.")]
+    phrases = [tuple(t for t in ts if t not in _QUESTION_WORDS) for ts in tokenize(names)]
+    return [p for p in phrases if p]
 
 
-def _all_mentioned(names: set[str], terms: set[str]) -> bool:
-    """Whether every name stem is among terms, "iran" matching "iranian" and the other way."""
+@dataclass(frozen=True)
+class _Terms:
+    """A passage's stemmed words (with its title), as a set and in order."""
 
-    def found(name: str) -> bool:
-        return name in terms or any(
-            len(t) >= 4 and len(name) >= 4 and (t.startswith(name) or name.startswith(t))
-            for t in terms
+    words: frozenset[str]
+    sequence: tuple[str, ...]
+
+
+def _same_name(a: str, b: str) -> bool:
+    """'iran' matches 'iranian' and the other way round."""
+    return a == b or (len(a) >= 4 and len(b) >= 4 and (a.startswith(b) or b.startswith(a)))
+
+
+def _all_mentioned(names: list[tuple[str, ...]], terms: _Terms) -> bool:
+    """Whether the passage names every one of names, a many-word name as a phrase: "the UN
+    Security Council" is not named by "the National Security Council" and "the UN"."""
+
+    def found(name: tuple[str, ...]) -> bool:
+        if len(name) == 1:
+            return any(_same_name(name[0], t) for t in terms.words)
+        seq, n = terms.sequence, len(name)
+        return any(
+            all(_same_name(a, b) for a, b in zip(name, seq[i : i + n], strict=True))
+            for i in range(len(seq) - n + 1)
         )
 
     return all(found(n) for n in names)
 
 
-def _passage_terms(passages: list[Passage]) -> dict[str, set[str]]:
+def _passage_terms(passages: list[Passage]) -> dict[str, _Terms]:
     """Stemmed words of each passage with its title, by chunk id."""
     tokens = tokenize([p.title + " " + p.text for p in passages])
-    return {p.chunk_id: set(t) for p, t in zip(passages, tokens, strict=True)}
+    return {
+        p.chunk_id: _Terms(frozenset(t), tuple(t)) for p, t in zip(passages, tokens, strict=True)
+    }
+
+
+def _near_terms(ranked: list[ScoredSentence], terms: dict[str, _Terms]) -> list[_Terms]:
+    """Each sentence's surroundings (a few sentences either side, and the title) as terms."""
+    tokens = tokenize([s.passage.title + " " + (s.near or s.passage.text) for s in ranked])
+    return [_Terms(frozenset(t), tuple(t)) for t in tokens]
 
 
 class ExtractiveAnswerer:
@@ -227,18 +282,21 @@ class ExtractiveAnswerer:
         self,
         question: str,
         passages: list[Passage],
-        terms: dict[str, set[str]] | None = None,
+        terms: dict[str, _Terms] | None = None,
     ) -> list[ScoredSentence]:
         """Every distinct sentence of the passages, best first (terms: _passage_terms's)."""
         w = self.weights
         seen: set[str] = set()
         candidates = []
         for p in passages:
-            for s, e in split_sentences(p.text):
+            spans = split_sentences(p.text)
+            for i, (s, e) in enumerate(spans):
                 key = " ".join(p.text[s:e].lower().split())
-                if e - s > 12 and key not in seen:
+                # A question in the article (a quiz, a rhetorical one) answers nothing.
+                if e - s > 12 and key not in seen and not key.rstrip("\"'” ").endswith("?"):
                     seen.add(key)
-                    candidates.append((p, p.text[s:e]))
+                    lo, hi = spans[max(0, i - _NEAR)][0], spans[min(len(spans) - 1, i + _NEAR)][1]
+                    candidates.append((p, p.text[s:e], p.text[lo:hi]))
         if not candidates:
             return []
         texts = [c[1] for c in candidates]
@@ -256,9 +314,13 @@ class ExtractiveAnswerer:
         q_words = {x.lower() for x in re.findall(r"[\w'’-]+", question)}
 
         scored = []
-        for (passage, text), terms, vec in zip(candidates, sent_terms, vectors[1:], strict=True):
+        for (passage, text, near), terms, vec in zip(
+            candidates, sent_terms, vectors[1:], strict=True
+        ):
             coverage = sum(weight[t] for t in terms if t in weight) / total
-            context = sum(weight[t] for t in passage_terms[passage.chunk_id] if t in weight) / total
+            context = (
+                sum(weight[t] for t in passage_terms[passage.chunk_id].words if t in weight) / total
+            )
             # A sentence that only restates the question tells the reader nothing new.
             new = len(terms - focus.keys()) / max(1, len(terms))
             typed = _has_type(text, kind, question, q_words)
@@ -271,7 +333,9 @@ class ExtractiveAnswerer:
                 - (w.restated * (0.4 - new) / 0.4 if new < 0.4 else 0.0)
                 + w.rank_prior / passage.rank
             )
-            scored.append(ScoredSentence(passage, text, round(score, 4), cosine, coverage, typed))
+            scored.append(
+                ScoredSentence(passage, text, round(score, 4), cosine, coverage, typed, near)
+            )
         scored.sort(key=lambda s: -s.score)
         return scored
 
@@ -285,13 +349,14 @@ class ExtractiveAnswerer:
         for s in ranked[1:]:
             if len(chosen) >= self.max_sentences:
                 break
-            close = s.score >= ranked[0].score * self.weights.second_ratio
-            if close and s.passage.chunk_id != chosen[0].passage.chunk_id:
+            # A close second, from anywhere: the passage around the matching sentence often
+            # holds the fact the question asks for in the next sentence.
+            if s.score >= ranked[0].score * self.weights.second_ratio:
                 chosen.append(s)
         return " ".join(f"{s.text.strip()} [{s.passage.rank}]" for s in chosen), False
 
     def _grounded(
-        self, question: str, ranked: list[ScoredSentence], terms: dict[str, set[str]]
+        self, question: str, ranked: list[ScoredSentence], terms: dict[str, _Terms]
     ) -> list[ScoredSentence]:
         """The ranked sentences that can answer question at all, best first.
 
@@ -305,15 +370,18 @@ class ExtractiveAnswerer:
         kind = question_type(question)
         if kind in ("date", "number", "money", "author", "published"):
             ranked = [s for s in ranked if s.typed]
-        if kind in ("date", "number", "money"):
-            named = named_in(question)
+        named = named_phrases(question) if kind in ("date", "number", "money") else []
+        if named:
+            ranked = [s for s in ranked if s.coverage >= self.weights.typed_min_coverage]
+        asked = asked_about(question)
+        if named or asked:
+            # Checked near the sentence, not across the whole passage: a passage of several
+            # chunks can name "the UN Security Council" paragraphs away from a date about
+            # something else.
+            near = _near_terms(ranked, terms)
             ranked = [
                 s
-                for s in ranked
-                if s.coverage >= self.weights.typed_min_coverage
-                and _all_mentioned(named, terms[s.passage.chunk_id])
+                for s, t in zip(ranked, near, strict=True)
+                if _all_mentioned(named, t) and asked <= t.words
             ]
-        asked = asked_about(question)
-        if asked:
-            ranked = [s for s in ranked if asked <= terms[s.passage.chunk_id]]
         return ranked

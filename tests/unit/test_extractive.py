@@ -5,7 +5,14 @@ from __future__ import annotations
 import pytest
 
 from rag.answering import REFUSAL
-from rag.answering.extractive import ExtractiveAnswerer, Weights, asked_about, named_in
+from rag.answering.extractive import (
+    ExtractiveAnswerer,
+    Weights,
+    asked_about,
+    named_in,
+    named_phrases,
+    question_type,
+)
 from rag.pipeline import Pipeline
 from rag.retrieval import Passage
 from rag.settings import Settings
@@ -128,3 +135,59 @@ def test_the_extractive_answer_to_when_published_is_the_dateline(
 
 def test_asked_about_looks_past_a_shape_word() -> None:
     assert asked_about("What is the name of the ship that carried the missiles?") == {"ship"}
+
+
+@pytest.mark.parametrize(
+    ("question", "kind"),
+    [
+        ("Who wrote the article about the drone factory?", "author"),
+        ("Who is the author of the G7 story?", "author"),
+        # "Author" as a title is not a question about the article's author.
+        (
+            "Author-illustrator Raymond Briggs was most celebrated for which children's book?",
+            "which",
+        ),
+        ("Passengers were offered how much money to give up their seats?", "money"),
+        # A scene-setting sentence first: the asking sentence decides.
+        (
+            "Microsoft retired its Internet Explorer browser this week. What year did it debut?",
+            "date",
+        ),
+        ("What sign did the coin bear?", "which"),
+        ("What did he say?", None),
+    ],
+)
+def test_question_type_reads_the_asking_sentence(question: str, kind: str | None) -> None:
+    assert question_type(question) == kind
+
+
+def test_named_phrases_keep_many_word_names_together() -> None:
+    assert named_phrases("When will the UN Security Council vote on Iran-backed plans?") == [
+        ("un", "secur", "council"),
+        ("iran",),
+    ]
+
+
+def test_a_question_in_the_article_is_never_the_answer() -> None:
+    passages = [
+        passage(1, "Which drones did Iran send to Russia? Nobody would say at first. "
+                   "Officials later said Iran sent Shahed-136 drones to Russia."),
+    ]  # fmt: skip
+    text, refused = answerer().answer("Which drones did Iran send to Russia?", passages)
+    assert not refused
+    assert "Which drones did" not in text and "Shahed-136" in text
+
+
+def test_a_name_must_be_named_as_a_phrase_near_the_figure() -> None:
+    question = "When will the UN Security Council vote on Iran's missile transfers?"
+    far = passage(
+        1,
+        "The UN Security Council has met on Iran's missile transfers many times. "
+        "Diplomats disagree about the missile transfers. Nobody expects an agreement soon. "
+        "The National Security Council said on Thursday the missile transfers were under way.",
+    )
+    text, refused = answerer().answer(question, [far])
+    assert refused, text
+    near = passage(2, "The UN Security Council will vote on Iran's missile transfers on Friday.")
+    text, refused = answerer().answer(question, [far, near])
+    assert not refused and "on Friday" in text and "[2]" in text

@@ -85,7 +85,9 @@ NOTES = {
         "grounding rules of the extractive answerer were tuned on eval/qa.jsonl, to see whether "
         "those rules generalise. Its first run refused 3 of the 8 unanswerable questions; the "
         "'how much does X cost' and 'the name of the X' rules were added after seeing that "
-        "run, so the set is no longer fully unseen. It has no targets of its own."
+        "run, so the set is no longer fully unseen. It has no targets of its own. The next "
+        "stop's changes (neighbouring chunks, names checked near the answer sentence) left its "
+        "figures unchanged."
     ),
 }
 
@@ -99,6 +101,10 @@ VARIANTS: dict[str, tuple[str, dict[str, str]]] = {
         {"RAG_FUSION": "rrf", "RAG_DENSE_WEIGHT": "1", "RAG_MAX_PER_ARTICLE": "99"},
     ),
     "scores-nocap": ("score fusion, no per-article cap", {"RAG_MAX_PER_ARTICLE": "99"}),
+    "no-context": (
+        "score fusion, matching chunk alone (no neighbouring chunks)",
+        {"RAG_CONTEXT_CHUNKS": "0"},
+    ),
 }
 VARIANT_METRICS = ("retrieval_hit_rate", "answer_in_context_rate", "answer_accuracy", "mrr")
 
@@ -241,7 +247,8 @@ def probe_section() -> list[str]:
         f"Written by `python eval/retrieval_probe.py`. Pool: {probe['pool']}; an acceptable "
         f"answer is somewhere in the pool for {probe['pool_ceiling']:.2f} of the questions, the "
         "ceiling for answer_in_context_rate of any re-ranking of it. Each way ranks the same "
-        "pool and keeps the top k through the same collapse and per-article cap as `rag ask`.",
+        "pool and keeps the top k through the same collapse and per-article cap as `rag ask`, "
+        "as matching chunks alone, without the neighbouring chunks `rag ask` adds.",
         "",
         "| ranking | retrieval_hit_rate | answer_in_context_rate |",
         "|---|---|---|",
@@ -252,7 +259,13 @@ def probe_section() -> list[str]:
 
 def variants_section() -> list[str]:
     """rtqa-2022 under other retrieval settings, beside the default, from their summaries."""
-    rows = [("default: score fusion, at most 2 passages per article", OUT / "rtqa-2022")]
+    rows = [
+        (
+            "default: score fusion, at most 2 passages per article, each with 1 neighbouring "
+            "chunk either side",
+            OUT / "rtqa-2022",
+        )
+    ]
     rows += [(label, OUT / f"rtqa-2022-{key}") for key, (label, _) in VARIANTS.items()]
     found = [
         (label, json.loads((d / "summary.json").read_text()))
@@ -265,7 +278,8 @@ def variants_section() -> list[str]:
         "## Retrieval variants on rtqa-2022 (k=5, extractive)",
         "",
         "Same index, same questions, run by this script with the `RAG_*` settings shown in "
-        "`eval/make_results.py` (VARIANTS).",
+        "`eval/make_results.py` (VARIANTS). All but the last return each passage with its "
+        "neighbouring chunks (`context_chunks=1`).",
         "",
         "| retrieval | " + " | ".join(VARIANT_METRICS) + " |",
         "|---|" + "---|" * len(VARIANT_METRICS),

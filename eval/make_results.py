@@ -231,8 +231,43 @@ def render(summaries: dict[str, dict[str, Any] | None]) -> str:
     for name, spec in SETS.items():
         lines += section(spec, summaries.get(name))
     lines += variants_section()
+    lines += weights_section()
     lines += probe_section()
     return "\n".join(lines).rstrip() + "\n"
+
+
+def weights_section() -> list[str]:
+    """How the extractive answerer's weights were chosen, from eval/tune_weights.py's last run."""
+    path = OUT / "weights-grid.json"
+    if not path.is_file():
+        return []
+    grid = json.loads(path.read_text())
+    best = grid["best"]
+    names = ", ".join(grid["grid"])
+    cv = ", ".join(f"{c:.2f}" for c in grid["cross_validated_rtqa_accuracy"])
+    lines = [
+        "## Extractive answerer weights",
+        "",
+        f"Written by `python eval/tune_weights.py`: {len(grid['rows'])} settings of {names}, "
+        "each answering the same retrieved passages. The setting is picked by rtqa-2022 "
+        "accuracy plus shipped accuracy and refusal accuracy. Picking on rtqa-2022 flatters "
+        "it, so it is also picked on half its questions and scored on the other half (5 "
+        f"random 2-fold splits): rtqa-2022 answer_accuracy {cv}.",
+        "",
+        "| weights | shipped accuracy | shipped refusals | held-out accuracy | rtqa-2022 accuracy |",
+        "|---|---|---|---|---|",
+    ]
+    for label, row in (("defaults when run", grid["defaults"]), ("best", best)):
+        cells = [
+            row.get("shipped", {}).get("answer_accuracy"),
+            row.get("shipped", {}).get("refusal_accuracy"),
+            row.get("holdout", {}).get("answer_accuracy"),
+            row.get("rtqa-2022", {}).get("answer_accuracy"),
+        ]
+        shown = " | ".join("-" if c is None else f"{c:.3f}" for c in cells)
+        lines.append(f"| {label} | {shown} |")
+    chosen = ", ".join(f"{k}={best['weights'][k]}" for k in grid["grid"])
+    return [*lines, "", f"Best: {chosen}.", ""]
 
 
 def probe_section() -> list[str]:

@@ -288,6 +288,7 @@ def run(
             "candidates": settings.candidates,
             "fusion": settings.fusion,
             "max_per_article": settings.max_per_article,
+            "context_chunks": settings.context_chunks,
             "rrf_k": settings.rrf_k,
             "dense_weight": settings.dense_weight,
             "lexical_weight": settings.lexical_weight,

@@ -21,7 +21,11 @@ class IndexMissing(RagError):
 
 @dataclass(frozen=True)
 class Passage:
-    """A retrieved chunk; `score` is the fused score (higher is better, see Settings.fusion)."""
+    """A retrieved chunk with its neighbouring chunks (Settings.context_chunks) as one text.
+
+    start/end are the text's character span in the article; `score` is the matching chunk's
+    fused score (higher is better, see Settings.fusion).
+    """
 
     rank: int
     chunk_id: str
@@ -154,9 +158,10 @@ class Retriever:
         for p in passages:
             shown.setdefault(p.source, set()).add(p.ordinal)
         kept = []
-        for p in passages:  # the lead chunk can fall inside a better passage's window
-            if not any(q.source == p.source and 0 < abs(q.ordinal - p.ordinal) <= window
-                       for q in kept):  # fmt: skip
+        for p in passages:
+            # The lead chunk (see _with_lead) can fall inside a better passage's window.
+            near = (q.source == p.source and abs(q.ordinal - p.ordinal) <= window for q in kept)
+            if not any(near):
                 kept.append(p)
         context: dict[str, list[StoredChunk]] = {p.chunk_id: [] for p in kept}
         edges = {p.chunk_id: [(p.prev_id, -1), (p.next_id, 1)] for p in kept}
@@ -239,10 +244,13 @@ def _stitch(passage: Passage, neighbours: list[StoredChunk]) -> Passage:
     chunk's end: chunks overlap by a sentence or so, and a gap between two is the whitespace
     the indexer recorded after the earlier one ("tail").
     """
-    pieces = [(int(c.metadata.get("start", 0)), int(c.metadata.get("end", 0)), c.text,
-               str(c.metadata.get("tail", ""))) for c in neighbours]  # fmt: skip
-    pieces.append((passage.start, passage.end, passage.text, passage.tail))
-    pieces.sort()
+    pieces = sorted(
+        [(passage.start, passage.end, passage.text, passage.tail)]
+        + [
+            (int(c.metadata["start"]), int(c.metadata["end"]), c.text, c.metadata.get("tail", ""))
+            for c in neighbours
+        ]
+    )
     start, end, text, tail = pieces[0]
     for s, e, t, next_tail in pieces[1:]:
         if e <= end:
@@ -293,12 +301,11 @@ def _collapse(
             continue
         source = chunk.metadata.get("source", "")
         ordinal = int(chunk.metadata.get("ordinal", -1))
-        near = any(
+        if window and any(
             e[0].metadata.get("source") == source
             and abs(int(e[0].metadata.get("ordinal", -1)) - ordinal) <= window
             for e in kept
-        )
-        if window and ordinal >= 0 and near:
+        ):
             continue
         if len(kept) < k and per_article.get(source, 0) < max_per_article:
             per_article[source] = per_article.get(source, 0) + 1

@@ -95,7 +95,8 @@ class Weights:
 
     cosine, coverage, typed, restated and context were chosen by `python eval/tune_weights.py`
     (a grid over the shipped set and rtqa-2022, with rtqa-2022 accuracy cross-validated: see
-    eval/RESULTS.md); the rest by an earlier search on eval/qa.jsonl that was not kept.
+    eval/RESULTS.md); the others (rank_prior, focus, min_score, second_ratio,
+    typed_min_coverage) by an earlier search on eval/qa.jsonl that was not kept.
     """
 
     cosine: float = 0.30
@@ -120,7 +121,7 @@ class ScoredSentence:
     cosine: float
     coverage: float
     typed: bool
-    near: str = ""  # the sentence with a few sentences either side: where its context is
+    near: str = ""  # the sentence with the sentences either side of it (_NEAR)
 
 
 def asking_part(question: str) -> str:
@@ -226,7 +227,7 @@ def named_phrases(question: str) -> list[tuple[str, ...]]:
 
 @dataclass(frozen=True)
 class _Terms:
-    """A passage's stemmed words (with its title), as a set and in order."""
+    """Stemmed words of a stretch of text, as a set and in order."""
 
     words: frozenset[str]
     sequence: tuple[str, ...]
@@ -238,7 +239,7 @@ def _same_name(a: str, b: str) -> bool:
 
 
 def _all_mentioned(names: list[tuple[str, ...]], terms: _Terms) -> bool:
-    """Whether the passage names every one of names, a many-word name as a phrase: "the UN
+    """Whether the text names every one of names, a many-word name as a phrase: "the UN
     Security Council" is not named by "the National Security Council" and "the UN"."""
 
     def found(name: tuple[str, ...]) -> bool:
@@ -253,16 +254,14 @@ def _all_mentioned(names: list[tuple[str, ...]], terms: _Terms) -> bool:
     return all(found(n) for n in names)
 
 
-def _passage_terms(passages: list[Passage]) -> dict[str, _Terms]:
+def _passage_terms(passages: list[Passage]) -> dict[str, frozenset[str]]:
     """Stemmed words of each passage with its title, by chunk id."""
     tokens = tokenize([p.title + " " + p.text for p in passages])
-    return {
-        p.chunk_id: _Terms(frozenset(t), tuple(t)) for p, t in zip(passages, tokens, strict=True)
-    }
+    return {p.chunk_id: frozenset(t) for p, t in zip(passages, tokens, strict=True)}
 
 
-def _near_terms(ranked: list[ScoredSentence], terms: dict[str, _Terms]) -> list[_Terms]:
-    """Each sentence's surroundings (a few sentences either side, and the title) as terms."""
+def _near_terms(ranked: list[ScoredSentence]) -> list[_Terms]:
+    """Each sentence's surroundings (the sentences either side, and the title) as terms."""
     tokens = tokenize([s.passage.title + " " + (s.near or s.passage.text) for s in ranked])
     return [_Terms(frozenset(t), tuple(t)) for t in tokens]
 
@@ -283,9 +282,8 @@ class ExtractiveAnswerer:
         self,
         question: str,
         passages: list[Passage],
-        terms: dict[str, _Terms] | None = None,
     ) -> list[ScoredSentence]:
-        """Every distinct sentence of the passages, best first (terms: _passage_terms's)."""
+        """Every distinct sentence of the passages, best first."""
         w = self.weights
         seen: set[str] = set()
         candidates = []
@@ -307,7 +305,7 @@ class ExtractiveAnswerer:
         df = {t: sum(1 for s in sent_terms if t in s) for t in focus}
         weight = {t: focus[t] * math.log(1 + len(sent_terms) / (1 + df[t])) for t in focus}
         total = sum(weight.values()) or 1.0
-        passage_terms = terms if terms is not None else _passage_terms(passages)
+        passage_terms = _passage_terms(passages)
 
         vectors = self.embedder.embed_documents([question, *texts])
         q_vec = vectors[0]
@@ -319,9 +317,7 @@ class ExtractiveAnswerer:
             candidates, sent_terms, vectors[1:], strict=True
         ):
             coverage = sum(weight[t] for t in terms if t in weight) / total
-            context = (
-                sum(weight[t] for t in passage_terms[passage.chunk_id].words if t in weight) / total
-            )
+            context = sum(weight[t] for t in passage_terms[passage.chunk_id] if t in weight) / total
             # A sentence that only restates the question tells the reader nothing new.
             new = len(terms - focus.keys()) / max(1, len(terms))
             typed = _has_type(text, kind, question, q_words)
@@ -342,8 +338,7 @@ class ExtractiveAnswerer:
 
     def answer(self, question: str, passages: list[Passage]) -> tuple[str, bool]:
         """(answer text with [n] markers, refused)."""
-        terms = _passage_terms(passages)
-        ranked = self._grounded(question, self.rank(question, passages, terms), terms)
+        ranked = self._grounded(question, self.rank(question, passages))
         if not ranked or ranked[0].score < self.weights.min_score:
             return REFUSAL, True
         chosen = [ranked[0]]
@@ -356,30 +351,30 @@ class ExtractiveAnswerer:
                 chosen.append(s)
         return " ".join(f"{s.text.strip()} [{s.passage.rank}]" for s in chosen), False
 
-    def _grounded(
-        self, question: str, ranked: list[ScoredSentence], terms: dict[str, _Terms]
-    ) -> list[ScoredSentence]:
+    def _grounded(self, question: str, ranked: list[ScoredSentence]) -> list[ScoredSentence]:
         """The ranked sentences that can answer question at all, best first.
 
         A question that wants a figure or a date ("how many", "when") is not answered by a
         sentence without one, nor by a figure about something else: the sentence must share
-        enough with the question, and its passage must name the question's named things ("the
-        European Union", not just "sanctions"). Any answer's passage must mention what a "what
-        is the X of" question asks about: "Who is Russia's ambassador to Iran?" is not answered
-        by a passage that names no ambassador, however close it is otherwise.
+        enough with the question, and the text around it (a sentence either side) must name the
+        question's named things ("the European Union", not just "sanctions"). Any answer's
+        surroundings must mention what a "what is the X of" question asks about: "Who is
+        Russia's ambassador to Iran?" is not answered by text that names no ambassador, however
+        close it is otherwise.
         """
         kind = question_type(question)
         if kind in ("date", "number", "money", "author", "published"):
             ranked = [s for s in ranked if s.typed]
-        named = named_phrases(question) if kind in ("date", "number", "money") else []
-        if named:
+        named = []
+        if kind in ("date", "number", "money"):
+            named = named_phrases(question)
             ranked = [s for s in ranked if s.coverage >= self.weights.typed_min_coverage]
         asked = asked_about(question)
         if named or asked:
             # Checked near the sentence, not across the whole passage: a passage of several
             # chunks can name "the UN Security Council" paragraphs away from a date about
             # something else.
-            near = _near_terms(ranked, terms)
+            near = _near_terms(ranked)
             ranked = [
                 s
                 for s, t in zip(ranked, near, strict=True)

@@ -47,8 +47,8 @@ class Settings(BaseSettings):
     max_question_chars: int = 2000
     candidates: int = 40
     # "scores": weighted sum of cosine similarity and max-normalised BM25 (measured on
-    # rtqa-2022 k=5: hit 0.92 / answer-in-context 0.81); "rrf": reciprocal rank fusion
-    # (0.87 / 0.76 there). See eval/RESULTS.md.
+    # rtqa-2022 k=5 with neighbouring chunks: hit 0.92 / answer-in-context 0.87); "rrf":
+    # reciprocal rank fusion (0.88 / 0.85 there). See eval/RESULTS.md.
     fusion: str = "scores"
     rrf_k: int = 60
     dense_weight: float = 0.5

@@ -20,9 +20,12 @@ import json
 import random
 from dataclasses import asdict, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from langchain_core.embeddings import Embeddings
+
+if TYPE_CHECKING:
+    from rag.answering.extractive import Weights
 
 ROOT = Path(__file__).resolve().parent.parent
 RTQA = ROOT.parent / "shared" / "bench" / "rtqa-2022"
@@ -85,7 +88,7 @@ def retrieve_all(embedder: CachedEmbeddings) -> dict[str, list[tuple[dict, list 
     return out
 
 
-def judge(weights: Any, embedder: CachedEmbeddings, rows: list) -> list[int]:
+def judge(weights: Weights, embedder: CachedEmbeddings, rows: list) -> list[int]:
     """Per question: 1/0 answered correctly or not (answerable), -1/-2 refused or answered
     (unanswerable)."""
     from rag.answering.extractive import ExtractiveAnswerer

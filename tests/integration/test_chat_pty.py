@@ -134,10 +134,16 @@ def test_ctrl_c_cancels_a_streaming_answer(real_index_env: dict[str, str], tmp_p
         while not server.requests and time.monotonic() < deadline:
             time.sleep(0.1)
         assert server.requests, "the chat never called the LLM"
-        time.sleep(1.2)  # a couple of chunks into a stream that takes several seconds
+        # Ctrl-C once the answer is visibly streaming, as a user would, a couple of chunks
+        # into a stream that takes several seconds.
+        while server.chunks_sent < 3 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        first = server.answers[0].split()[0]
+        child.expect(re.escape(first), timeout=60)
+        begun = child.before + child.after
         child.sendintr()
         child.expect_exact("cancelled")
-        streamed = screen_text(child.before)
+        streamed = screen_text(begun + child.before)
         (answer,) = server.answers
         assert " ".join(answer.split()[:2]) in streamed  # the answer had begun to stream
         assert UNCITED not in streamed  # and stopped there

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import sys
 import time
 from collections.abc import Iterator
@@ -31,7 +32,16 @@ def spawn_chat(env: dict[str, str], home: Path, *args: str) -> pexpect.spawn:
     # No cursor position requests: the pty answers none, and prompt_toolkit would wait for it.
     full.update(TERM="xterm", PROMPT_TOOLKIT_NO_CPR="1", COLUMNS="200", HOME=str(home))
     return pexpect.spawn(
-        str(RAG), ["chat", *args], env=full, encoding="utf-8", timeout=180, dimensions=(50, 200)
+        str(RAG),
+        ["chat", *args],
+        env=full,
+        encoding="utf-8",
+        timeout=180,
+        dimensions=(50, 200),
+        # A user's terminal delivers Ctrl-C; a test run started in the background (`cmd &` in a
+        # script) would pass on an ignored SIGINT, and Python then never raises
+        # KeyboardInterrupt.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
 
 

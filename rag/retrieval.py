@@ -134,12 +134,12 @@ class Retriever:
         bm25: dict[str, float],
     ) -> list[Passage]:
         """The passages with the best article's first chunk in the last slot, if not there."""
-        lead = self._lead(passages[0].source)
-        window = self.settings.context_chunks
-        if lead is None or any(
-            p.chunk_id == lead.id or (p.source == passages[0].source and p.ordinal <= window)
-            for p in passages
-        ):  # shown already, as a passage or as the context of one
+        source, window = passages[0].source, self.settings.context_chunks
+        # Shown already, as a passage or as the context of one (see _widen).
+        if any(p.source == source and p.ordinal <= window for p in passages):
+            return passages
+        lead = self._lead(source)
+        if lead is None:
             return passages
         last = passages[-1] if len(passages) >= k else None
         kept = [p for p in passages if p is not last]
@@ -157,20 +157,14 @@ class Retriever:
         shown: dict[str, set[int]] = {}
         for p in passages:
             shown.setdefault(p.source, set()).add(p.ordinal)
-        kept = []
-        for p in passages:
-            # The lead chunk (see _with_lead) can fall inside a better passage's window.
-            near = (q.source == p.source and abs(q.ordinal - p.ordinal) <= window for q in kept)
-            if not any(near):
-                kept.append(p)
-        context: dict[str, list[StoredChunk]] = {p.chunk_id: [] for p in kept}
-        edges = {p.chunk_id: [(p.prev_id, -1), (p.next_id, 1)] for p in kept}
+        context: dict[str, list[StoredChunk]] = {p.chunk_id: [] for p in passages}
+        edges = {p.chunk_id: [(p.prev_id, -1), (p.next_id, 1)] for p in passages}
         for _ in range(window):
             wanted = {cid for pairs in edges.values() for cid, _ in pairs if cid}
             if not wanted:
                 break
             found = {c.id: c for c in self.store.get(sorted(wanted))}
-            for p in kept:
+            for p in passages:
                 step = []
                 for cid, side in edges[p.chunk_id]:
                     chunk = found.get(cid) if cid else None
@@ -184,7 +178,7 @@ class Retriever:
                 edges[p.chunk_id] = step
         return [
             replace(_stitch(p, context[p.chunk_id]), rank=rank)
-            for rank, p in enumerate(kept, start=1)
+            for rank, p in enumerate(passages, start=1)
         ]
 
     def _lead(self, source: str) -> StoredChunk | None:

@@ -81,6 +81,8 @@ _ENTITY = re.compile(r"(?<=\s)[A-Z][\w'’.-]*(?:\s+(?:of\s+)?[A-Z][\w'’.-]*)*
 # Sentences either side of a candidate that count as its surroundings (see _near_terms).
 _NEAR = 1
 _WH = re.compile(r"\b(who|whom|whose|what|which|where|when|why|how)\b", re.I)
+# Between two sentences of a question ("IE retired this week. What year did it debut?").
+_SENTENCE_BREAK = re.compile(r"(?<=[.!?])\s+(?=[A-Z])")
 # Stemmed words that shape a question but say nothing about its subject (bm25s's English stop
 # list keeps them).
 _QUESTION_WORDS = {
@@ -127,7 +129,7 @@ class ScoredSentence:
 def asking_part(question: str) -> str:
     """The sentence that asks: "Microsoft retired IE this week. What year did it debut?" asks
     "What year did it debut?"; the sentence before only sets the scene."""
-    sentences = [s for s in re.split(r"(?<=[.!?])\s+(?=[A-Z])", question.strip()) if s]
+    sentences = [s for s in _SENTENCE_BREAK.split(question.strip()) if s]
     asking = [s for s in sentences if _WH.search(s) or s.endswith("?")]
     return asking[-1] if asking else question
 
@@ -148,7 +150,7 @@ def focus_weights(question: str, factor: float = 2.0) -> dict[str, float]:
     the clause with "which" says what is asked, the other only sets the scene.
     """
     clauses = [
-        c for c in re.split(r"[;:,]|\s-\s|\s—\s|(?<=[.!?])\s+(?=[A-Z])", question) if c.strip()
+        c for c in re.split(rf"[;:,]|\s-\s|\s—\s|{_SENTENCE_BREAK.pattern}", question) if c.strip()
     ]
     weights: dict[str, float] = {}
     for clause, terms in zip(clauses, tokenize(clauses), strict=True):
@@ -210,13 +212,9 @@ def asked_about(question: str) -> set[str]:
     return {t for t in tokenize([phrase])[0] if t not in _SHAPE_WORDS | _QUESTION_WORDS}
 
 
-def named_in(question: str) -> set[str]:
-    """Stems of the named things (capitalised words past the first) a question mentions."""
-    return {t for phrase in named_phrases(question) for t in phrase}
-
-
 def named_phrases(question: str) -> list[tuple[str, ...]]:
-    """Each named thing a question mentions, as its stems in order ("UN Security Council")."""
+    """Each named thing (capitalised words past the first) a question mentions, as its stems
+    in order ("UN Security Council")."""
     # "US" is a stop word once lower-cased, and the articles spell it "U.S." as often as not.
     # "Iranian-assisted": the name is "Iranian".
     names = [re.sub(r"-[a-z][\w-]*", "", n) for n in _ENTITY.findall(question)]
@@ -278,11 +276,7 @@ class ExtractiveAnswerer:
         self.weights = weights or Weights()
         self.max_sentences = max_sentences
 
-    def rank(
-        self,
-        question: str,
-        passages: list[Passage],
-    ) -> list[ScoredSentence]:
+    def rank(self, question: str, passages: list[Passage]) -> list[ScoredSentence]:
         """Every distinct sentence of the passages, best first."""
         w = self.weights
         seen: set[str] = set()

@@ -42,6 +42,7 @@ _TYPES = (
     ("date", re.compile(r"^\s*(when\b|what (date|day|year|month|time)\b|on what (date|day))", re.I)),
     ("money", re.compile(r"\bhow much\b.*\b(cost|costs|pay|paid|worth|spend|spent|charge|charged)\b|"
                          r"\bhow much (money|cash)\b|"
+                         r"\b(pay|wage|salary|price|cost|fee|fine)s?\b.*\bhow much\b|"
                          r"\bwhat (is|was) the (\w+ )?(price|cost)\b", re.I)),
     ("number", re.compile(r"\b(how (many|much|far|long|old)|what (percentage|number|share)|"
                           r"what (is|was) the (\w+ )?\w+ (count|tally|total))\b", re.I)),
@@ -129,7 +130,8 @@ class ScoredSentence:
 def asking_part(question: str) -> str:
     """The sentence that asks: "Microsoft retired IE this week. What year did it debut?" asks
     "What year did it debut?"; the sentence before only sets the scene."""
-    sentences = [s for s in _SENTENCE_BREAK.split(question.strip()) if s]
+    text = question.strip()
+    sentences = [text[s:e] for s, e in split_sentences(text)]
     asking = [s for s in sentences if _WH.search(s) or s.endswith("?")]
     return asking[-1] if asking else question
 

@@ -9,6 +9,7 @@ from rag.answering.extractive import (
     ExtractiveAnswerer,
     Weights,
     asked_about,
+    asking_part,
     named_phrases,
     question_type,
 )
@@ -153,10 +154,21 @@ def test_asked_about_looks_past_a_shape_word() -> None:
         ),
         ("What sign did the coin bear?", "which"),
         ("What did he say?", None),
+        # The thing priced comes before "how much".
+        ("The new law gives fast food workers a starting pay of how much?", "money"),
     ],
 )
 def test_question_type_reads_the_asking_sentence(question: str, kind: str | None) -> None:
     assert question_type(question) == kind
+
+
+def test_the_asking_sentence_is_not_cut_at_an_abbreviation() -> None:
+    # "Gov." ends no sentence: the whole question asks.
+    question = "California Gov. Gavin Newsom signed a law giving workers a starting pay of how much?"
+    assert asking_part(question) == question
+    assert asking_part("IE retired this week. What year did it debut?") == (
+        "What year did it debut?"
+    )
 
 
 def test_named_phrases_keep_many_word_names_together() -> None:

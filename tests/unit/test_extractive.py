@@ -164,7 +164,9 @@ def test_question_type_reads_the_asking_sentence(question: str, kind: str | None
 
 def test_the_asking_sentence_is_not_cut_at_an_abbreviation() -> None:
     # "Gov." ends no sentence: the whole question asks.
-    question = "California Gov. Gavin Newsom signed a law giving workers a starting pay of how much?"
+    question = (
+        "California Gov. Gavin Newsom signed a law giving workers a starting pay of how much?"
+    )
     assert asking_part(question) == question
     assert asking_part("IE retired this week. What year did it debut?") == (
         "What year did it debut?"

@@ -245,8 +245,9 @@ def run(
     name = pipeline.answerer(llm).name  # an unusable --llm fails here, before the first prompt
     session = ChatSession(pipeline, out, err, llm=llm, k=k)
     out.print(
-        f"[bold]rag chat[/] answering with {escape(name)} from {escape(str(settings.index_dir))}."
-        " /help for commands, Ctrl-D to leave.",
+        f"[bold]rag chat[/] answering with {escape(name)} from {escape(str(settings.index_dir))}"
+        + (f" as of {settings.as_of.isoformat()}" if settings.as_of else "")
+        + ". /help for commands, Ctrl-D to leave.",
         highlight=False,
     )
     repl(session, make_reader(history_file(settings.index_dir)))

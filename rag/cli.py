@@ -7,6 +7,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
+from datetime import date
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -270,6 +271,26 @@ LlmOpt = Annotated[
 ]
 
 
+def _as_of(value: str | None) -> date | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value.strip())
+    except ValueError:
+        raise typer.BadParameter(f"{value!r} is not a date like 2022-08-19") from None
+
+
+AsOfOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--as-of",
+        metavar="YYYY-MM-DD",
+        help="Answer as of that day: articles published later are left out, and 'this week' or "
+        "'latest' mean just before it [env: RAG_AS_OF; default: every article].",
+    ),
+]
+
+
 @app.command()
 def ask(
     ctx: typer.Context,
@@ -277,16 +298,18 @@ def ask(
     k: KOpt = None,
     llm: LlmOpt = None,
     index_dir: IndexOpt = None,
+    as_of: AsOfOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Answer one question from the indexed articles, citing the passages used.
 
-    Example: `rag ask "Where is the drone factory being built?"`
+    Example: `rag ask "Where is the drone factory being built?"`, or
+    `rag ask --as-of 2023-11-01 "What did Iran send Russia this week?"`
     """
     from rag.pipeline import Pipeline, to_json
     from rag.render import TokenPrinter, print_answer
 
-    settings = _settings(ctx, index_dir=index_dir, k=k)
+    settings = _settings(ctx, index_dir=index_dir, k=k, as_of=_as_of(as_of))
     with _errors():
         pipeline = Pipeline(settings)
         streaming = not as_json and pipeline.answerer(llm).name != "extractive"
@@ -307,6 +330,7 @@ def chat(
     k: KOpt = None,
     llm: LlmOpt = None,
     index_dir: IndexOpt = None,
+    as_of: AsOfOpt = None,
 ) -> None:
     """Ask questions in a conversation: follow-ups, /sources, /open N, /help; Ctrl-D leaves.
 
@@ -314,7 +338,7 @@ def chat(
     """
     from rag import chat as repl
 
-    settings = _settings(ctx, index_dir=index_dir)
+    settings = _settings(ctx, index_dir=index_dir, as_of=_as_of(as_of))
     with _errors():
         repl.run(settings, out, err, llm=llm, k=k)
 
@@ -348,6 +372,15 @@ def eval_command(
     ] = None,
     k: KOpt = None,
     llm: LlmOpt = None,
+    as_of: Annotated[
+        str | None,
+        typer.Option(
+            "--as-of",
+            metavar="YYYY-MM-DD",
+            help="Ask every question as of that day (see `rag ask --help`); a question's own "
+            '"asked" date wins [default: every article].',
+        ),
+    ] = None,
     out_dir: Annotated[
         Path | None,
         typer.Option(
@@ -400,7 +433,7 @@ def eval_command(
         old = evaluation.load_summary(compare) if compare is not None else None
         set_file = set_path or evaluation.resolve_default(evaluation.DEFAULT_SET)
         articles_dir = articles or evaluation.default_articles(set_file)
-        base = _settings(ctx, articles_dir=articles_dir, k=k)
+        base = _settings(ctx, articles_dir=articles_dir, k=k, as_of=_as_of(as_of))
         settings = base.with_overrides(
             index_dir=index_dir or evaluation.default_index_dir(base, articles_dir)
         )

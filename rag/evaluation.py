@@ -10,7 +10,7 @@ import re
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +49,7 @@ class Question:
     answers: list[str]
     sources: list[str]
     type: str
+    asked: date | None = None  # the day it was asked: answered from the articles of that day
 
 
 @dataclass
@@ -142,6 +143,11 @@ def load_questions(path: Path) -> list[Question]:
             raise EvalError(f"{where}: duplicate id {qid!r}")
         seen.add(qid)
         answers = _strings(row.get("answers"), "answers", where)
+        asked = row.get("asked")
+        try:
+            asked = date.fromisoformat(asked) if asked is not None else None
+        except (TypeError, ValueError):
+            raise EvalError(f'{where}: "asked" must be a date like "2022-08-19"') from None
         questions.append(
             Question(
                 id=qid,
@@ -149,6 +155,7 @@ def load_questions(path: Path) -> list[Question]:
                 answers=answers,
                 sources=_strings(row.get("sources"), "sources", where),
                 type=str(row.get("type") or "unknown"),
+                asked=asked,
             )
         )
     if not questions:
@@ -255,7 +262,7 @@ def run(
     verdicts: list[dict[str, Any]] = []
     with results_path.open("w", encoding="utf-8") as fh:
         for q in questions:
-            answer = pipeline.ask(q.question, k=k, llm=llm)
+            answer = pipeline.ask(q.question, k=k, llm=llm, as_of=q.asked)
             record = to_json(answer)
             for item, passage in zip(record["retrieved"], answer.passages, strict=True):
                 item["text"] = passage.text
@@ -279,6 +286,8 @@ def run(
     summary.update(
         answerer=answerer,
         k=k or settings.k,
+        as_of=settings.as_of.isoformat() if settings.as_of else None,
+        dated_questions=sum(1 for q in questions if q.asked),
         version=__version__,
         set=str(set_path.resolve()),
         articles=str(settings.articles_dir.resolve()),

@@ -6,6 +6,7 @@ import re
 import time
 import unicodedata
 from dataclasses import dataclass, field
+from datetime import date
 from typing import TYPE_CHECKING, Any, Protocol
 
 from langchain_core.embeddings import Embeddings
@@ -136,15 +137,20 @@ class Pipeline:
         llm: str | None = None,
         conversation: Conversation | None = None,
         on_token: OnToken | None = None,
+        as_of: date | None = None,
     ) -> Answer:
-        """Answer one question from the index, with verified citations or a refusal."""
+        """Answer one question from the index, with verified citations or a refusal.
+
+        as_of (default Settings.as_of): answer from the articles published by that day.
+        """
         started = time.perf_counter()
+        as_of = as_of or self.settings.as_of
         question, note = clean_question(question, self.settings.max_question_chars)
         answerer = self.answerer(llm)
         t = time.perf_counter()
         query = self.standalone(question, conversation, answerer)
         condense_ms = (time.perf_counter() - t) * 1000
-        retrieval = self.retriever.search(query, k)
+        retrieval = self.retriever.search(query, k, as_of)
         timings = {"condense": round(condense_ms, 2), **retrieval.timings_ms}
 
         t = time.perf_counter()
@@ -176,6 +182,7 @@ class Pipeline:
             query=query,
             note=note,
             timings_ms=timings,
+            as_of=as_of,
         )
         if conversation is not None:
             carried = query != question and not isinstance(answerer, LLMAnswerer)
@@ -196,6 +203,7 @@ def to_json(answer: Answer) -> dict[str, Any]:
         "answer": answer.text,
         "refused": answer.refused,
         "answerer": answer.answerer,
+        "as_of": answer.as_of.isoformat() if answer.as_of else None,
         "citations": [
             {
                 "n": c.n,
@@ -212,6 +220,7 @@ def to_json(answer: Answer) -> dict[str, Any]:
                 "rank": p.rank,
                 "source": p.source,
                 "title": p.title,
+                "date": p.date,
                 "score": p.score,
                 "chunk_id": p.chunk_id,
             }

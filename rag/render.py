@@ -55,8 +55,9 @@ def print_answer(out: Console, err: Console, answer: Answer, streamed: bool = Fa
             if not s.supported:
                 cites = "".join(f"[{n}]" for n in s.cites) or "no citation"
                 out.print(f"[red]  ✗[/] {escape(s.text)} [dim]{escape(cites)}[/]", highlight=False)
+    as_of = f" as of {answer.as_of.isoformat()}" if answer.as_of else ""
     out.print(
-        f"[dim]answered by {escape(answer.answerer)} in "
+        f"[dim]answered by {escape(answer.answerer)}{as_of} in "
         f"{answer.timings_ms.get('total', 0):.0f} ms[/]"
     )
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import time
 from dataclasses import dataclass, field, replace
+from datetime import date
 from pathlib import Path
 
 from langchain_core.embeddings import Embeddings
@@ -82,10 +83,17 @@ class Retriever:
         self.embedder = embedder
         self._manifest: Manifest | None = None  # read on first need: most questions never need it
 
-    def search(self, query: str, k: int | None = None) -> Retrieval:
-        """The top k passages for query, fused, deduplicated and date-aware."""
+    def search(self, query: str, k: int | None = None, as_of: date | None = None) -> Retrieval:
+        """The top k passages for query, fused, deduplicated and date-aware.
+
+        as_of (default Settings.as_of): leave out articles published after that day, and read
+        "this week" / "latest" relative to it.
+        """
         k = k or self.settings.k
+        as_of = as_of or self.settings.as_of
         n = max(self.settings.candidates, k * 4)
+        if as_of:
+            n *= 2  # some candidates will be too new
         timings: dict[str, float] = {}
 
         t = time.perf_counter()
@@ -112,8 +120,10 @@ class Retriever:
         missing = [cid for cid, _ in fused if cid not in chunks]
         chunks.update((c.id, c) for c in self.store.get(missing))
         ordered = [(chunks[cid], score) for cid, score in fused if cid in chunks]
+        if as_of:
+            ordered = [(c, s) for c, s in ordered if not _published_after(c, as_of)]
         if _RECENCY.search(query):
-            ordered = _prefer_recent(ordered)
+            ordered = _prefer_recent(ordered, as_of)
         window = self.settings.context_chunks
         passages = _collapse(ordered, k, similarity, bm25, self.settings.max_per_article, window)
         if passages and _ABOUT_ARTICLE.search(query):
@@ -214,19 +224,55 @@ class Retriever:
         return sorted(scores.items(), key=lambda kv: -kv[1])
 
 
-def _prefer_recent(ordered: list[tuple[StoredChunk, float]]) -> list[tuple[StoredChunk, float]]:
-    """For 'latest'/'this week' questions, let newer articles win near-ties in the fused score."""
-    dates = sorted({c.metadata.get("date") for c, _ in ordered if c.metadata.get("date")})
-    if len(dates) < 2:
-        return ordered
-    position = {d: i / (len(dates) - 1) for i, d in enumerate(dates)}
+def _chunk_date(chunk: StoredChunk) -> date | None:
+    try:
+        return date.fromisoformat(chunk.metadata.get("date") or "")
+    except ValueError:
+        return None
+
+
+def _published_after(chunk: StoredChunk, as_of: date) -> bool:
+    """Whether the chunk's article is dated after as_of (an undated article is not)."""
+    published = _chunk_date(chunk)
+    return published is not None and published > as_of
+
+
+# How fast "recent" fades when the question is asked as of a date: an article this many days
+# older than the as-of day gets half the lift of one published that day.
+_RECENCY_HALF_LIFE_DAYS = 14
+
+
+def _prefer_recent(
+    ordered: list[tuple[StoredChunk, float]], as_of: date | None = None
+) -> list[tuple[StoredChunk, float]]:
+    """For 'latest'/'this week' questions, let recent articles win near-ties in the fused score.
+
+    Recent means close before as_of when it is given, else the newest among the candidates.
+    """
+    if as_of:
+
+        def recency(chunk: StoredChunk) -> float:
+            published = _chunk_date(chunk)
+            if published is None or published > as_of:
+                return 0.0
+            return 0.5 ** ((as_of - published).days / _RECENCY_HALF_LIFE_DAYS)
+
+    else:
+        dates = sorted({c.metadata.get("date") for c, _ in ordered if c.metadata.get("date")})
+        if len(dates) < 2:
+            return ordered
+        position = {d: i / (len(dates) - 1) for i, d in enumerate(dates)}
+
+        def recency(chunk: StoredChunk) -> float:
+            return position.get(chunk.metadata.get("date"), 0.0)
+
     top = ordered[0][1] if ordered else 1.0
 
     def boosted(item: tuple[StoredChunk, float]) -> float:
         chunk, score = item
-        # Up to a 15% lift of the best score for the newest article: enough to reorder
+        # Up to a 15% lift of the best score for the most recent article: enough to reorder
         # near-equals, not to surface an irrelevant recent passage.
-        return score + 0.15 * top * position.get(chunk.metadata.get("date"), 0.0)
+        return score + 0.15 * top * recency(chunk)
 
     return sorted(ordered, key=boosted, reverse=True)
 

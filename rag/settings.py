@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -65,6 +66,10 @@ class Settings(BaseSettings):
     # at least 0.283; 0.26 sits in that gap. On-topic questions the articles can't answer are
     # the answerer's job (see answering/extractive.py).
     refusal_threshold: float = 0.26
+    # Answer as a reader on this day would have been answered: articles published after it are
+    # left out, and "this week" / "latest" mean close before it. None: every article, and
+    # "latest" means the newest of the candidates. An eval question's "asked" date wins.
+    as_of: date | None = None
 
     # 'auto' (an LLM when RAG_OPENAI_MODEL or RAG_OLLAMA_MODEL is set, else extractive),
     # 'extractive', 'ollama:MODEL' or 'openai:MODEL'.

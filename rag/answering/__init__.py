@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import date
 
 from rag.retrieval import Passage
 
@@ -45,6 +46,7 @@ class Answer:
     query: str = ""
     note: str | None = None
     timings_ms: dict[str, float] = field(default_factory=dict)
+    as_of: date | None = None  # the day the question was asked as of, when one was given
 
     @property
     def unsupported(self) -> int:

@@ -12,6 +12,7 @@ from rag.answering import REFUSAL
 from rag.cli import app
 from rag.pipeline import Conversation, Pipeline, QuestionError, clean_question
 from rag.settings import Settings
+from tests.corpus import BIDEN
 from tests.fakes import HashingEmbeddings
 
 QUESTION = "Where is the drone factory that Iran is helping Russia build?"
@@ -38,6 +39,7 @@ def test_json_has_exactly_the_documented_shape(cli: CliRunner) -> None:
         "answer",
         "refused",
         "answerer",
+        "as_of",
         "citations",
         "retrieved",
         "timings_ms",
@@ -45,9 +47,10 @@ def test_json_has_exactly_the_documented_shape(cli: CliRunner) -> None:
     assert data["question"] == QUESTION
     assert data["answerer"] == "extractive"
     assert data["refused"] is False
+    assert data["as_of"] is None
     assert len(data["retrieved"]) == 3
     for r in data["retrieved"]:
-        assert list(r) == ["rank", "source", "title", "score", "chunk_id"]
+        assert list(r) == ["rank", "source", "title", "date", "score", "chunk_id"]
     assert data["citations"]
     ranks = {r["rank"]: r for r in data["retrieved"]}
     for c in data["citations"]:
@@ -117,6 +120,23 @@ def test_unknown_llm_is_a_clear_error(cli: CliRunner) -> None:
     assert result.exit_code == 1
     assert "unknown provider 'claude'" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_as_of_leaves_out_later_articles(cli: CliRunner) -> None:
+    # Only the Biden article is dated (2024-02-23); undated articles are always kept.
+    question = "What sanctions did the Biden administration impose on Iran?"
+    before = json.loads(ask(cli, question, "--json", "--as-of", "2024-01-01").stdout)
+    after = json.loads(ask(cli, question, "--json", "--as-of", "2024-02-23").stdout)
+    assert before["as_of"] == "2024-01-01"
+    assert BIDEN not in {r["source"] for r in before["retrieved"]}
+    assert BIDEN in {r["source"] for r in after["retrieved"]}
+    assert all(r["date"] is None for r in before["retrieved"])
+
+
+def test_as_of_must_be_a_date(cli: CliRunner) -> None:
+    result = ask(cli, QUESTION, "--as-of", "last tuesday")
+    assert result.exit_code == 2
+    assert "not a date like" in result.output
 
 
 def test_k_must_be_positive(cli: CliRunner) -> None:

@@ -134,6 +134,23 @@ def test_eval_index_is_separate_and_incremental(mini_set: Path, tmp_path: Path) 
     assert first.summary["fingerprint"] == second.summary["fingerprint"]
 
 
+def test_a_question_asked_on_a_day_is_answered_from_that_days_articles(
+    mini_set: Path, tmp_path: Path
+) -> None:
+    # The Biden article is dated 2024-02-23; the drone factory article is undated.
+    kirby = {**QUESTIONS[0], "id": "early", "asked": "2024-01-01"}
+    mini_set.write_text(json.dumps(kirby) + "\n" + json.dumps(QUESTIONS[0]) + "\n")
+    out = tmp_path / "out"
+    result = evaluation.run(_settings(mini_set), mini_set, out, k=20, embedder=HashingEmbeddings())
+
+    early, anytime = evaluation.read_results(out / "results.jsonl")
+    assert early["as_of"] == "2024-01-01" and anytime["as_of"] is None
+    assert {r["source"] for r in early["retrieved"]} == {DRONES}
+    assert BIDEN in {r["source"] for r in anytime["retrieved"]}
+    assert early["verdict"]["failure"] == "retrieval_miss"
+    assert result.summary["dated_questions"] == 1 and result.summary["as_of"] is None
+
+
 @pytest.mark.parametrize(
     ("content", "message"),
     [
@@ -142,6 +159,7 @@ def test_eval_index_is_separate_and_incremental(mini_set: Path, tmp_path: Path) 
         ('{"id": "a", "question": "q?"}\n{"id": "a", "question": "r?"}\n', "duplicate id 'a'"),
         ('{"id": "a", "question": "q?", "answers": "Kirby"}\n', '"answers" must be a list'),
         ("[1, 2]\n", "line 1: expected a JSON object"),
+        ('{"id": "a", "question": "q?", "asked": "June"}\n', 'line 1: "asked" must be a date'),
         ("\n\n", "no questions"),
     ],
 )

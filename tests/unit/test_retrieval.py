@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 import pytest
 
 from rag import indexing
 from rag.articles import ArticleFile, file_hash, load
-from rag.retrieval import Passage, Retriever
+from rag.retrieval import Passage, Retriever, _prefer_recent
 from rag.settings import Settings
-from rag.store import ChunkStore, Generations
+from rag.store import ChunkStore, Generations, StoredChunk
 from tests.fakes import HashingEmbeddings
 
 QUESTIONS = [
@@ -18,6 +20,23 @@ QUESTIONS = [
     "Which sanctions did the Biden administration announce?",
     "Who wrote the article about the drone factory?",
 ]
+
+
+def test_recent_means_close_before_the_as_of_day() -> None:
+    def chunk(name: str, published: str | None) -> StoredChunk:
+        return StoredChunk(name, name, {"date": published} if published else {})
+
+    ordered = [
+        (chunk("old", "2022-01-03"), 1.0),
+        (chunk("that week", "2022-08-15"), 0.95),
+        (chunk("newest", "2022-12-20"), 0.94),
+        (chunk("undated", None), 0.93),
+    ]
+    # Without a day, "recent" is the newest of the candidates.
+    assert [c.id for c, _ in _prefer_recent(ordered)][0] == "newest"
+    # As of 2022-08-19, the article of that week wins the near-tie; the months-old one does not.
+    as_of = [c.id for c, _ in _prefer_recent(ordered, date(2022, 8, 19))]
+    assert as_of[0] == "that week" and as_of.index("old") > 0
 
 
 def article_text(settings: Settings, passage: Passage) -> str:

@@ -158,7 +158,7 @@ class Pipeline:
             text, refused = REFUSAL, True
         elif isinstance(answerer, LLMAnswerer):
             # The standalone query: a follow-up alone ("and drones?") means nothing to the model.
-            text, refused = answerer.answer(query, retrieval.passages, on_token)
+            text, refused = answerer.answer(query, retrieval.passages, on_token, as_of)
         else:
             text, refused = answerer.answer(query, retrieval.passages)
         timings["answer"] = round((time.perf_counter() - t) * 1000, 2)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from datetime import date
 from typing import TYPE_CHECKING
 
 from rag import prompts
@@ -104,17 +105,24 @@ class LLMAnswerer:
         except Exception as exc:  # providers raise their own client errors; report them as one line
             detail = " ".join(str(exc).split())[:200].rstrip(".")
             setting = "RAG_OLLAMA_URL" if self.name.startswith("ollama:") else "RAG_OPENAI_BASE_URL"
+            check = f"check that the server is running and {setting}"
+            if self.name.startswith("ollama:") and "not found" in detail:
+                check = f"`ollama pull {self.name.partition(':')[2]}` fetches the model"
             raise LLMError(
                 f"the LLM {self.name} at {self.url or 'its endpoint'} failed "
-                f"({exc.__class__.__name__}: {detail}); check that the server is running and "
-                f"{setting}, or answer offline with --llm extractive"
+                f"({exc.__class__.__name__}: {detail}); {check}, "
+                "or answer offline with --llm extractive"
             ) from exc
         return "".join(parts).strip()
 
     def answer(
-        self, question: str, passages: list[Passage], on_token: OnToken | None = None
+        self,
+        question: str,
+        passages: list[Passage],
+        on_token: OnToken | None = None,
+        as_of: date | None = None,
     ) -> tuple[str, bool]:
-        """(answer text with [n] markers, refused)."""
+        """(answer text with [n] markers, refused); the question is asked on as_of (today)."""
         from langchain_core.messages import HumanMessage, SystemMessage
 
         messages = [
@@ -125,6 +133,7 @@ class LLMAnswerer:
                     "answer",
                     passages=format_passages(passages),
                     question=question,
+                    asked=(as_of or date.today()).isoformat(),
                 )
             ),
         ]

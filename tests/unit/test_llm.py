@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -89,6 +90,17 @@ def test_prompt_holds_rules_numbered_passages_and_question(llm_settings: Setting
         assert header in human.content
         assert passage.text.strip() in human.content
         assert passage.text.strip() not in system.content
+
+
+def test_the_prompt_says_on_which_day_the_question_is_asked(llm_settings: Settings) -> None:
+    recorder = Recorder()
+    chat = replying("It is in Tatarstan [1].", "It is in Tatarstan [1].", recorder=recorder)
+    p = pipeline(llm_settings, chat)
+    p.ask(QUESTION, as_of=date(2024, 2, 1))
+    p.ask(QUESTION)
+    (_, dated), (_, today) = recorder.calls
+    assert "The question is asked on 2024-02-01" in dated.content
+    assert f"The question is asked on {date.today().isoformat()}" in today.content
 
 
 def test_tokens_stream_in_several_chunks(llm_settings: Settings) -> None:

@@ -3,34 +3,24 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import re
-import threading
 from collections.abc import Iterator
 from datetime import date
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from typing import Any
 
 import pytest
 from typer.testing import CliRunner, Result
 
 from rag.answering import REFUSAL
-from rag.chunking import split_sentences
 from rag.cli import app
+from tests.integration.http_fakes import JSONHandler, first_passage_sentence, serving
 
 pytestmark = pytest.mark.integration
 
 QUESTION = "Where is the drone factory that Iran is helping Russia build?"
 MODEL = "llama3.2:1b"
-
-
-def first_passage_sentence(prompt: str) -> str:
-    """The first sentence of passage [1] in the answer prompt, as the model would quote it."""
-    block = re.search(r"^\[1\] [^\n]*\n(.+?)(?:\n\n\[2\] |\n\nQuestion:)", prompt, re.S | re.M)
-    assert block, prompt
-    s, e = split_sentences(block.group(1))[0]
-    return block.group(1)[s:e]
 
 
 class FakeOllama(ThreadingHTTPServer):
@@ -47,29 +37,22 @@ class FakeOllama(ThreadingHTTPServer):
         return f"http://127.0.0.1:{self.server_address[1]}"
 
 
-class Handler(BaseHTTPRequestHandler):
+class Handler(JSONHandler):
     server: FakeOllama
 
-    def log_message(self, format: str, *args: Any) -> None:
-        """Quiet: the test output is the CLI's."""
-
-    def handle(self) -> None:
-        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
-            super().handle()
-
     def do_POST(self) -> None:
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        body = self.read_json()
         self.server.requests.append({"path": self.path, **body})
         if self.path != "/api/chat":
-            self._json(404, {"error": f"no route {self.path}"})
+            self.send_json(404, {"error": f"no route {self.path}"})
             return
         if body.get("model") not in self.server.models:
             # What Ollama answers for a model that was never pulled.
-            self._json(404, {"error": f"model '{body.get('model')}' not found"})
+            self.send_json(404, {"error": f"model '{body.get('model')}' not found"})
             return
         answer = f"{first_passage_sentence(body['messages'][-1]['content'])} [1]"
         if not body.get("stream", True):
-            self._json(200, self._part(answer, done=True))
+            self.send_json(200, self._part(answer, done=True))
             return
         self.send_response(200)
         self.send_header("Content-Type", "application/x-ndjson")
@@ -91,26 +74,11 @@ class Handler(BaseHTTPRequestHandler):
         self.wfile.write(json.dumps(data).encode() + b"\n")
         self.wfile.flush()
 
-    def _json(self, status: int, data: dict[str, Any]) -> None:
-        raw = json.dumps(data).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(raw)))
-        self.end_headers()
-        self.wfile.write(raw)
-
 
 @pytest.fixture
 def ollama() -> Iterator[FakeOllama]:
     """A FakeOllama serving on a thread for the test."""
-    server = FakeOllama()
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield server
-    finally:
-        server.shutdown()
-        server.server_close()
+    yield from serving(FakeOllama())
 
 
 def rag_ask(env: dict[str, str], *args: str) -> Result:

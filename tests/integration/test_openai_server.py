@@ -2,36 +2,25 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import re
 import socket
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from typing import Any
 
 import pytest
 from typer.testing import CliRunner, Result
 
 from rag.answering import REFUSAL
-from rag.chunking import split_sentences
 from rag.cli import app
+from tests.integration.http_fakes import JSONHandler, first_passage_sentence, serving
 
 pytestmark = pytest.mark.integration
 
 QUESTION = "Where is the drone factory that Iran is helping Russia build?"
 UNCITED = "Analysts expect more such factories."
-
-
-def first_passage_sentence(prompt: str) -> str:
-    """The first sentence of passage [1] in the answer prompt, as the model would quote it."""
-    block = re.search(r"^\[1\] [^\n]*\n(.+?)(?:\n\n\[2\] |\n\nQuestion:)", prompt, re.S | re.M)
-    assert block, prompt
-    text = block.group(1)
-    s, e = split_sentences(text)[0]
-    return text[s:e]
 
 
 class FakeOpenAI(ThreadingHTTPServer):
@@ -51,31 +40,23 @@ class FakeOpenAI(ThreadingHTTPServer):
         return f"http://127.0.0.1:{self.server_address[1]}/v1"
 
 
-class Handler(BaseHTTPRequestHandler):
+class Handler(JSONHandler):
     server: FakeOpenAI
 
-    def log_message(self, format: str, *args: Any) -> None:
-        """Quiet: the test output is the CLI's."""
-
-    def handle(self) -> None:
-        # A client that hangs up mid-stream (Ctrl-C in rag chat) leaves nothing to answer.
-        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
-            super().handle()
-
     def do_POST(self) -> None:
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        body = self.read_json()
         self.server.requests.append({"path": self.path, **body})
         if self.path != "/v1/chat/completions":
-            self._json(404, {"error": {"message": f"no route {self.path}"}})
+            self.send_json(404, {"error": {"message": f"no route {self.path}"}})
             return
         if self.server.status != 200:
-            self._json(self.server.status, {"error": {"message": "the model crashed"}})
+            self.send_json(self.server.status, {"error": {"message": "the model crashed"}})
             return
         answer = f"{first_passage_sentence(body['messages'][-1]['content'])} [1] {UNCITED}"
         self.server.answers.append(answer)
         if not body.get("stream"):
             message = {"role": "assistant", "content": answer}
-            self._json(200, {**_envelope("chat.completion"), "choices": [{"message": message}]})
+            self.send_json(200, {**_envelope("chat.completion"), "choices": [{"message": message}]})
             return
         self.send_response(200)
         self.send_header("Content-Type", "text/event-stream")
@@ -101,14 +82,6 @@ class Handler(BaseHTTPRequestHandler):
         self.wfile.write(f"data: {json.dumps(data)}\n\n".encode())
         self.wfile.flush()
 
-    def _json(self, status: int, data: dict[str, Any]) -> None:
-        raw = json.dumps(data).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(raw)))
-        self.end_headers()
-        self.wfile.write(raw)
-
 
 def _envelope(kind: str) -> dict[str, Any]:
     return {"id": "chatcmpl-test", "object": kind, "created": 1, "model": "test-model"}
@@ -116,14 +89,7 @@ def _envelope(kind: str) -> dict[str, Any]:
 
 def serve(status: int = 200, delay: float = 0.0) -> Iterator[FakeOpenAI]:
     """A FakeOpenAI serving on a thread for as long as the generator is suspended."""
-    server = FakeOpenAI(status, delay)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield server
-    finally:
-        server.shutdown()
-        server.server_close()
+    yield from serving(FakeOpenAI(status, delay))
 
 
 @pytest.fixture

@@ -6,6 +6,7 @@ import os
 import sys
 from collections.abc import Callable
 from contextlib import nullcontext
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,7 @@ Ask a question about the articles; follow-ups ("and what about drones?") use the
   /open N    passage N of the last answer in full, with its article, file, date and offsets
   /k N       retrieve N passages per question
   /llm X     answer with X: extractive, ollama:MODEL, openai:MODEL or auto
+  /asof DAY  answer as of DAY (YYYY-MM-DD): later articles left out; /asof off for all
   /reset     forget the conversation
   /help      this help
   /quit      leave (or Ctrl-D); Ctrl-C cancels the answer being written"""
@@ -76,6 +78,7 @@ class ChatSession:
         self.err = err
         self.llm = llm
         self.k = k
+        self.as_of: date | None = pipeline.settings.as_of
         self.conversation = Conversation()
         self.last: Answer | None = None
         self._commands: dict[str, Callable[[str], bool]] = {
@@ -86,6 +89,7 @@ class ChatSession:
             "/open": self._open,
             "/k": self._k,
             "/llm": self._llm,
+            "/asof": self._as_of,
             "/reset": self._reset,
         }
 
@@ -122,6 +126,7 @@ class ChatSession:
                     llm=self.llm,
                     conversation=self.conversation,
                     on_token=on_token,
+                    as_of=self.as_of,
                 )
         except KeyboardInterrupt:
             printer.finish()
@@ -192,6 +197,19 @@ class ChatSession:
             return True
         self.llm = arg
         self.out.print(f"answering with {name}", highlight=False)
+        return True
+
+    def _as_of(self, arg: str) -> bool:
+        if arg.lower() in ("off", "none"):
+            self.as_of = None
+        elif arg:
+            try:
+                self.as_of = date.fromisoformat(arg)
+            except ValueError:
+                self._error("usage: /asof YYYY-MM-DD, or /asof off for every article")
+                return True
+        day = self.as_of.isoformat() if self.as_of else "every article"
+        self.out.print(f"answering as of {day}" if self.as_of else f"answering from {day}")
         return True
 
     def _reset(self, _: str) -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import re
 from collections.abc import Iterator
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -123,6 +124,20 @@ def test_llm_switches_or_reports_a_bad_spec(screen: Screen) -> None:
     out, _ = screen.send("/llm extractive")
     assert "answering with extractive" in out
     assert screen.session.llm == "extractive"
+
+
+def test_asof_sets_the_day_questions_are_asked(screen: Screen) -> None:
+    out, _ = screen.send("/asof 2024-01-01")
+    assert "answering as of 2024-01-01" in out
+    out, _ = screen.send("What sanctions did the Biden administration impose on Iran?")
+    assert "as of 2024-01-01" in out
+    last = screen.session.last
+    assert last is not None and last.as_of == date(2024, 1, 1)
+    assert all(p.date is None for p in last.passages)  # the dated Biden article is later
+    _, err = screen.send("/asof yesterday")
+    assert "usage: /asof YYYY-MM-DD" in err and screen.session.as_of == date(2024, 1, 1)
+    out, _ = screen.send("/asof off")
+    assert "answering from every article" in out and screen.session.as_of is None
 
 
 def test_reset_forgets_the_conversation(screen: Screen) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
@@ -42,10 +42,25 @@ class Passage:
     url: str | None = None
     publisher: str | None = None
     corroborated_by: tuple[str, ...] = ()
-    ordinal: int = 0  # the matching chunk's position in its article
-    tail: str = ""  # the whitespace after `end` in the article, to join the next chunk exactly
-    prev_id: str | None = None  # the matching chunk's neighbours in its article
-    next_id: str | None = None
+
+
+@dataclass
+class _Hit:
+    """A kept chunk on its way to becoming a Passage: its fused score, and the other articles
+    that repeat it (wire copy)."""
+
+    chunk: StoredChunk
+    score: float
+    corroborated_by: list[str] = field(default_factory=list)
+
+    @property
+    def source(self) -> str:
+        return str(self.chunk.metadata.get("source", ""))
+
+    @property
+    def ordinal(self) -> int:
+        """The chunk's position in its article."""
+        return int(self.chunk.metadata.get("ordinal", -1))
 
 
 @dataclass
@@ -125,39 +140,37 @@ class Retriever:
         if _RECENCY.search(query):
             ordered = _prefer_recent(ordered, as_of)
         window = self.settings.context_chunks
-        passages = _collapse(ordered, k, similarity, bm25, self.settings.max_per_article, window)
-        if passages and _ABOUT_ARTICLE.search(query):
-            passages = self._with_lead(passages, k, similarity, bm25)
+        hits = _collapse(ordered, k, self.settings.max_per_article, window)
+        if hits and _ABOUT_ARTICLE.search(query):
+            hits = self._with_lead(hits, k)
         timings["fuse"] = _ms(t)
+        context: dict[str, list[StoredChunk]] = {}
         if window:
             t = time.perf_counter()
-            passages = self._widen(passages, window)
+            context = self._neighbours(hits, window)
             timings["context"] = _ms(t)
+        passages = [
+            _passage(rank, hit, context.get(hit.chunk.id, []), similarity, bm25)
+            for rank, hit in enumerate(hits, start=1)
+        ]
         best = max((1.0 - c.distance for c in dense if c.distance is not None), default=0.0)
         return Retrieval(query, passages, best, timings)
 
-    def _with_lead(
-        self,
-        passages: list[Passage],
-        k: int,
-        similarity: dict[str, float],
-        bm25: dict[str, float],
-    ) -> list[Passage]:
-        """The passages with the best article's first chunk in the last slot, if not there."""
-        source, window = passages[0].source, self.settings.context_chunks
-        # Shown already, as a passage or as the context of one (see _widen).
-        if any(p.source == source and p.ordinal <= window for p in passages):
-            return passages
+    def _with_lead(self, hits: list[_Hit], k: int) -> list[_Hit]:
+        """The hits with the best article's first chunk in the last slot, if not there."""
+        source, window = hits[0].source, self.settings.context_chunks
+        # Shown already, as a passage or as the context of one (see _neighbours).
+        if any(h.source == source and h.ordinal <= window for h in hits):
+            return hits
         lead = self._lead(source)
         if lead is None:
-            return passages
-        last = passages[-1] if len(passages) >= k else None
-        kept = [p for p in passages if p is not last]
-        extra = _collapse([(lead, last.score if last else 0.0)], 1, similarity, bm25, 1)[0]
-        return [*kept, replace(extra, rank=len(kept) + 1)]
+            return hits
+        last = hits[-1] if len(hits) >= k else None
+        kept = [h for h in hits if h is not last]
+        return [*kept, _Hit(lead, last.score if last else 0.0)]
 
-    def _widen(self, passages: list[Passage], window: int) -> list[Passage]:
-        """Each passage with up to `window` neighbouring chunks of its article on either side.
+    def _neighbours(self, hits: list[_Hit], window: int) -> dict[str, list[StoredChunk]]:
+        """Up to `window` neighbouring chunks of each hit's article on either side, by hit id.
 
         Chunks are small so that each vector stays precise; the answer to a question often sits
         a sentence or two past the one that matches it, so the reader (and the answerer) gets
@@ -165,31 +178,34 @@ class Retriever:
         Neighbours are looked up by the ids each chunk records (one round trip per step out).
         """
         shown: dict[str, set[int]] = {}
-        for p in passages:
-            shown.setdefault(p.source, set()).add(p.ordinal)
-        context: dict[str, list[StoredChunk]] = {p.chunk_id: [] for p in passages}
-        edges = {p.chunk_id: [(p.prev_id, -1), (p.next_id, 1)] for p in passages}
+        for h in hits:
+            shown.setdefault(h.source, set()).add(h.ordinal)
+        context: dict[str, list[StoredChunk]] = {h.chunk.id: [] for h in hits}
+        edges = {
+            h.chunk.id: [
+                (h.chunk.metadata.get("prev_id"), -1),
+                (h.chunk.metadata.get("next_id"), 1),
+            ]
+            for h in hits
+        }
         for _ in range(window):
             wanted = {cid for pairs in edges.values() for cid, _ in pairs if cid}
             if not wanted:
                 break
             found = {c.id: c for c in self.store.get(sorted(wanted))}
-            for p in passages:
+            for h in hits:
                 step = []
-                for cid, side in edges[p.chunk_id]:
+                for cid, side in edges[h.chunk.id]:
                     chunk = found.get(cid) if cid else None
                     ordinal = int(chunk.metadata.get("ordinal", -1)) if chunk else -1
-                    if chunk is None or ordinal in shown[p.source]:
+                    if chunk is None or ordinal in shown[h.source]:
                         continue
-                    shown[p.source].add(ordinal)
-                    context[p.chunk_id].append(chunk)
+                    shown[h.source].add(ordinal)
+                    context[h.chunk.id].append(chunk)
                     key = "prev_id" if side < 0 else "next_id"
                     step.append((chunk.metadata.get(key), side))
-                edges[p.chunk_id] = step
-        return [
-            replace(_stitch(p, context[p.chunk_id]), rank=rank)
-            for rank, p in enumerate(passages, start=1)
-        ]
+                edges[h.chunk.id] = step
+        return context
 
     def _lead(self, source: str) -> StoredChunk | None:
         """The first chunk of an article, by the manifest's chunk list (in article order)."""
@@ -277,19 +293,21 @@ def _prefer_recent(
     return sorted(ordered, key=boosted, reverse=True)
 
 
-def _stitch(passage: Passage, neighbours: list[StoredChunk]) -> Passage:
-    """The passage's text joined with its neighbours' in article order, overlaps removed.
+def _stitch(chunks: list[StoredChunk]) -> tuple[str, int, int]:
+    """(text, start, end) of chunks of one article joined in article order, overlaps removed.
 
-    The result is exactly the article's text between the first chunk's start and the last
+    The text is exactly the article's text between the first chunk's start and the last
     chunk's end: chunks overlap by a sentence or so, and a gap between two is the whitespace
     the indexer recorded after the earlier one ("tail").
     """
     pieces = sorted(
-        [(passage.start, passage.end, passage.text, passage.tail)]
-        + [
-            (int(c.metadata["start"]), int(c.metadata["end"]), c.text, c.metadata.get("tail", ""))
-            for c in neighbours
-        ]
+        (
+            int(c.metadata.get("start", 0)),
+            int(c.metadata.get("end", 0)),
+            c.text,
+            str(c.metadata.get("tail", "")),
+        )
+        for c in chunks
     )
     start, end, text, tail = pieces[0]
     for s, e, t, next_tail in pieces[1:]:
@@ -301,7 +319,35 @@ def _stitch(passage: Passage, neighbours: list[StoredChunk]) -> Passage:
             gap = s - end
             text += tail[:gap].ljust(gap) + t
         end, tail = e, next_tail
-    return replace(passage, text=text, start=start, end=end, tail=tail)
+    return text, start, end
+
+
+def _passage(
+    rank: int,
+    hit: _Hit,
+    neighbours: list[StoredChunk],
+    similarity: dict[str, float],
+    bm25: dict[str, float],
+) -> Passage:
+    """The Passage for a hit: its chunk joined with its neighbours, and where it came from."""
+    c = hit.chunk
+    text, start, end = _stitch([c, *neighbours])
+    return Passage(
+        rank=rank,
+        chunk_id=c.id,
+        text=text,
+        source=hit.source,
+        title=c.metadata.get("title", ""),
+        date=c.metadata.get("date"),
+        start=start,
+        end=end,
+        score=round(hit.score, 6),
+        similarity=round(similarity[c.id], 4) if c.id in similarity else None,
+        bm25=round(bm25[c.id], 4) if c.id in bm25 else None,
+        url=c.metadata.get("url"),
+        publisher=c.metadata.get("publisher"),
+        corroborated_by=tuple(hit.corroborated_by),
+    )
 
 
 def _shingles(text: str) -> set[tuple[str, ...]]:
@@ -310,69 +356,42 @@ def _shingles(text: str) -> set[tuple[str, ...]]:
 
 
 def _collapse(
-    ordered: list[tuple[StoredChunk, float]],
-    k: int,
-    similarity: dict[str, float],
-    bm25: dict[str, float],
-    max_per_article: int,
-    window: int = 0,
-) -> list[Passage]:
+    ordered: list[tuple[StoredChunk, float]], k: int, max_per_article: int, window: int = 0
+) -> list[_Hit]:
     """Keep the first of near-duplicate passages (word 3-gram containment >= 0.5), and at most
     max_per_article passages of one article. A chunk within `window` chunks of a kept chunk of
-    its article takes no slot: it is shown as that passage's context (see Retriever._widen).
+    its article takes no slot: it is shown as that passage's context (see
+    Retriever._neighbours).
 
     Wire copy is republished by many outlets: a repeated paragraph is noted as corroboration
     from the other article instead of taking a second slot.
     """
-    kept: list[tuple[StoredChunk, float, set, list[str]]] = []
+    kept: list[_Hit] = []
+    grams_of: list[set[tuple[str, ...]]] = []
     per_article: dict[str, int] = {}
     for chunk, score in ordered:
-        grams = _shingles(chunk.text)
-        duplicate_of = None
-        for entry in kept:
-            overlap = len(grams & entry[2]) / max(1, min(len(grams), len(entry[2])))
-            if overlap >= 0.5:
-                duplicate_of = entry
-                break
+        hit, grams = _Hit(chunk, score), _shingles(chunk.text)
+        duplicate_of = next(
+            (
+                other
+                for other, seen in zip(kept, grams_of, strict=True)
+                if len(grams & seen) / max(1, min(len(grams), len(seen))) >= 0.5
+            ),
+            None,
+        )
         if duplicate_of is not None:
-            source = chunk.metadata.get("source", "")
-            if source != duplicate_of[0].metadata.get("source") and source not in duplicate_of[3]:
-                duplicate_of[3].append(source)
+            if hit.source != duplicate_of.source and hit.source not in duplicate_of.corroborated_by:
+                duplicate_of.corroborated_by.append(hit.source)
             continue
-        source = chunk.metadata.get("source", "")
-        ordinal = int(chunk.metadata.get("ordinal", -1))
         if window and any(
-            e[0].metadata.get("source") == source
-            and abs(int(e[0].metadata.get("ordinal", -1)) - ordinal) <= window
-            for e in kept
+            h.source == hit.source and abs(h.ordinal - hit.ordinal) <= window for h in kept
         ):
             continue
-        if len(kept) < k and per_article.get(source, 0) < max_per_article:
-            per_article[source] = per_article.get(source, 0) + 1
-            kept.append((chunk, score, grams, []))
-    return [
-        Passage(
-            rank=i + 1,
-            chunk_id=c.id,
-            text=c.text,
-            source=c.metadata.get("source", ""),
-            title=c.metadata.get("title", ""),
-            date=c.metadata.get("date"),
-            start=int(c.metadata.get("start", 0)),
-            end=int(c.metadata.get("end", 0)),
-            score=round(score, 6),
-            ordinal=int(c.metadata.get("ordinal", 0)),
-            tail=str(c.metadata.get("tail", "")),
-            prev_id=c.metadata.get("prev_id"),
-            next_id=c.metadata.get("next_id"),
-            similarity=round(similarity[c.id], 4) if c.id in similarity else None,
-            bm25=round(bm25[c.id], 4) if c.id in bm25 else None,
-            url=c.metadata.get("url"),
-            publisher=c.metadata.get("publisher"),
-            corroborated_by=tuple(corr),
-        )
-        for i, (c, score, _, corr) in enumerate(kept)
-    ]
+        if len(kept) < k and per_article.get(hit.source, 0) < max_per_article:
+            per_article[hit.source] = per_article.get(hit.source, 0) + 1
+            kept.append(hit)
+            grams_of.append(grams)
+    return kept
 
 
 def _ms(start: float) -> float:

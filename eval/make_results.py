@@ -297,20 +297,41 @@ def weights_section() -> list[str]:
         "it, so it is also picked on half its questions and scored on the other half (5 "
         f"random 2-fold splits): rtqa-2022 answer_accuracy {cv}.",
         "",
-        "| weights | shipped accuracy | shipped refusals | held-out accuracy | rtqa-2022 accuracy |",
-        "|---|---|---|---|---|",
+        "| weights | shipped accuracy | shipped refusals | held-out accuracy | held-out refusals "
+        "| rtqa-2022 accuracy |",
+        "|---|---|---|---|---|---|",
     ]
     for label, row in (("defaults when run", grid["defaults"]), ("best", best)):
-        cells = [
-            row.get("shipped", {}).get("answer_accuracy"),
-            row.get("shipped", {}).get("refusal_accuracy"),
-            row.get("holdout", {}).get("answer_accuracy"),
-            row.get("rtqa-2022", {}).get("answer_accuracy"),
-        ]
-        shown = " | ".join("-" if c is None else f"{c:.3f}" for c in cells)
-        lines.append(f"| {label} | {shown} |")
+        lines.append(f"| {label} | {_weight_cells(row)} |")
     chosen = ", ".join(f"{k}={best['weights'][k]}" for k in grid["grid"])
-    return [*lines, "", f"Best: {chosen}.", ""]
+    lines += ["", f"Best: {chosen}.", ""]
+    sweep = grid.get("sweep")
+    if not sweep:
+        return lines
+    lines += [
+        "The answerer's other weights are checked, not searched: each is varied on its own "
+        "from the defaults (`SWEEP` in the script; second_ratio 1.01 means never a second "
+        "sentence).",
+        "",
+        "| weight = value | shipped accuracy | shipped refusals | held-out accuracy | "
+        "held-out refusals | rtqa-2022 accuracy |",
+        "|---|---|---|---|---|---|",
+    ]
+    for key, points in sweep.items():
+        for point in points:
+            lines.append(f"| {key} = {point['value']} | {_weight_cells(point)} |")
+    return [*lines, ""]
+
+
+def _weight_cells(row: dict[str, Any]) -> str:
+    cells = [
+        row.get("shipped", {}).get("answer_accuracy"),
+        row.get("shipped", {}).get("refusal_accuracy"),
+        row.get("holdout", {}).get("answer_accuracy"),
+        row.get("holdout", {}).get("refusal_accuracy"),
+        row.get("rtqa-2022", {}).get("answer_accuracy"),
+    ]
+    return " | ".join("-" if c is None else f"{c:.3f}" for c in cells)
 
 
 def probe_section() -> list[str]:

@@ -11,6 +11,9 @@ eval/out/weights-grid.json.
 Picking the best of many settings on rtqa-2022 flatters it, so the script also reports a
 2-fold cross-validated rtqa-2022 accuracy: the setting is chosen on half the questions (plus
 the shipped set) and scored on the other half, over 5 random splits.
+
+The answerer's other weights (SWEEP) are not searched, only checked: each is varied on its own
+around the defaults, to show what moving it would cost or gain on each set.
 """
 
 from __future__ import annotations
@@ -41,6 +44,14 @@ GRID = {
     "typed": (0.05, 0.1, 0.2),
     "restated": (0.1, 0.2),
     "context": (0.0, 0.1),
+}
+# Varied one at a time from the defaults (second_ratio 1.01: never a second sentence).
+SWEEP = {
+    "rank_prior": (0.0, 0.025, 0.05, 0.1),
+    "focus": (1.0, 2.0, 3.0, 4.0),
+    "min_score": (0.1, 0.15, 0.2, 0.25, 0.3),
+    "second_ratio": (0.7, 0.8, 0.9, 1.01),
+    "typed_min_coverage": (0.1, 0.2, 0.3),
 }
 
 
@@ -131,6 +142,19 @@ def main() -> None:
         per_set = {name: judge(weights, embedder, r) for name, r in data.items()}
         rows.append({"weights": asdict(weights), "verdicts": per_set})
     default = {name: judge(Weights(), embedder, r) for name, r in data.items()}
+    sweep = {
+        key: [
+            {
+                "value": value,
+                **{
+                    name: rates(judge(replace(Weights(), **{key: value}), embedder, r))
+                    for name, r in data.items()
+                },
+            }
+            for value in values
+        ]
+        for key, values in SWEEP.items()
+    }
 
     def score(row: dict, questions: set[int]) -> float:
         """rtqa-2022 accuracy on the given questions plus shipped accuracy and refusals."""
@@ -166,6 +190,13 @@ def main() -> None:
         "rtqa-2022 answer_accuracy, 2-fold cross-validated over 5 splits:",
         [round(c, 3) for c in cv],
     )
+    for key, points in sweep.items():
+        print(f"{key} (default {getattr(Weights(), key)}):")
+        for point in points:
+            print(
+                f"  {point['value']}: "
+                + json.dumps({k: v for k, v in point.items() if k != "value"})
+            )
     OUT.parent.mkdir(parents=True, exist_ok=True)
     OUT.write_text(
         json.dumps(
@@ -177,6 +208,7 @@ def main() -> None:
                     **{k: rates(v) for k, v in best["verdicts"].items()},
                 },
                 "cross_validated_rtqa_accuracy": cv,
+                "sweep": sweep,
                 "rows": [
                     {"weights": r["weights"], **{k: rates(v) for k, v in r["verdicts"].items()}}
                     for r in rows

@@ -98,8 +98,9 @@ class Weights:
 
     cosine, coverage, typed, restated and context were chosen by `python eval/tune_weights.py`
     (a grid over the shipped set and rtqa-2022, with rtqa-2022 accuracy cross-validated: see
-    eval/RESULTS.md); the others (rank_prior, focus, min_score, second_ratio,
-    typed_min_coverage) by an earlier search on eval/qa.jsonl that was not kept.
+    eval/RESULTS.md). The others (rank_prior, focus, min_score, second_ratio,
+    typed_min_coverage) come from an earlier search on eval/qa.jsonl that was not kept; the
+    same script varies each on its own, and each default is the best or tied for it there.
     """
 
     cosine: float = 0.30

@@ -486,7 +486,7 @@ def _render_eval(result: Any) -> None:
     kinds = list(summary.get("by_type", {}))
     title = (
         f"{Path(summary['set']).name}: {summary['n']} questions, {summary['answerer']}, "
-        f"k={summary['k']}"
+        f"k={summary['k']}" + (f", as of {summary['as_of']}" if summary.get("as_of") else "")
     )
     # Metric names stay whole (they are the summary.json keys); narrow type headers fold.
     table = Table(title=title, box=box.SIMPLE_HEAD, pad_edge=False)

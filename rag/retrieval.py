@@ -71,6 +71,8 @@ class Retrieval:
     passages: list[Passage]
     best_similarity: float
     timings_ms: dict[str, float] = field(default_factory=dict)
+    # Articles among the candidates that were left out for being published after as_of.
+    too_new: tuple[str, ...] = ()
 
 
 _RECENCY = re.compile(r"\b(latest|most recent|newest|recently|this week|last week|now)\b", re.I)
@@ -135,8 +137,13 @@ class Retriever:
         missing = [cid for cid, _ in fused if cid not in chunks]
         chunks.update((c.id, c) for c in self.store.get(missing))
         ordered = [(chunks[cid], score) for cid, score in fused if cid in chunks]
+        too_new: dict[str, None] = {}
         if as_of:
+            too_new = {
+                c.metadata.get("source", ""): None for c, _ in ordered if _published_after(c, as_of)
+            }
             ordered = [(c, s) for c, s in ordered if not _published_after(c, as_of)]
+            dense = [c for c in dense if not _published_after(c, as_of)]  # for best_similarity
         if _RECENCY.search(query):
             ordered = _prefer_recent(ordered, as_of)
         window = self.settings.context_chunks
@@ -154,7 +161,7 @@ class Retriever:
             for rank, hit in enumerate(hits, start=1)
         ]
         best = max((1.0 - c.distance for c in dense if c.distance is not None), default=0.0)
-        return Retrieval(query, passages, best, timings)
+        return Retrieval(query, passages, best, timings, tuple(too_new))
 
     def _with_lead(self, hits: list[_Hit], k: int) -> list[_Hit]:
         """The hits with the best article's first chunk in the last slot, if not there."""

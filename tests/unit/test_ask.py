@@ -129,6 +129,8 @@ def test_as_of_leaves_out_later_articles(cli: CliRunner) -> None:
     after = json.loads(ask(cli, question, "--json", "--as-of", "2024-02-23").stdout)
     assert before["as_of"] == "2024-01-01"
     assert BIDEN not in {r["source"] for r in before["retrieved"]}
+    later = ask(cli, question, "--as-of", "2024-01-01")
+    assert "note: 1 matching article published after 2024-01-01 left out" in later.stderr
     assert BIDEN in {r["source"] for r in after["retrieved"]}
     assert all(r["date"] is None for r in before["retrieved"])
 

@@ -208,8 +208,11 @@ class ChatSession:
             except ValueError:
                 self._error("usage: /asof YYYY-MM-DD, or /asof off for every article")
                 return True
-        day = self.as_of.isoformat() if self.as_of else "every article"
-        self.out.print(f"answering as of {day}" if self.as_of else f"answering from {day}")
+        self.out.print(
+            f"answering as of {self.as_of.isoformat()}"
+            if self.as_of
+            else "answering from every article"
+        )
         return True
 
     def _reset(self, _: str) -> bool:

@@ -143,9 +143,9 @@ def load_questions(path: Path) -> list[Question]:
             raise EvalError(f"{where}: duplicate id {qid!r}")
         seen.add(qid)
         answers = _strings(row.get("answers"), "answers", where)
-        asked = row.get("asked")
+        day = row.get("asked")
         try:
-            asked = date.fromisoformat(asked) if asked is not None else None
+            asked = date.fromisoformat(day) if day is not None else None
         except (TypeError, ValueError):
             raise EvalError(f'{where}: "asked" must be a date like "2022-08-19"') from None
         questions.append(

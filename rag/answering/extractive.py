@@ -82,8 +82,6 @@ _ENTITY = re.compile(r"(?<=\s)[A-Z][\w'’.-]*(?:\s+(?:of\s+)?[A-Z][\w'’.-]*)*
 # Sentences either side of a candidate that count as its surroundings (see _near_terms).
 _NEAR = 1
 _WH = re.compile(r"\b(who|whom|whose|what|which|where|when|why|how)\b", re.I)
-# Between two sentences of a question ("IE retired this week. What year did it debut?").
-_SENTENCE_BREAK = re.compile(r"(?<=[.!?])\s+(?=[A-Z])")
 # Stemmed words that shape a question but say nothing about its subject (bm25s's English stop
 # list keeps them).
 _QUESTION_WORDS = {
@@ -152,9 +150,8 @@ def focus_weights(question: str, factor: float = 2.0) -> dict[str, float]:
     "Tehran supplies a plant east of Moscow; in which zone is that plant?" is about the zone:
     the clause with "which" says what is asked, the other only sets the scene.
     """
-    clauses = [
-        c for c in re.split(rf"[;:,]|\s-\s|\s—\s|{_SENTENCE_BREAK.pattern}", question) if c.strip()
-    ]
+    sentences = [question[s:e] for s, e in split_sentences(question)]
+    clauses = [c for s in sentences for c in re.split(r"[;:,]|\s-\s|\s—\s", s) if c.strip()]
     weights: dict[str, float] = {}
     for clause, terms in zip(clauses, tokenize(clauses), strict=True):
         w = factor if len(clauses) > 1 and _WH.search(clause) else 1.0

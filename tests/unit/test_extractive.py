@@ -10,6 +10,7 @@ from rag.answering.extractive import (
     Weights,
     asked_about,
     asking_part,
+    focus_weights,
     named_phrases,
     question_type,
 )
@@ -160,6 +161,12 @@ def test_asked_about_looks_past_a_shape_word() -> None:
 )
 def test_question_type_reads_the_asking_sentence(question: str, kind: str | None) -> None:
     assert question_type(question) == kind
+
+
+def test_an_abbreviation_does_not_split_the_question_into_clauses() -> None:
+    # One clause: "Gavin Newsom" is as much what is asked about as "law".
+    weights = focus_weights("Which law did California Gov. Gavin Newsom sign?", 3.0)
+    assert weights["newsom"] == weights["law"] == 1.0
 
 
 def test_the_asking_sentence_is_not_cut_at_an_abbreviation() -> None:

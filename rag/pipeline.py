@@ -151,7 +151,7 @@ class Pipeline:
         query = self.standalone(question, conversation, answerer)
         condense_ms = (time.perf_counter() - t) * 1000
         retrieval = self.retriever.search(query, k, as_of)
-        if as_of and retrieval.too_new:
+        if retrieval.too_new:
             n = len(retrieval.too_new)
             later = f"{n} matching article{'s' if n > 1 else ''} published after {as_of} left out"
             note = f"{note}; {later}" if note else later

@@ -59,8 +59,7 @@ class _Hit:
 
     @property
     def ordinal(self) -> int:
-        """The chunk's position in its article."""
-        return int(self.chunk.metadata.get("ordinal", -1))
+        return _ordinal(self.chunk)
 
 
 @dataclass
@@ -137,13 +136,13 @@ class Retriever:
         missing = [cid for cid, _ in fused if cid not in chunks]
         chunks.update((c.id, c) for c in self.store.get(missing))
         ordered = [(chunks[cid], score) for cid, score in fused if cid in chunks]
-        too_new: dict[str, None] = {}
+        later: dict[str, str] = {}  # chunk id -> article, for chunks published after as_of
         if as_of:
-            too_new = {
-                c.metadata.get("source", ""): None for c, _ in ordered if _published_after(c, as_of)
+            later = {
+                c.id: c.metadata.get("source", "") for c, _ in ordered if _published_after(c, as_of)
             }
-            ordered = [(c, s) for c, s in ordered if not _published_after(c, as_of)]
-            dense = [c for c in dense if not _published_after(c, as_of)]  # for best_similarity
+            ordered = [(c, s) for c, s in ordered if c.id not in later]
+            dense = [c for c in dense if c.id not in later]  # dense is a subset of ordered
         if _RECENCY.search(query):
             ordered = _prefer_recent(ordered, as_of)
         window = self.settings.context_chunks
@@ -161,7 +160,7 @@ class Retriever:
             for rank, hit in enumerate(hits, start=1)
         ]
         best = max((1.0 - c.distance for c in dense if c.distance is not None), default=0.0)
-        return Retrieval(query, passages, best, timings, tuple(too_new))
+        return Retrieval(query, passages, best, timings, tuple(dict.fromkeys(later.values())))
 
     def _with_lead(self, hits: list[_Hit], k: int) -> list[_Hit]:
         """The hits with the best article's first chunk in the last slot, if not there."""
@@ -204,10 +203,9 @@ class Retriever:
                 step = []
                 for cid, side in edges[h.chunk.id]:
                     chunk = found.get(cid) if cid else None
-                    ordinal = int(chunk.metadata.get("ordinal", -1)) if chunk else -1
-                    if chunk is None or ordinal in shown[h.source]:
+                    if chunk is None or _ordinal(chunk) in shown[h.source]:
                         continue
-                    shown[h.source].add(ordinal)
+                    shown[h.source].add(_ordinal(chunk))
                     context[h.chunk.id].append(chunk)
                     key = "prev_id" if side < 0 else "next_id"
                     step.append((chunk.metadata.get(key), side))
@@ -245,6 +243,11 @@ class Retriever:
                     cid, 0.0
                 ) + s.lexical_weight * bm25.get(cid, 0.0)
         return sorted(scores.items(), key=lambda kv: -kv[1])
+
+
+def _ordinal(chunk: StoredChunk) -> int:
+    """The chunk's position in its article (-1 when not recorded)."""
+    return int(chunk.metadata.get("ordinal", -1))
 
 
 def _chunk_date(chunk: StoredChunk) -> date | None:

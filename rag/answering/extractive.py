@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from langchain_core.embeddings import Embeddings
 
 from rag.answering import REFUSAL
+from rag.answering.attribution import asked_speaker, quotes
 from rag.chunking import split_sentences
 from rag.lexical import tokenize
 from rag.retrieval import Passage
@@ -374,4 +375,7 @@ class ExtractiveAnswerer:
                 for s, t in zip(ranked, near, strict=True)
                 if _all_mentioned(named, t) and asked <= t.words
             ]
+        speaker = asked_speaker(question)
+        if speaker:
+            ranked = [s for s in ranked if quotes(speaker, s.near or s.text)]
         return ranked

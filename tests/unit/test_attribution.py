@@ -1,0 +1,107 @@
+"""Unit tests for who-said-what: the speaker a question asks about, the speakers a text quotes."""
+
+from __future__ import annotations
+
+import pytest
+
+from rag.answering import REFUSAL
+from rag.answering.attribution import asked_speaker, quotes, speakers
+from rag.answering.extractive import ExtractiveAnswerer
+from rag.retrieval import Passage
+from tests.fakes import HashingEmbeddings
+
+
+def passage(rank: int, text: str) -> Passage:
+    return Passage(
+        rank=rank,
+        chunk_id=f"a.txt-{rank}",
+        text=text,
+        source="a.txt",
+        title="Iran and Russia",
+        date="2024-09-10",
+        start=0,
+        end=len(text),
+        score=1.0 / rank,
+    )
+
+
+@pytest.mark.parametrize(
+    ("question", "required", "owner"),
+    [
+        ("What did Iran say about the missile transfers?", {"iran"}, set()),
+        ("How has Tehran responded to the accusations?", {"tehran"}, set()),
+        # A name is quoted by its last word: "Kirby said".
+        ("What did John Kirby warn would happen?", {"kirbi"}, set()),
+        # Not a name: both words.
+        ("What did the CIA director warn about?", {"cia", "director"}, set()),
+        # Whose it is need not be the speaker, but must be near.
+        ("What did Iran's supreme leader say about the sanctions?", {"suprem", "leader"}, {"iran"}),
+        ("After first denying it, what did Tehran acknowledge?", {"tehran"}, set()),
+        ("Did the White House confirm the transfer?", {"hous"}, set()),
+    ],
+)
+def test_asked_speaker(question: str, required: set[str], owner: set[str]) -> None:
+    speaker = asked_speaker(question)
+    assert speaker is not None
+    assert speaker.required == required and speaker.owner == owner
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "Which sea do the drones cross on their way to Russia?",
+        "How many drones has Russia received?",
+        # A fact reported by somebody, which the article may state in its own voice.
+        "According to Iran's foreign minister, why did the delegation not attend?",
+        # Who "he" is, only the words before the question say.
+        "Biden made a declaration this week. What did he say?",
+    ],
+)
+def test_questions_that_ask_for_no_speaker(question: str) -> None:
+    assert asked_speaker(question) is None
+
+
+def test_speakers_before_the_verb_after_a_quote_and_according_to() -> None:
+    assert {"iran"} in speakers("Iran, as with previous US findings, denies supplying weapons.")
+    quoted = speakers("“A transfer would be an escalation,” Sean Savett, spokesman, said.")
+    assert any({"sean", "savett"} <= s for s in quoted)
+    inverted = speakers('The drones are "shipped across the sea," said spokesman John Kirby.')
+    assert any("kirbi" in s for s in inverted)
+    assert any("associ" in s for s in speakers("According to the Arms Control Association, no."))
+    # "the United Nations" is also the UN.
+    assert any(
+        "un" in s for s in speakers("A statement from Iran’s mission to the United Nations said.")
+    )
+
+
+def test_a_speaker_is_not_whatever_the_sentence_is_about() -> None:
+    # The Kremlin is what the sentence is about; the administration is who says it.
+    text = (
+        "The Biden administration has sought to make the case that the Kremlin has become "
+        "reliant on Iran and has disclosed intelligence findings that it says show as much."
+    )
+    assert not quotes(asked_speaker("How did the Kremlin respond?"), text)
+    # "the United States" is a place, not a verb.
+    assert speakers("Foreign ministers of the United States, Iran and China met.") == []
+
+
+def test_the_owner_must_be_named_near() -> None:
+    text = "Foreign Minister Hossein Amirabdollahian said a meeting was planned."
+    assert not quotes(asked_speaker("How did China's foreign ministry respond?"), text)
+    assert quotes(
+        asked_speaker("What did Iran's foreign minister say?"), f"For Iran's part, {text}"
+    )
+
+
+def test_what_somebody_said_is_only_answered_by_what_they_said() -> None:
+    answerer = ExtractiveAnswerer(HashingEmbeddings())
+    others = [
+        passage(1, "The White House said Iran sent ballistic missiles to Russia last week."),
+        passage(2, "Putin hosted Iranian officials in Moscow, where the missiles were shown."),
+    ]
+    question = "What did Putin say about the Iranian missiles?"
+    text, refused = answerer.answer(question, others)
+    assert refused and text == REFUSAL
+    his = passage(3, "Putin told reporters the Iranian missiles were never delivered to Russia.")
+    text, refused = answerer.answer(question, [*others, his])
+    assert not refused and "never delivered" in text and "[3]" in text

@@ -13,7 +13,7 @@ from langchain_core.embeddings import Embeddings
 
 from rag.answering import REFUSAL, Answer
 from rag.answering.citations import verify
-from rag.answering.extractive import ExtractiveAnswerer
+from rag.answering.extractive import ExtractiveAnswerer, names_found
 from rag.answering.llm import LLMAnswerer, OnToken, make_chat_model, resolve_spec
 from rag.errors import RagError
 from rag.retrieval import Retriever
@@ -158,7 +158,11 @@ class Pipeline:
         timings = {"condense": round(condense_ms, 2), **retrieval.timings_ms}
 
         t = time.perf_counter()
-        if retrieval.best_similarity < self.settings.refusal_threshold or not retrieval.passages:
+        # Off-topic: nothing close enough, unless the passages name all the question names.
+        if not retrieval.passages or (
+            retrieval.best_similarity < self.settings.refusal_threshold
+            and not names_found(query, retrieval.passages)
+        ):
             text, refused = REFUSAL, True
         elif isinstance(answerer, LLMAnswerer):
             # The standalone query: a follow-up alone ("and drones?") means nothing to the model.

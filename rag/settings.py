@@ -63,8 +63,9 @@ class Settings(BaseSettings):
     context_chunks: int = 1
     # Cosine similarity (higher is closer) of the best dense hit below which rag refuses.
     # Calibrated on eval/qa.jsonl: off-topic questions reach at most 0.243, answerable ones
-    # at least 0.283; 0.26 sits in that gap. On-topic questions the articles can't answer are
-    # the answerer's job (see answering/extractive.py).
+    # at least 0.283; 0.26 sits in that gap. A question below it is still answered when the
+    # passages name all of its named things (a rare name sits far from everything). On-topic
+    # questions the articles can't answer are the answerer's job (see answering/extractive.py).
     refusal_threshold: float = 0.26
     # Answer as a reader on this day would have been answered: articles published after it are
     # left out, and "this week" / "latest" mean close before it. None: every article, and

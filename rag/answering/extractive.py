@@ -253,6 +253,21 @@ def _all_mentioned(names: list[tuple[str, ...]], terms: _Terms) -> bool:
     return all(found(n) for n in names)
 
 
+def names_found(question: str, passages: list[Passage]) -> bool:
+    """Whether the question gives a full name (two words or more: "Karine Jean-Pierre") and
+    the passages name all its named things (see named_phrases), each as a phrase.
+
+    The embedding model places a rare name far from everything, so a question about one can
+    look off-topic by similarity alone when the passages name it. One-word names ("Iran") are
+    what a whole corpus is about, and say nothing about whether a question is on its topic.
+    """
+    names = named_phrases(question)
+    if not any(len(n) > 1 for n in names) or not passages:
+        return False
+    tokens = tokenize([" ".join(p.title + " " + p.text for p in passages)])[0]
+    return _all_mentioned(names, _Terms(frozenset(tokens), tuple(tokens)))
+
+
 def _passage_terms(passages: list[Passage]) -> dict[str, frozenset[str]]:
     """Stemmed words of each passage with its title, by chunk id."""
     tokens = tokenize([p.title + " " + p.text for p in passages])

@@ -182,3 +182,16 @@ def test_standalone_questions_are_not_rewritten(extractive: Pipeline) -> None:
         assert extractive.ask(question, conversation=conversation).query == question
     fresh = Conversation()
     assert extractive.ask("and drones?", conversation=fresh).query == "and drones?"
+
+
+def test_a_question_far_by_similarity_is_answered_when_the_passages_name_its_names(
+    fake_index: Settings,
+) -> None:
+    # No question is close enough by similarity; naming things the passages name overrides it.
+    strict = Pipeline(
+        fake_index.with_overrides(refusal_threshold=2.0), embedder=HashingEmbeddings()
+    )
+    named = strict.ask("Where did Secretary of State Antony Blinken hold a news conference?")
+    assert not named.refused and "Vienna" in named.text
+    unnamed = strict.ask("Where did Secretary of State Marco Rubio hold a news conference?")
+    assert unnamed.refused

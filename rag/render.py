@@ -27,6 +27,16 @@ class TokenPrinter:
             self.console.print()
 
 
+_INNER_QUOTES = str.maketrans({"“": "‘", "”": "’", '"': "'"})
+
+
+def nested_quotes(quote: str) -> str:
+    """A quote to show inside “…”: its own double quotation marks become single ones, as in
+    print ('“‘Iran considers …,’ a statement said.”'), so none are doubled. --json keeps the
+    article's text exactly."""
+    return quote.translate(_INNER_QUOTES)
+
+
 def print_answer(out: Console, err: Console, answer: Answer, streamed: bool = False) -> None:
     """The answer (unless it was already streamed), its verified sources and how it was made."""
     if answer.note:
@@ -45,7 +55,7 @@ def print_answer(out: Console, err: Console, answer: Answer, streamed: bool = Fa
             highlight=False,
             soft_wrap=True,
         )
-        out.print(f"    [italic]“{escape(c.quote)}”[/]", highlight=False)
+        out.print(f"    [italic]“{escape(nested_quotes(c.quote))}”[/]", highlight=False)
     if answer.unsupported:
         out.print(
             f"[red]{answer.unsupported} sentence(s) not supported by the cited passages:[/]",

@@ -38,7 +38,9 @@ _REPORTING = re.compile(
 )  # lower case only: "the United States" is not a verb
 # Where the words before a reporting verb stop: a sentence's end, a quote, a clause break.
 _BOUNDARY = re.compile(
-    r"[.!?;:\"“”]\s|[\"“”]|^|\b(?:and|but|that|which|while|after|before|because|if)\s", re.M
+    r"[.!?;:\"“”]\s|[\"“”]|^|(?P<conjunction>\b(?:and|but|that|which|while|after|before|because|"
+    r"if)\s)",
+    re.M,
 )
 # "…," said National Security Council spokesman John Kirby.
 _INVERTED = re.compile(r"[,\"“”]\s*(?:said|says|added|noted|told)\s+([^,.;\"“”]{2,80})", re.I)
@@ -95,16 +97,23 @@ def speakers(text: str) -> list[frozenset[str]]:
     of capitalised words.
     """
     found = []
-    starts = [b.end() for b in _BOUNDARY.finditer(text)]
+    starts = [(b.end(), bool(b.group("conjunction"))) for b in _BOUNDARY.finditer(text)]
     for verb in _REPORTING.finditer(text):
-        start = max((s for s in starts if s <= verb.start()), default=0)
+        start, after_conjunction = max(
+            (s for s in starts if s[0] <= verb.start()), default=(0, False)
+        )
         segments = [p.split() for p in text[start : verb.start()].split(",") if p.strip()]
         if not segments:
             continue
-        # "Mykhailo Podolyak, one of Zelensky's top advisors, threatened": any short stretch
-        # between commas may be the one that names the speaker.
+        # "Mykhailo Podolyak, one of Zelensky's top advisors, threatened": a short stretch
+        # between commas, or opening the sentence, may be the one that names the speaker; not
+        # one after "and" ("Iran and Russia amid the war in Ukraine, US officials believe").
         candidates = [segments[-1][-_SUBJECT_WORDS:]]
-        candidates += [words for words in segments[:-1] if len(words) <= _SUBJECT_WORDS]
+        candidates += [
+            words
+            for i, words in enumerate(segments[:-1])
+            if len(words) <= _SUBJECT_WORDS and (i > 0 or not after_conjunction)
+        ]
         found += [_speaker_stems(words) for words in candidates]
     for m in (*_INVERTED.finditer(text), *_ACCORDING.finditer(text)):
         found.append(_speaker_stems(m.group(1).split()))

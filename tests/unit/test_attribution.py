@@ -81,6 +81,13 @@ def test_a_speaker_is_not_whatever_the_sentence_is_about() -> None:
         "reliant on Iran and has disclosed intelligence findings that it says show as much."
     )
     assert not quotes(asked_speaker("How did the Kremlin respond?"), text)
+    # A short stretch after "and" is what the clause is about, not who speaks.
+    text = "A partnership between Iran and Russia amid the war in Ukraine, US officials believe."
+    assert not quotes(asked_speaker("How did Ukraine react?"), text)
+    assert quotes(
+        asked_speaker("What do US intelligence officials believe?"),
+        text.replace("US", "US intelligence"),
+    )
     # "the United States" is a place, not a verb.
     assert speakers("Foreign ministers of the United States, Iran and China met.") == []
 

@@ -28,6 +28,11 @@ def tokenize(texts: list[str]) -> list[list[str]]:
     )
 
 
+def same_name(a: str, b: str) -> bool:
+    """Whether two stems name the same thing: 'iran' matches 'iranian' and the other way round."""
+    return a == b or (len(a) >= 4 and len(b) >= 4 and (a.startswith(b) or b.startswith(a)))
+
+
 def _best(scores, n: int):  # noqa: ANN001, ANN202 - numpy arrays, numpy imported lazily
     """Positions of the n highest positive scores, best first; equal scores in index order.
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from rag.lexical import tokenize
+from rag.lexical import same_name, tokenize
 
 # Verbs a question uses to ask what somebody said or how they answered.
 _ASKING_VERBS = (
@@ -124,17 +124,12 @@ def quotes(speaker: Speaker, text: str) -> bool:
     """Whether text reports something said by speaker."""
     if speaker.owner:
         named = _stems(text)
-        if not all(any(_same(o, w) for w in named) for o in speaker.owner):
+        if not all(any(same_name(o, w) for w in named) for o in speaker.owner):
             return False
     return any(
-        all(any(_same(r, w) for w in said_by) for r in speaker.required)
+        all(any(same_name(r, w) for w in said_by) for r in speaker.required)
         for said_by in speakers(text)
     )
-
-
-def _same(a: str, b: str) -> bool:
-    """'iran' matches 'iranian'; 'kirbi' matches 'kirbi'."""
-    return a == b or (len(a) >= 4 and len(b) >= 4 and (a.startswith(b) or b.startswith(a)))
 
 
 def _stems(text: str) -> list[str]:

@@ -11,7 +11,7 @@ from langchain_core.embeddings import Embeddings
 from rag.answering import REFUSAL
 from rag.answering.attribution import asked_speaker, quotes
 from rag.chunking import split_sentences
-from rag.lexical import tokenize
+from rag.lexical import same_name, tokenize
 from rag.retrieval import Passage
 
 _MONTH = (
@@ -232,21 +232,16 @@ class _Terms:
     sequence: tuple[str, ...]
 
 
-def _same_name(a: str, b: str) -> bool:
-    """'iran' matches 'iranian' and the other way round."""
-    return a == b or (len(a) >= 4 and len(b) >= 4 and (a.startswith(b) or b.startswith(a)))
-
-
 def _all_mentioned(names: list[tuple[str, ...]], terms: _Terms) -> bool:
     """Whether the text names every one of names, a many-word name as a phrase: "the UN
     Security Council" is not named by "the National Security Council" and "the UN"."""
 
     def found(name: tuple[str, ...]) -> bool:
         if len(name) == 1:
-            return any(_same_name(name[0], t) for t in terms.words)
+            return any(same_name(name[0], t) for t in terms.words)
         seq, n = terms.sequence, len(name)
         return any(
-            all(_same_name(a, b) for a, b in zip(name, seq[i : i + n], strict=True))
+            all(same_name(a, b) for a, b in zip(name, seq[i : i + n], strict=True))
             for i in range(len(seq) - n + 1)
         )
 

@@ -365,7 +365,8 @@ class ExtractiveAnswerer:
         question's named things ("the European Union", not just "sanctions"). Any answer's
         surroundings must mention what a "what is the X of" question asks about: "Who is
         Russia's ambassador to Iran?" is not answered by text that names no ambassador, however
-        close it is otherwise.
+        close it is otherwise. "What did Iran say ..." is answered only by a sentence whose
+        surroundings report Iran saying something (see attribution.py).
         """
         kind = question_type(question)
         if kind in ("date", "number", "money", "author", "published"):

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from langchain_core.embeddings import Embeddings
 
 from rag.answering import REFUSAL, Answer
+from rag.answering.attribution import ask_of
 from rag.answering.citations import verify
 from rag.answering.extractive import ExtractiveAnswerer, names_found
 from rag.answering.llm import LLMAnswerer, OnToken, make_chat_model, resolve_spec
@@ -111,24 +112,28 @@ class Pipeline:
 
     def standalone(
         self, question: str, conversation: Conversation | None, answerer: Answerer
-    ) -> str:
-        """Rewrite a follow-up into a standalone query using the conversation."""
+    ) -> tuple[str, bool]:
+        """(a standalone query for a follow-up, whether it carries the previous subject)."""
         if not conversation or not conversation.turns:
-            return question
+            return question, False
         if isinstance(answerer, LLMAnswerer):
             history = [(t.question, t.answer.text) for t in conversation.turns]
-            return answerer.condense(history, question)
+            return answerer.condense(history, question), False
         # A short question without a follow-up word ("Who is John Kirby?") is standalone: carrying
         # the last subject into it would answer an off-topic question instead of refusing it.
         if not _FOLLOW_UP.search(question) and len(question.split()) > 3:
-            return question
+            return question, False
+        # "What did Kirby say about it?", then "And Iran?": the same question, asked of Iran.
+        asked_again = ask_of(_subject(conversation), question)
+        if asked_again:
+            return asked_again, False
         # Extractive: carry the previous turn's subject into this one, after the follow-up: the
         # extractive answerer reads the kind of answer wanted ("when ...") from the start.
         # The subject loses its own question words, so the follow-up alone says what is asked
         # ("when"), and the subject only says what it is about (the drone factory).
         follow_up = _CONNECTIVE.sub("", question) or question
         subject = " ".join(_QUESTION_WORD.sub(" ", _subject(conversation)).split())
-        return f"{follow_up}; {subject}" if subject else follow_up
+        return (f"{follow_up}; {subject}", True) if subject else (follow_up, False)
 
     def ask(
         self,
@@ -148,7 +153,7 @@ class Pipeline:
         question, note = clean_question(question, self.settings.max_question_chars)
         answerer = self.answerer(llm)
         t = time.perf_counter()
-        query = self.standalone(question, conversation, answerer)
+        query, carried = self.standalone(question, conversation, answerer)
         condense_ms = (time.perf_counter() - t) * 1000
         retrieval = self.retriever.search(query, k, as_of)
         if retrieval.too_new:
@@ -193,7 +198,6 @@ class Pipeline:
             as_of=as_of,
         )
         if conversation is not None:
-            carried = query != question and not isinstance(answerer, LLMAnswerer)
             subject = _subject(conversation) if carried else query
             conversation.turns.append(Turn(question, query, answer, subject))
         return answer

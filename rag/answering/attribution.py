@@ -26,6 +26,12 @@ _SPEAKER_QUESTION = re.compile(
     rf"(?P<speaker>(?:the\s+)?[^\s?,][^?,]*?)\s+(?:{_ASKING_VERBS})\w*\b",
     re.I,
 )
+# "And Iran?", "What about the G-7 leaders?": a follow-up that only names somebody (four words
+# at most, capitalised).
+_ONLY_A_NAME = re.compile(
+    r"^\s*(?i:and|what about|how about)\s+(?P<who>(?:the\s+)?[A-Z][\w.'’-]*(?:\s+[\w.'’-]+){0,3})"
+    r"\s*\??\s*$"
+)
 # Verbs that report what somebody said, in any of their forms.
 _REPORTING = re.compile(
     r"\b(?:says?|said|saying|tells?|told|add(?:s|ed)|not(?:es|ed)|warn(?:s|ed|ing)?|"
@@ -85,6 +91,18 @@ def asked_speaker(question: str) -> Speaker | None:
     if not required:
         return None
     return Speaker(frozenset(required), frozenset(_stems(" ".join(owners))))
+
+
+def ask_of(previous: str, follow_up: str) -> str | None:
+    """The previous question asked again of the speaker a bare follow-up names, or None.
+
+    "What did Kirby say about the factory?" then "And Iran?" asks what Iran said about it.
+    """
+    m = _SPEAKER_QUESTION.search(previous)
+    named = _ONLY_A_NAME.match(follow_up)
+    if not m or not named or asked_speaker(previous) is None:
+        return None
+    return f"{previous[: m.start('speaker')]}{named.group('who')}{previous[m.end('speaker') :]}"
 
 
 def speakers(text: str) -> list[frozenset[str]]:

@@ -195,3 +195,14 @@ def test_a_question_far_by_similarity_is_answered_when_the_passages_name_its_nam
     assert not named.refused and "Vienna" in named.text
     unnamed = strict.ask("Where did Secretary of State Marco Rubio hold a news conference?")
     assert unnamed.refused
+
+
+def test_a_follow_up_naming_somebody_else_asks_the_same_of_them(extractive: Pipeline) -> None:
+    conversation = Conversation()
+    extractive.ask("What did Kirby say about the drone factory?", conversation=conversation)
+    follow_up = extractive.ask("And Iran?", conversation=conversation)
+    assert follow_up.query == "What did Iran say about the drone factory?"
+    # The rewritten question stands alone: the next follow-up builds on it, not on Kirby's.
+    assert conversation.turns[-1].subject == follow_up.query
+    again = extractive.ask("When?", conversation=conversation)
+    assert again.query == "When?; did Iran say about the drone factory"

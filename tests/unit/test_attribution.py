@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from rag.answering import REFUSAL
-from rag.answering.attribution import asked_speaker, quotes, speakers
+from rag.answering.attribution import ask_of, asked_speaker, quotes, speakers
 from rag.answering.extractive import ExtractiveAnswerer
 from rag.retrieval import Passage
 from tests.fakes import HashingEmbeddings
@@ -112,3 +112,16 @@ def test_what_somebody_said_is_only_answered_by_what_they_said() -> None:
     his = passage(3, "Putin told reporters the Iranian missiles were never delivered to Russia.")
     text, refused = answerer.answer(question, [*others, his])
     assert not refused and "never delivered" in text and "[3]" in text
+
+
+def test_a_bare_name_as_follow_up_asks_the_previous_question_of_it() -> None:
+    previous = "What did Kirby say about the drone factory?"
+    assert ask_of(previous, "And Iran?") == "What did Iran say about the drone factory?"
+    assert ask_of(previous, "What about the G-7 leaders?") == (
+        "What did the G-7 leaders say about the drone factory?"
+    )
+    # Not a name, or a question of its own, or a previous question that asked no speaker.
+    assert ask_of(previous, "And the drones?") is None
+    assert ask_of(previous, "And when?") is None
+    assert ask_of(previous, "And what did Iran say?") is None
+    assert ask_of("Where is the drone factory?", "And Iran?") is None

@@ -80,6 +80,18 @@ _MONEY = re.compile(
 # A capitalised word or run of them inside the question: a named thing the answer is about.
 _ENTITY = re.compile(r"(?<=\s)[A-Z][\w'’.-]*(?:\s+(?:of\s+)?[A-Z][\w'’.-]*)*")
 
+# A question answered yes or no ("Did Iran send ...?", "Has Russia received ...?").
+_YES_NO = re.compile(
+    r"^\s*(?:did|does|do|is|are|was|were|has|have|had|will|would|can|could)\b", re.I
+)
+# A sentence that denies or disputes a claim, or says it is not confirmed.
+_DISPUTED = re.compile(
+    r"\b(?:den(?:y|ies|ied)|disput(?:e|es|ed)|reject(?:s|ed)?|refut(?:e|es|ed)|"
+    r"declined to confirm|yet to (?:confirm|see)|lacks? any evidence|no evidence|"
+    r"(?:has|have|had) not)\b",
+    re.I,
+)
+
 # Sentences either side of a candidate that count as its surroundings (see _near_terms).
 _NEAR = 1
 _WH = re.compile(r"\b(who|whom|whose|what|which|where|when|why|how)\b", re.I)
@@ -112,6 +124,9 @@ class Weights:
     min_score: float = 0.20
     second_ratio: float = 0.8
     typed_min_coverage: float = 0.2
+    # A yes/no question's answer also gives a sentence that denies or disputes the claim, when
+    # one scores at least this share of the best (chosen on eval/attribution.jsonl c01-c06).
+    counterclaim_ratio: float = 0.45
 
 
 @dataclass(frozen=True)
@@ -354,6 +369,17 @@ class ExtractiveAnswerer:
             # holds the fact the question asks for in the next sentence.
             if s.score >= ranked[0].score * self.weights.second_ratio:
                 chosen.append(s)
+        if _YES_NO.match(asking_part(question)) and not any(
+            _DISPUTED.search(s.text) for s in chosen
+        ):
+            # "Did Iran send missiles to Russia?": news reports claims, and a claim somebody
+            # denies or nobody has confirmed is answered with both sides.
+            floor = ranked[0].score * self.weights.counterclaim_ratio
+            counter = next(
+                (s for s in ranked if s.score >= floor and _DISPUTED.search(s.text)), None
+            )
+            if counter is not None:
+                chosen.append(counter)
         return " ".join(f"{s.text.strip()} [{s.passage.rank}]" for s in chosen), False
 
     def _grounded(self, question: str, ranked: list[ScoredSentence]) -> list[ScoredSentence]:

@@ -210,3 +210,25 @@ def test_a_name_must_be_named_as_a_phrase_near_the_figure() -> None:
     near = passage(2, "The UN Security Council will vote on Iran's missile transfers on Friday.")
     text, refused = answerer().answer(question, [far, near])
     assert not refused and "on Friday" in text and "[2]" in text
+
+
+def test_a_yes_no_question_about_a_denied_claim_gets_both_sides() -> None:
+    passages = [
+        passage(1, "US officials say Iran sent ballistic missiles to Russia in the spring."),
+        passage(2, "Russia fired missiles at Kyiv overnight, officials in Kyiv said."),
+        passage(3, "Iran denies the reports about missiles."),
+    ]
+    # One sentence unless a counterclaim is due, to see which rule adds the second.
+    one = ExtractiveAnswerer(HashingEmbeddings(), Weights(second_ratio=1.01))
+    text, refused = one.answer("Did Iran send ballistic missiles to Russia?", passages)
+    assert not refused
+    assert "US officials say" in text and "Iran denies" in text and "[3]" in text
+    # A question that is not yes-or-no asks for one side.
+    text, _ = one.answer("Which officials say Iran sent ballistic missiles to Russia?", passages)
+    assert "US officials say" in text and "denies" not in text
+    # Without the rule, the yes/no answer would have given one side only.
+    no_counter = ExtractiveAnswerer(
+        HashingEmbeddings(), Weights(second_ratio=1.01, counterclaim_ratio=2.0)
+    )
+    text, _ = no_counter.answer("Did Iran send ballistic missiles to Russia?", passages)
+    assert "denies" not in text

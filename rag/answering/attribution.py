@@ -3,8 +3,9 @@
 News reports claims, and a question like "What did Iran say about the transfers?" is only
 answered by something Iran is reported to have said: a sentence about the transfers that quotes
 the White House answers a different question. These rules are plain patterns over the text
-(no parser): a reporting verb ("said", "denies", "warned", "according to") and the words before
-it back to the start of its sentence or quote, or the words after an inverted "…," said X".
+(no parser): a reporting verb ("said", "denies", "warned") and the words before it, back to
+the start of its sentence, quote or clause; the name after an inverted "…," said X"; and
+whoever "according to" names. See speakers().
 """
 
 from __future__ import annotations

@@ -311,6 +311,7 @@ def render(summaries: dict[str, dict[str, Any] | None]) -> str:
     ]
     for name, spec in SETS.items():
         lines += section(spec, summaries.get(name))
+    lines += audit_section()
     lines += variants_section()
     lines += weights_section()
     lines += probe_section()
@@ -392,6 +393,64 @@ def probe_section() -> list[str]:
     ]
     lines += [f"| {w['way']} | {w['hit']:.2f} | {w['ctx']:.2f} |" for w in probe["ways"]]
     return lines + [""]
+
+
+def audit_section() -> list[str]:
+    """Which rtqa-2022 questions the corpus can't answer, and the default run without them."""
+    from rtqa_audit import run_audit  # eval/rtqa_audit.py, beside this script
+
+    audit = run_audit()
+    if audit is None:
+        return []
+    entries = audit["not_in_corpus"]
+    unverified = [e["id"] for e in entries if not e["verified"]]
+    rest = audit["answerable"]
+    options = audit["needs_options"]
+    lines = [
+        "## What rtqa-2022's corpus can answer",
+        "",
+        "Written by `python eval/rtqa_audit.py` from the default run above. rtqa-2022 kept "
+        "every question whose answer string occurs in some article, but for some questions no "
+        "article tells the question's story: the answer string is there for another reason "
+        '("Canada" in an article about cannabis and psychosis, for "Which country will print a '
+        "warning on every cigarette?\"). Such a question can't be answered by reading the "
+        "corpus, and its listed source is retrieved only by luck. The questions that no "
+        f"retrieved passage answers in the default run ({len(audit['no_answer_retrieved'])}) "
+        "were read against the articles by hand; those listed in "
+        "`eval/rtqa-audit.jsonl` are the ones whose story no article tells. Each entry gives "
+        "the patterns an article telling its story must match, and the script checks that no "
+        "article matching them holds an acceptable answer"
+        + (f" (unverified: {', '.join(unverified)})" if unverified else " (all verified)")
+        + ". The check is looser than the scorer: rtqa-20220826_21 was first listed, but its "
+        'article gives "the 118th reported sighting", which the scorer does not count as '
+        "118, so it stays in. Questions whose answer a retrieved passage holds were not "
+        "audited. The targets "
+        "above stay as they are, on all 100 questions.",
+        "",
+        "| question | answer | why no article answers it | retrieved the listed source |",
+        "|---|---|---|---|",
+    ]
+    for e in entries:
+        lines.append(
+            f"| {e['id']} | {e['answers'][0]} | {e['why']} | "
+            f"{'yes' if e['retrieval_hit'] else 'no'} |"
+        )
+    lines += [
+        "",
+        f"On the other {rest['n']} questions the default run's retrieval_hit_rate is "
+        f"{rest['retrieval_hit_rate']:.3f}, answer_in_context_rate "
+        f"{rest['answer_in_context_rate']:.3f} and answer_accuracy "
+        f"{rest['answer_accuracy']:.3f}.",
+        "",
+        f'{len(options)} questions pick among quiz options that the set leaves out ("Which of '
+        f'these ...", "True or false: ..."): {", ".join(options)}; the extractive answer '
+        f"contains the expected option for {audit['needs_options_correct']} of them. "
+        f"{len(audit['hit_missed_answer_retrieved'])} retrieval miss(es) had an acceptable "
+        "answer in a retrieved passage from an article the set does not list: "
+        f"{', '.join(audit['hit_missed_answer_retrieved']) or '-'}.",
+        "",
+    ]
+    return lines
 
 
 def variants_section() -> list[str]:

@@ -327,7 +327,10 @@ class ExtractiveAnswerer:
         total = sum(weight.values()) or 1.0
         passage_terms = _passage_terms(passages)
 
-        vectors = self.embedder.embed_documents([question, *texts])
+        # Similarity to the sentence that asks: "Roger Federer will retire after the Laver Cup.
+        # Which Grand Slam has he won most?" is answered by a sentence close to the second
+        # sentence, not by one that retells the first (its words still count in coverage).
+        vectors = self.embedder.embed_documents([asking_part(question), *texts])
         q_vec = vectors[0]
         kind = question_type(question)
         q_words = {x.lower() for x in re.findall(r"[\w'’-]+", question)}

@@ -232,3 +232,19 @@ def test_a_yes_no_question_about_a_denied_claim_gets_both_sides() -> None:
     )
     text, _ = no_counter.answer("Did Iran send ballistic missiles to Russia?", passages)
     assert "denies" not in text
+
+
+def test_sentences_are_compared_with_the_sentence_that_asks() -> None:
+    question = (
+        "Roger Federer announced this week he will retire after the Laver Cup in London. "
+        "Which Grand Slam tournament has the tennis legend won most?"
+    )
+    scene = "Roger Federer announced this week that he will retire after the Laver Cup."
+    answer = "Of all the Grand Slam tournaments, the tennis legend has won Wimbledon most."
+    ranked = answerer().rank(question, [passage(1, scene), passage(2, answer)])
+    by_text = {s.text: s for s in ranked}
+    # The sentence retelling the scene shares more words with the whole question, but the
+    # similarity that scores it is to "Which Grand Slam tournament ...?".
+    assert by_text[answer].cosine > by_text[scene].cosine
+    text, refused = answerer().answer(question, [passage(1, scene), passage(2, answer)])
+    assert not refused and text.startswith("Of all the Grand Slam tournaments")

@@ -290,7 +290,9 @@ def section(spec: EvalSet, summary: dict[str, Any] | None) -> list[str]:
         f"Index: `{fp['embedding_model']}` (model hash {fp['model_hash']}), "
         f"chunks of {fp['chunk_tokens']} tokens with {fp['chunk_overlap_tokens']} overlap "
         f"(chunker v{fp['chunker_version']}), {fp['n_articles']} articles, {fp['n_chunks']} "
-        f"chunks, articles digest {fp['articles_digest']}. Retrieval: "
+        f"chunks, articles digest {fp['articles_digest']}"
+        + (f", BM25 tokenizer v{fp['tokenizer_version']}" if "tokenizer_version" in fp else "")
+        + ". Retrieval: "
         + ", ".join(f"{k}={v}" for k, v in summary.get("retrieval", {}).items())
         + ".",
         "",

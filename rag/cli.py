@@ -139,6 +139,7 @@ def _render_plan(plan: Any, as_json: bool) -> None:
         "skipped": plan.skipped,
         "aliases": {k: v for k, v in plan.aliases.items() if v},
         "rebuild": plan.rebuild_reason,
+        "retokenize": plan.retokenize,
         "warnings": plan.warnings,
     }
     if as_json:
@@ -146,6 +147,11 @@ def _render_plan(plan: Any, as_json: bool) -> None:
         return
     if plan.rebuild_reason:
         out.print(f"[yellow]rebuild:[/] {plan.rebuild_reason}")
+    if plan.retokenize:
+        out.print(
+            "[yellow]re-tokenize:[/] the keyword (BM25) index was made by an older tokenizer: "
+            "indexing tokenizes its chunks again (nothing is re-embedded)"
+        )
     for key, colour in (("added", "green"), ("changed", "yellow"), ("deleted", "red")):
         for rel in data[key]:
             out.print(f"[{colour}]{key:>9}[/] {escape(rel)}", highlight=False)

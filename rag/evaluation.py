@@ -179,8 +179,10 @@ def prepare_index(
 
 
 def index_fingerprint(settings: Settings) -> dict[str, Any]:
-    """The manifest's fingerprint plus a digest of every indexed article's content hash."""
+    """The manifest's fingerprint plus a digest of every indexed article's content hash and
+    the BM25 tokenizer's version."""
     from rag.indexing import current_manifest
+    from rag.lexical import TOKENIZER_VERSION
 
     _, manifest = current_manifest(settings)
     if manifest is None:
@@ -193,6 +195,7 @@ def index_fingerprint(settings: Settings) -> dict[str, Any]:
         "articles_digest": digest.hexdigest()[:16],
         "n_articles": len(manifest.articles),
         "n_chunks": sum(len(e.chunks) for e in manifest.articles.values()),
+        "tokenizer_version": TOKENIZER_VERSION,
     }
 
 

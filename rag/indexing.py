@@ -59,11 +59,16 @@ class Plan:
     fingerprint: dict[str, Any] = field(default_factory=dict)
     # The live index this plan was made against; apply plans again if another run changed it.
     based_on: str | None = None
+    # The BM25 side was tokenized by an older tokenizer: every chunk is tokenized again (cheap;
+    # no vector changes).
+    retokenize: bool = False
 
     @property
     def is_noop(self) -> bool:
-        """True when nothing needs embedding or removing."""
-        return not (self.added or self.changed or self.deleted or self.rebuild_reason)
+        """True when nothing needs embedding, removing or tokenizing again."""
+        return not (
+            self.added or self.changed or self.deleted or self.rebuild_reason or self.retokenize
+        )
 
 
 @dataclass
@@ -152,7 +157,7 @@ def plan(settings: Settings, rebuild: bool = False) -> Plan:
     result = Plan(
         warnings=warnings, fingerprint=fingerprint(settings), based_on=_index_state(settings)
     )
-    _, manifest = current_manifest(settings)
+    gen, manifest = current_manifest(settings)
     if manifest is not None and manifest.fingerprint != result.fingerprint:
         changed = sorted(
             k
@@ -162,6 +167,8 @@ def plan(settings: Settings, rebuild: bool = False) -> Plan:
         result.rebuild_reason = "index was built with other settings (" + ", ".join(changed) + ")"
     elif rebuild and manifest is not None:
         result.rebuild_reason = "--rebuild"
+    elif gen is not None and manifest is not None:
+        result.retokenize = LexicalIndex(gen).stale()
     known = {} if result.rebuild_reason or manifest is None else manifest.articles
     bad = {} if result.rebuild_reason or manifest is None else manifest.skipped
 

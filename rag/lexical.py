@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -12,15 +13,22 @@ from pathlib import Path
 LEXICAL = "lexical"
 _TOKENS = "tokens.jsonl"
 _IDS = "ids.json"
+_VERSION = "tokenizer.json"
+# Bumped whenever tokenize() changes: an index tokenized by another version is tokenized again
+# (on the next `rag index` or `rag eval`; the vectors are kept).
+TOKENIZER_VERSION = 2
+# "G-7", "F-16": a single letter joined to a number. bm25s keeps words of two characters or
+# more, so both halves would be lost; joined, "G-7" and "G7" are the same token.
+_LETTER_NUMBER = re.compile(r"\b([A-Za-z])-(\d{1,4})\b")
 
 
 def tokenize(texts: list[str]) -> list[list[str]]:
-    """English BM25 tokens: lowercased, stop words removed, Snowball-stemmed."""
+    """English BM25 tokens: lowercased, stop words removed, Snowball-stemmed; "G-7" is "g7"."""
     import bm25s
     import Stemmer
 
     return bm25s.tokenize(
-        texts,
+        [_LETTER_NUMBER.sub(r"\1\2", t) for t in texts],
         stopwords="en",
         stemmer=Stemmer.Stemmer("english"),
         return_ids=False,
@@ -83,10 +91,11 @@ class LexicalIndex:
         """
         wanted = list(dict.fromkeys(wanted))
         again = set(rewritten).intersection(wanted)
-        if not again and self._load_ids() == wanted:
+        stale = self.stale()
+        if not again and not stale and self._load_ids() == wanted:
             # Nothing to do: skip reading tokens.jsonl, most of a no-op `rag index`.
             return 0
-        known = self._load_tokens()
+        known = {} if stale else self._load_tokens()
         missing = [cid for cid in wanted if cid not in known or cid in again]
         if missing:
             texts = texts_for(missing)
@@ -128,6 +137,17 @@ class LexicalIndex:
         current = self._current_dir()
         return json.loads((current / _IDS).read_text()) if current else None
 
+    def stale(self) -> bool:
+        """Whether the stored chunks were tokenized by another tokenize() (TOKENIZER_VERSION)."""
+        return self._current_dir() is not None and self._load_version() != TOKENIZER_VERSION
+
+    def _load_version(self) -> int | None:
+        """The tokenizer version the chunks were tokenized with (None: before versions)."""
+        current = self._current_dir()
+        if current is None or not (current / _VERSION).is_file():
+            return None
+        return json.loads((current / _VERSION).read_text()).get("tokenizer")
+
     def _load_tokens(self) -> dict[str, list[str]]:
         current = self._current_dir()
         if current is None or not (current / _TOKENS).is_file():
@@ -155,6 +175,7 @@ class LexicalIndex:
             for cid in ids:
                 fh.write(json.dumps([cid, tokens[cid]]) + "\n")
         (tmp / _IDS).write_text(json.dumps(ids))
+        (tmp / _VERSION).write_text(json.dumps({"tokenizer": TOKENIZER_VERSION}))
         old = self.dir.with_name(LEXICAL + ".old")
         shutil.rmtree(old, ignore_errors=True)
         if self.dir.exists():

@@ -92,6 +92,13 @@ def test_a_speaker_is_not_whatever_the_sentence_is_about() -> None:
     assert speakers("Foreign ministers of the United States, Iran and China met.") == []
 
 
+def test_g7_in_a_question_is_the_g_7_of_the_text() -> None:
+    text = "“We are prepared to respond swiftly,” the G-7 leaders said in a statement."
+    assert quotes(asked_speaker("What did the G7 leaders say?"), text)
+    assert quotes(asked_speaker("What did the G-7 threaten?"), text)
+    assert not quotes(asked_speaker("What did the G-20 say?"), text)
+
+
 def test_the_owner_must_be_named_near() -> None:
     text = "Foreign Minister Hossein Amirabdollahian said a meeting was planned."
     assert not quotes(asked_speaker("How did China's foreign ministry respond?"), text)

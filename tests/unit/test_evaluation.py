@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 from rag import evaluation, scoring
 from rag.cli import app
 from rag.evaluation import EvalError
+from rag.lexical import TOKENIZER_VERSION
 from rag.settings import Settings
 from tests.conftest import SHIPPED_ARTICLES
 from tests.corpus import BIDEN, DRONES
@@ -110,6 +111,7 @@ def test_run_writes_judged_results_and_summary(mini_set: Path, tmp_path: Path) -
     fingerprint = summary["fingerprint"]
     assert fingerprint["n_articles"] == 2 and fingerprint["embedding_model"]
     assert {"articles_digest", "chunk_tokens", "chunker_version", "n_chunks"} <= set(fingerprint)
+    assert fingerprint["tokenizer_version"] == TOKENIZER_VERSION
     assert {"version", "timestamp", "machine", "retrieval"} <= set(summary)
     # The missing article is worth a warning: that question can never be retrieved.
     assert any("elsewhere" in w for w in result.warnings)

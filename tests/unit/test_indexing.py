@@ -242,6 +242,27 @@ def test_a_new_title_reaches_bm25_though_the_passages_are_unchanged(
     assert_consistent(settings)
 
 
+def test_an_index_from_an_older_tokenizer_is_tokenized_again_not_re_embedded(
+    settings: Settings, fake_embeddings: HashingEmbeddings
+) -> None:
+    run(settings, fake_embeddings)
+    gen = Generations(settings.index_dir).current()
+    assert gen is not None
+    # As an index written before the tokenizer had a version (it joins "G-7" into "g7" now).
+    (gen / "lexical" / "tokenizer.json").unlink()
+    plan = indexing.plan(settings)
+    assert plan.retokenize and not plan.is_noop
+    assert not plan.added and not plan.changed and not plan.rebuild_reason
+    calls = len(fake_embeddings.calls)
+    report = indexing.apply(settings, plan, embedder=fake_embeddings)
+    assert report.embedded_chunks == 0 and len(fake_embeddings.calls) == calls
+    assert Generations(settings.index_dir).current() == gen
+    assert json.loads((gen / "lexical" / "tokenizer.json").read_text())["tokenizer"] >= 2
+    assert lexical_sources(settings, "G7") == {G7}
+    assert indexing.plan(settings).is_noop
+    assert_consistent(settings)
+
+
 def test_dry_run_touches_nothing(
     settings: Settings, articles_dir: Path, fake_embeddings: HashingEmbeddings
 ) -> None:

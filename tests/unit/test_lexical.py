@@ -93,3 +93,38 @@ def test_update_tokenizes_only_new_and_rewritten_chunks(lexical: LexicalIndex) -
     assert [h.id for h in lexical.search("lemon", 5)] == ["b"]
     assert lexical.search("Tatarstan", 5)[0].id == "a"
     assert json.loads((lexical.dir / "ids.json").read_text()) == ["a", "b", "g"]
+
+
+def test_a_letter_joined_to_a_number_is_one_token() -> None:
+    # bm25s drops one-character words: "G-7" would lose both halves.
+    assert tokenize(["The G-7 leaders", "G7 leaders", "F-16 jets, Su-35 jets, X-ray"]) == [
+        ["g7", "leader"],
+        ["g7", "leader"],
+        ["f16", "jet", "su", "35", "jet", "ray"],
+    ]
+
+
+def test_an_index_tokenized_by_another_tokenizer_is_tokenized_again(
+    lexical: LexicalIndex,
+) -> None:
+    texts = TEXTS | {"g": "The G-7 leaders warned Iran."}
+    lexical.update([*TEXTS, "g"], lambda ids: {i: texts[i] for i in ids})
+    assert [h.id for h in lexical.search("G7", 5)] == ["g"]
+    # As an index written before the tokenizer joined "G-7" would be stored: no version, and
+    # the letter and number lost.
+    (lexical.dir / "tokenizer.json").unlink()
+    rows = [json.loads(line) for line in (lexical.dir / "tokens.jsonl").read_text().splitlines()]
+    old = [[cid, [t for t in tokens if t != "g7"]] for cid, tokens in rows]
+    (lexical.dir / "tokens.jsonl").write_text("".join(json.dumps(r) + "\n" for r in old))
+
+    asked: list[list[str]] = []
+
+    def texts_for(ids: list[str]) -> dict[str, str]:
+        asked.append(ids)
+        return {i: texts[i] for i in ids}
+
+    assert lexical.update([*TEXTS, "g"], texts_for) == len(texts)
+    assert asked == [[*TEXTS, "g"]]
+    assert [h.id for h in lexical.search("G7", 5)] == ["g"]
+    # Once tokenized again, nothing more to do.
+    assert lexical.update([*TEXTS, "g"], texts_for) == 0

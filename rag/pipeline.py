@@ -7,12 +7,13 @@ import time
 import unicodedata
 from dataclasses import dataclass, field
 from datetime import date
+from functools import partial
 from typing import TYPE_CHECKING, Any, Protocol
 
 from langchain_core.embeddings import Embeddings
 
 from rag.answering import REFUSAL, Answer
-from rag.answering.attribution import ask_of
+from rag.answering.attribution import ask_of, asked_speaker, quotes
 from rag.answering.citations import verify
 from rag.answering.extractive import ExtractiveAnswerer, names_found
 from rag.answering.llm import LLMAnswerer, OnToken, make_chat_model, resolve_spec
@@ -155,7 +156,10 @@ class Pipeline:
         t = time.perf_counter()
         query, carried = self.standalone(question, conversation, answerer)
         condense_ms = (time.perf_counter() - t) * 1000
-        retrieval = self.retriever.search(query, k, as_of)
+        # "What did Iran say ...": one passage at least should report the speaker's words.
+        speaker = asked_speaker(query)
+        wanted = partial(quotes, speaker) if speaker else None
+        retrieval = self.retriever.search(query, k, as_of, wanted)
         if retrieval.too_new:
             n = len(retrieval.too_new)
             later = f"{n} matching article{'s' if n > 1 else ''} published after {as_of} left out"

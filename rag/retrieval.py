@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -99,11 +100,19 @@ class Retriever:
         self.embedder = embedder
         self._manifest: Manifest | None = None  # read on first need: most questions never need it
 
-    def search(self, query: str, k: int | None = None, as_of: date | None = None) -> Retrieval:
+    def search(
+        self,
+        query: str,
+        k: int | None = None,
+        as_of: date | None = None,
+        wanted: Callable[[str], bool] | None = None,
+    ) -> Retrieval:
         """The top k passages for query, fused, deduplicated and date-aware.
 
         as_of (default Settings.as_of): leave out articles published after that day, and read
-        "this week" / "latest" relative to it.
+        "this week" / "latest" relative to it. wanted: a test of a chunk's text that the
+        question needs one passage to pass ("reports what Iran said"); the best candidate
+        passing it is among the passages, in the place of the last one that does not pass.
         """
         k = k or self.settings.k
         as_of = as_of or self.settings.as_of
@@ -147,6 +156,8 @@ class Retriever:
             ordered = _prefer_recent(ordered, as_of)
         window = self.settings.context_chunks
         hits = _collapse(ordered, k, self.settings.max_per_article, window)
+        if wanted is not None:
+            hits = _with_wanted(hits, ordered, wanted, window)
         if hits and _ABOUT_ARTICLE.search(query):
             hits = self._with_lead(hits, k)
         timings["fuse"] = _ms(t)
@@ -402,6 +413,32 @@ def _collapse(
             kept.append(hit)
             grams_of.append(grams)
     return kept
+
+
+def _with_wanted(
+    hits: list[_Hit],
+    ordered: list[tuple[StoredChunk, float]],
+    wanted: Callable[[str], bool],
+    window: int,
+) -> list[_Hit]:
+    """The hits with the best candidate passing `wanted` among them, if it is not already
+    shown (as a hit or as a hit's context); it replaces the last hit that does not pass.
+
+    "What did Iran say about the missiles?": the per-article cap or a better-matching
+    paragraph of the same article can crowd out the one paragraph that reports Iran's words.
+    """
+    best = next(((c, s) for c, s in ordered if wanted(c.text)), None)
+    if best is None:
+        return hits
+    chunk, score = best
+    source = str(chunk.metadata.get("source", ""))
+    if any(h.source == source and abs(h.ordinal - _ordinal(chunk)) <= window for h in hits):
+        return hits
+    replaceable = [i for i, h in enumerate(hits) if not wanted(h.chunk.text)]
+    if not replaceable:
+        return hits
+    kept = [h for i, h in enumerate(hits) if i != replaceable[-1]]
+    return sorted([*kept, _Hit(chunk, score)], key=lambda h: -h.score)
 
 
 def _ms(start: float) -> float:

@@ -106,3 +106,26 @@ def test_each_chunk_records_its_neighbours(fake_index: Settings) -> None:
         place = (c.metadata["source"], int(c.metadata["ordinal"]))
         assert c.metadata.get("prev_id") == by_place.get((place[0], place[1] - 1))
         assert c.metadata.get("next_id") == by_place.get((place[0], place[1] + 1))
+
+
+def test_a_wanted_chunk_takes_the_place_of_the_last_passage_that_is_not(
+    fake_index: Settings, fake_embeddings: HashingEmbeddings
+) -> None:
+    retriever = Retriever(fake_index, fake_embeddings)
+    question = "Where is the drone factory being built?"
+    plain = retriever.search(question, 3).passages
+    phrase = "prohibit Iran Air"  # in the G-7 article, far from the drone factory
+
+    def wanted(text: str) -> bool:
+        return phrase in text
+
+    assert not any(phrase in p.text for p in plain)
+    got = retriever.search(question, 3, wanted=wanted).passages
+    assert len(got) == 3 and sum(phrase in p.text for p in got) == 1
+    # The first two stay; the wanted chunk scores below them, so it comes last.
+    assert [p.chunk_id for p in got[:2]] == [p.chunk_id for p in plain[:2]]
+    assert phrase in got[2].text and [p.rank for p in got] == [1, 2, 3]
+    # Already shown, or nothing to find: the passages are as they were.
+    shown = plain[0].text.split(". ")[0]
+    assert retriever.search(question, 3, wanted=lambda t: shown in t).passages == plain
+    assert retriever.search(question, 3, wanted=lambda t: False).passages == plain

@@ -55,6 +55,9 @@ _ACCORDING = re.compile(r"\baccording to\s+([^,.;\"“”]{2,80})", re.I)
 # Words that say nothing about who is speaking.
 _GENERIC = {"offici", "said", "say"}  # ("officials said"); stop words are gone already
 _PRONOUNS = {"he", "she", "it", "they", "we", "you", "i", "this", "that"}
+# "A report by the institute about the embargo on Iran explains": past these, the words before
+# the verb say what the statement is about, not who makes it.
+_TOPIC = re.compile(r"^(?:about|on|regarding|concerning|over|against)$", re.I)
 # A speaker is named in the few words before its verb ("Foreign Minister Hossein Amirabdollahian
 # said"): further back is what the sentence is about, not who says it.
 _SUBJECT_WORDS = 6
@@ -121,7 +124,10 @@ def speakers(text: str) -> list[frozenset[str]]:
         start, after_conjunction = max(
             (s for s in starts if s[0] <= verb.start()), default=(0, False)
         )
-        segments = [p.split() for p in text[start : verb.start()].split(",") if p.strip()]
+        segments = [
+            _before_topic(p.split()) for p in text[start : verb.start()].split(",") if p.strip()
+        ]
+        segments = [words for words in segments if words]
         if not segments:
             continue
         # "Mykhailo Podolyak, one of Zelensky's top advisors, threatened": a short stretch
@@ -149,6 +155,12 @@ def quotes(speaker: Speaker, text: str) -> bool:
         all(any(same_name(r, w) for w in said_by) for r in speaker.required)
         for said_by in speakers(text)
     )
+
+
+def _before_topic(words: list[str]) -> list[str]:
+    """The words before the first that starts a topic ("about the embargo on Iran")."""
+    cut = next((i for i, w in enumerate(words) if _TOPIC.match(w)), len(words))
+    return words[:cut]
 
 
 def _stems(text: str) -> list[str]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from langchain_core.embeddings import Embeddings
 
@@ -127,6 +127,9 @@ class Weights:
     # A yes/no question's answer also gives a sentence that denies or disputes the claim, when
     # one scores at least this share of the best (chosen on eval/attribution.jsonl c01-c06).
     counterclaim_ratio: float = 0.45
+    # A speaker question ranks a sentence that only neighbours the speaker's at this share of
+    # its score (see _grounded).
+    own_speaker: float = 0.85
 
 
 @dataclass(frozen=True)
@@ -290,6 +293,27 @@ def _near_terms(ranked: list[ScoredSentence]) -> list[_Terms]:
     return [_Terms(frozenset(t), tuple(t)) for t in tokens]
 
 
+def _in_text_order(chosen: list[ScoredSentence]) -> list[ScoredSentence]:
+    """The chosen sentences best first, but one that directly precedes another in its
+    article goes before it ("Iran initially denied ..." before "Tehran later only
+    acknowledged ..."): adjacent sentences read as the article has them."""
+
+    def just_before(s: ScoredSentence, t: ScoredSentence) -> bool:
+        text = s.passage.text
+        a, b = text.find(s.text), text.find(t.text)
+        return (
+            s.passage.chunk_id == t.passage.chunk_id
+            and 0 <= a < b
+            and not text[a + len(s.text) : b].strip()
+        )
+
+    ordered: list[ScoredSentence] = []
+    for s in chosen:
+        at = next((i for i, t in enumerate(ordered) if just_before(s, t)), len(ordered))
+        ordered.insert(at, s)
+    return ordered
+
+
 class ExtractiveAnswerer:
     """Scores each sentence of the top passages against the question; deterministic."""
 
@@ -383,7 +407,9 @@ class ExtractiveAnswerer:
             )
             if counter is not None:
                 chosen.append(counter)
-        return " ".join(f"{s.text.strip()} [{s.passage.rank}]" for s in chosen), False
+        return " ".join(
+            f"{s.text.strip()} [{s.passage.rank}]" for s in _in_text_order(chosen)
+        ), False
 
     def _grounded(self, question: str, ranked: list[ScoredSentence]) -> list[ScoredSentence]:
         """The ranked sentences that can answer question at all, best first.
@@ -418,4 +444,15 @@ class ExtractiveAnswerer:
         speaker = asked_speaker(question)
         if speaker:
             ranked = [s for s in ranked if quotes(speaker, s.near or s.text)]
+            # A quote runs on across sentences, so a sentence next to the one naming the
+            # speaker may be theirs; but one naming them itself comes first on a near-tie
+            # ("Podolyak threatened war with Iran" is not Iran's, the sentence after it is).
+            own = self.weights.own_speaker
+            ranked = sorted(
+                (
+                    s if quotes(speaker, s.text) else replace(s, score=round(s.score * own, 4))
+                    for s in ranked
+                ),
+                key=lambda s: -s.score,
+            )
         return ranked

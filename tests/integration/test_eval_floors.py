@@ -26,7 +26,7 @@ FLOORS: dict[str, dict[str, float]] = {
         "refusal_accuracy": 0.88,
         "false_refusal_rate": 0.06,
     },
-    # Who said what: measured 0.900 answered, 1.000 refused, 0.900 citation precision.
+    # Who said what: measured 0.900 answered, 1.000 refused, 0.925 citation precision.
     "attribution.jsonl": {
         "answer_accuracy": 0.85,
         "citation_precision": 0.85,

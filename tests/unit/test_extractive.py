@@ -248,3 +248,17 @@ def test_sentences_are_compared_with_the_sentence_that_asks() -> None:
     assert by_text[answer].cosine > by_text[scene].cosine
     text, refused = answerer().answer(question, [passage(1, scene), passage(2, answer)])
     assert not refused and text.startswith("Of all the Grand Slam tournaments")
+
+
+def test_sentences_of_one_passage_are_given_in_the_articles_order() -> None:
+    text = (
+        "Iran initially denied supplying drones to Russia. Tehran later only acknowledged "
+        "providing a small number of drones before the invasion."
+    )
+    question = "How has Tehran responded to the accusations that it armed Russia with drones?"
+    ranked = answerer()._grounded(question, answerer().rank(question, [passage(1, text)]))
+    # The sentence naming Tehran ranks first; the answer still reads as the article does.
+    assert ranked[0].text.startswith("Tehran later")
+    answer, refused = answerer().answer(question, [passage(1, text)])
+    assert not refused
+    assert answer.index("Iran initially") < answer.index("Tehran later")

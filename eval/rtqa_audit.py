@@ -21,6 +21,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+from rag.evaluation import read_results
 from rag.scoring import normalize
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -105,16 +106,13 @@ def audit(
     }
 
 
-def _jsonl(path: Path) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-
-
 def run_audit() -> dict[str, Any] | None:
     """The audit of the last default rtqa-2022 run, or None when there is none to read."""
     if not (RUN.is_file() and AUDIT.is_file() and (RTQA / "qa.jsonl").is_file()):
         return None
     articles = {p.name: p.read_text(errors="replace") for p in (RTQA / "articles").glob("*.txt")}
-    return audit(_jsonl(AUDIT), _jsonl(RTQA / "qa.jsonl"), articles, _jsonl(RUN))
+    rows = [list(read_results(path)) for path in (AUDIT, RTQA / "qa.jsonl", RUN)]
+    return audit(rows[0], rows[1], articles, rows[2])
 
 
 if __name__ == "__main__":

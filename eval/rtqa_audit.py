@@ -43,7 +43,7 @@ def holds(text: str, answers: list[str]) -> bool:
     """Whether text holds an acceptable answer, even inside a longer word ("118th" holds
     "118"): looser than the scorer, so that an entry is never verified on a technicality."""
     haystack = normalize(text)
-    return any(normalize(a) and normalize(a) in haystack for a in answers)
+    return any(needle and needle in haystack for needle in map(normalize, answers))
 
 
 def verified(story: list[str], answers: list[str], articles: dict[str, str]) -> bool:

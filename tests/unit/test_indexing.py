@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from rag import indexing
 from rag.cli import app
 from rag.indexing import IndexLocked, IndexReport
-from rag.lexical import LexicalIndex
+from rag.lexical import TOKENIZER_VERSION, LexicalIndex
 from rag.settings import Settings
 from rag.store import ChunkStore, Generations
 from tests.corpus import BIDEN, DRONES, G7, NEW_ARTICLE, US
@@ -27,11 +27,16 @@ def run(settings: Settings, embedder: HashingEmbeddings, *, rebuild: bool = Fals
     return indexing.apply(settings, indexing.plan(settings, rebuild=rebuild), embedder=embedder)
 
 
-def live_store(settings: Settings) -> ChunkStore:
-    """The Chroma collection of the live generation."""
+def live_generation(settings: Settings) -> Path:
+    """The live generation folder (there must be one)."""
     gen = Generations(settings.index_dir).current()
     assert gen is not None
-    return ChunkStore(settings, gen)
+    return gen
+
+
+def live_store(settings: Settings) -> ChunkStore:
+    """The Chroma collection of the live generation."""
+    return ChunkStore(settings, live_generation(settings))
 
 
 def stored_ids(settings: Settings) -> list[str]:
@@ -48,8 +53,7 @@ def manifest_ids(settings: Settings) -> list[str]:
 
 def lexical_sources(settings: Settings, query: str) -> set[str]:
     """Articles whose chunks BM25 finds for query."""
-    gen = Generations(settings.index_dir).current()
-    assert gen is not None
+    gen = live_generation(settings)
     hits = LexicalIndex(gen).search(query, 50)
     by_id = {c.id: c.metadata["source"] for c in live_store(settings).get([h.id for h in hits])}
     assert len(by_id) == len(hits), "BM25 returned ids that Chroma does not hold"
@@ -62,8 +66,7 @@ def assert_consistent(settings: Settings) -> None:
     in_manifest = manifest_ids(settings)
     assert len(in_store) == len(set(in_store)), "duplicate chunks in Chroma"
     assert sorted(in_store) == sorted(in_manifest)
-    gen = Generations(settings.index_dir).current()
-    assert gen is not None
+    gen = live_generation(settings)
     assert sorted(json.loads((gen / "lexical" / "ids.json").read_text())) == sorted(in_manifest)
 
 
@@ -108,8 +111,7 @@ def test_a_noop_run_rewrites_neither_manifest_nor_bm25(
     settings: Settings, fake_embeddings: HashingEmbeddings
 ) -> None:
     run(settings, fake_embeddings)
-    gen = Generations(settings.index_dir).current()
-    assert gen is not None
+    gen = live_generation(settings)
     files = [gen / "manifest.json", gen / "lexical" / "ids.json", gen / "lexical" / "tokens.jsonl"]
     before = [(f.stat().st_ino, f.stat().st_mtime_ns) for f in files]
     report = run(settings, fake_embeddings)
@@ -246,8 +248,7 @@ def test_an_index_from_an_older_tokenizer_is_tokenized_again_not_re_embedded(
     settings: Settings, fake_embeddings: HashingEmbeddings
 ) -> None:
     run(settings, fake_embeddings)
-    gen = Generations(settings.index_dir).current()
-    assert gen is not None
+    gen = live_generation(settings)
     # As an index written before the tokenizer had a version (it joins "G-7" into "g7" now).
     (gen / "lexical" / "tokenizer.json").unlink()
     plan = indexing.plan(settings)
@@ -257,7 +258,9 @@ def test_an_index_from_an_older_tokenizer_is_tokenized_again_not_re_embedded(
     report = indexing.apply(settings, plan, embedder=fake_embeddings)
     assert report.embedded_chunks == 0 and len(fake_embeddings.calls) == calls
     assert Generations(settings.index_dir).current() == gen
-    assert json.loads((gen / "lexical" / "tokenizer.json").read_text())["tokenizer"] >= 2
+    assert json.loads((gen / "lexical" / "tokenizer.json").read_text()) == {
+        "tokenizer": TOKENIZER_VERSION
+    }
     assert lexical_sources(settings, "G7") == {G7}
     assert indexing.plan(settings).is_noop
     assert_consistent(settings)

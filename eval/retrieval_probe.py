@@ -85,13 +85,14 @@ def build_pool() -> list[dict]:
 
 
 def top_k(item: dict, scores: list[float]) -> list:
-    """The pool ranked by scores, through `rag ask`'s collapse and per-article cap."""
+    """The pool ranked by scores, through `rag ask`'s collapse and per-article cap (matching
+    chunks alone: no neighbouring chunks)."""
     from rag.retrieval import _collapse
     from rag.settings import Settings
 
     order = sorted(range(len(scores)), key=lambda j: -scores[j])
     ranked = [(item["chunks"][item["ids"][j]], scores[j]) for j in order]
-    return _collapse(ranked, K, item["sim"], {}, Settings().max_per_article)
+    return _collapse(ranked, K, Settings().max_per_article)
 
 
 def measure(pool: list[dict], score: Callable[[list[float]], float]) -> tuple[float, float]:
@@ -101,9 +102,9 @@ def measure(pool: list[dict], score: Callable[[list[float]], float]) -> tuple[fl
     hit = ctx = 0
     for item in pool:
         q = item["question"]
-        passages = top_k(item, [score(x) for x in item["x"]])
-        hit += any(p.source in q.sources for p in passages)
-        ctx += any(contains_answer(p.text, q.answers) for p in passages)
+        hits = top_k(item, [score(x) for x in item["x"]])
+        hit += any(h.source in q.sources for h in hits)
+        ctx += any(contains_answer(h.chunk.text, q.answers) for h in hits)
     return hit / len(pool), ctx / len(pool)
 
 

@@ -79,7 +79,7 @@ def build_pool() -> list[dict]:
                     math.log(sources[chunks[i].metadata.get("source")]),
                 ]
             )
-        pool.append({"question": q, "ids": ids, "chunks": chunks, "sim": sim, "x": rows})
+        pool.append({"question": q, "ids": ids, "chunks": chunks, "x": rows})
     print(file=sys.stderr)
     return pool
 

@@ -19,6 +19,10 @@ import sys
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from rag.retrieval import _Hit
 
 ROOT = Path(__file__).resolve().parent.parent
 RTQA = ROOT.parent / "shared" / "bench" / "rtqa-2022"
@@ -84,7 +88,7 @@ def build_pool() -> list[dict]:
     return pool
 
 
-def top_k(item: dict, scores: list[float]) -> list:
+def top_k(item: dict, scores: list[float]) -> list[_Hit]:
     """The pool ranked by scores, through `rag ask`'s collapse and per-article cap (matching
     chunks alone: no neighbouring chunks)."""
     from rag.retrieval import _collapse

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from rag.retrieval import _Hit
+    from rag.retrieval import Hit
 
 ROOT = Path(__file__).resolve().parent.parent
 RTQA = ROOT.parent / "shared" / "bench" / "rtqa-2022"
@@ -88,15 +88,15 @@ def build_pool() -> list[dict]:
     return pool
 
 
-def top_k(item: dict, scores: list[float]) -> list[_Hit]:
+def top_k(item: dict, scores: list[float]) -> list[Hit]:
     """The pool ranked by scores, through `rag ask`'s collapse and per-article cap (matching
     chunks alone: no neighbouring chunks)."""
-    from rag.retrieval import _collapse
+    from rag.retrieval import collapse
     from rag.settings import Settings
 
     order = sorted(range(len(scores)), key=lambda j: -scores[j])
     ranked = [(item["chunks"][item["ids"][j]], scores[j]) for j in order]
-    return _collapse(ranked, K, Settings().max_per_article)
+    return collapse(ranked, K, Settings().max_per_article)
 
 
 def measure(pool: list[dict], score: Callable[[list[float]], float]) -> tuple[float, float]:

@@ -14,8 +14,9 @@ from rich.console import Console
 from rich.markup import escape
 
 from rag.answering import Answer
+from rag.conversation import Conversation
 from rag.errors import RagError
-from rag.pipeline import Conversation, Pipeline
+from rag.pipeline import Pipeline
 from rag.render import TokenPrinter, print_answer, print_passage, print_sources
 from rag.retrieval import Passage
 from rag.settings import Settings
@@ -65,20 +66,11 @@ def make_reader(history: Path) -> Reader:
 class ChatSession:
     """One conversation over a warm pipeline; `handle` acts on one line of input."""
 
-    def __init__(
-        self,
-        pipeline: Pipeline,
-        out: Console,
-        err: Console,
-        llm: str | None = None,
-        k: int | None = None,
-    ) -> None:
+    def __init__(self, pipeline: Pipeline, out: Console, err: Console) -> None:
+        # The pipeline's settings are the chat's: /k, /asof and /llm replace them.
         self.pipeline = pipeline
         self.out = out
         self.err = err
-        self.llm = llm
-        self.k = k
-        self.as_of: date | None = pipeline.settings.as_of
         self.conversation = Conversation()
         self.last: Answer | None = None
         self._commands: dict[str, Callable[[str], bool]] = {
@@ -121,12 +113,7 @@ class ChatSession:
         try:
             with spinner or nullcontext():
                 answer = self.pipeline.ask(
-                    question,
-                    k=self.k,
-                    llm=self.llm,
-                    conversation=self.conversation,
-                    on_token=on_token,
-                    as_of=self.as_of,
+                    question, conversation=self.conversation, on_token=on_token
                 )
         except KeyboardInterrupt:
             printer.finish()
@@ -137,8 +124,8 @@ class ChatSession:
             self._error(f"{exc} (in chat: /llm extractive)" if "--llm" in str(exc) else str(exc))
             return
         printer.finish()
-        if answer.query != answer.question:
-            self.out.print(f"[dim]searched for: {escape(answer.query)}[/]", highlight=False)
+        if answer.query is not None and answer.query.text != answer.question:
+            self.out.print(f"[dim]searched for: {escape(answer.query.text)}[/]", highlight=False)
         print_answer(self.out, self.err, answer, streamed=printer.printed)
         self.last = answer
 
@@ -176,42 +163,59 @@ class ChatSession:
             self.err.print(f"[yellow]note:[/] {escape(problem)}", highlight=False, soft_wrap=True)
         return True
 
+    @property
+    def settings(self) -> Settings:
+        return self.pipeline.settings
+
+    def _override(self, **changes: Any) -> bool:
+        """Answer from now on under settings with these changes; False if they are invalid."""
+        from pydantic import ValidationError
+
+        try:
+            self.pipeline = self.pipeline.with_settings(self.settings.with_overrides(**changes))
+        except ValidationError as exc:
+            self._error("; ".join(e["msg"] for e in exc.errors()))
+            return False
+        return True
+
     def _k(self, arg: str) -> bool:
         if not arg:
-            self.out.print(f"k = {self.k or self.pipeline.settings.k}")
-        elif arg.isdigit() and 1 <= int(arg) <= MAX_K:
-            self.k = int(arg)
-            self.out.print(f"retrieving {self.k} passages per question")
-        else:
+            self.out.print(f"k = {self.settings.k}")
+        elif arg.isdigit() and 1 <= int(arg) <= MAX_K and self._override(k=int(arg)):
+            self.out.print(f"retrieving {self.settings.k} passages per question")
+        elif not (arg.isdigit() and 1 <= int(arg) <= MAX_K):
             self._error(f"usage: /k N, with N from 1 to {MAX_K}")
         return True
 
     def _llm(self, arg: str) -> bool:
         if not arg:
-            self.out.print(f"answering with {self.pipeline.answerer(self.llm).name}")
+            self.out.print(f"answering with {self.pipeline.answerer().name}", highlight=False)
+            return True
+        before = self.pipeline
+        if not self._override(llm=arg):
             return True
         try:
-            name = self.pipeline.answerer(arg).name
+            name = self.pipeline.answerer().name
         except RagError as exc:
+            self.pipeline = before  # an unusable answerer leaves the current one in place
             self._error(str(exc))
             return True
-        self.llm = arg
         self.out.print(f"answering with {name}", highlight=False)
         return True
 
     def _as_of(self, arg: str) -> bool:
         if arg.lower() in ("off", "none"):
-            self.as_of = None
+            self._override(as_of=None)
         elif arg:
             try:
-                self.as_of = date.fromisoformat(arg)
+                day = date.fromisoformat(arg)
             except ValueError:
                 self._error("usage: /asof YYYY-MM-DD, or /asof off for every article")
                 return True
+            self._override(as_of=day)
+        as_of = self.settings.as_of
         self.out.print(
-            f"answering as of {self.as_of.isoformat()}"
-            if self.as_of
-            else "answering from every article"
+            f"answering as of {as_of.isoformat()}" if as_of else "answering from every article"
         )
         return True
 
@@ -254,17 +258,11 @@ def repl(session: ChatSession, read: Reader) -> None:
             session.err.print("[yellow]cancelled[/]")
 
 
-def run(
-    settings: Settings,
-    out: Console,
-    err: Console,
-    llm: str | None = None,
-    k: int | None = None,
-) -> None:
+def run(settings: Settings, out: Console, err: Console) -> None:
     """`rag chat`: open the index, check the answerer, then converse on the terminal."""
     pipeline = Pipeline(settings)
-    name = pipeline.answerer(llm).name  # an unusable --llm fails here, before the first prompt
-    session = ChatSession(pipeline, out, err, llm=llm, k=k)
+    name = pipeline.answerer().name  # an unusable --llm fails here, before the first prompt
+    session = ChatSession(pipeline, out, err)
     out.print(
         f"[bold]rag chat[/] answering with {escape(name)} from {escape(str(settings.index_dir))}"
         + (f" as of {settings.as_of.isoformat()}" if settings.as_of else "")

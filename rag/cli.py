@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from dataclasses import asdict
 from datetime import date
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
@@ -40,15 +40,34 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object ins
 @app.callback()
 def main_callback(ctx: typer.Context) -> None:
     """Build the one Settings object (environment, rag.toml) for every command."""
+    from pydantic import ValidationError
+
     try:
         ctx.obj = Settings()
-    except Exception as exc:  # pydantic's ValidationError: a bad RAG_* value
-        err.print(f"[red]error:[/] invalid settings: {exc}")
-        raise typer.Exit(2) from exc
+    except ValidationError as exc:  # a bad RAG_* value or rag.toml entry
+        _invalid(exc)
 
 
-def _settings(ctx: typer.Context, **overrides: Any) -> Settings:
-    return ctx.obj.with_overrides(**overrides)
+def _settings(ctx: typer.Context, **options: Any) -> Settings:
+    """The settings with the command-line options that were given (None: not given)."""
+    from pydantic import ValidationError
+
+    try:
+        return ctx.obj.with_overrides(**{k: v for k, v in options.items() if v is not None})
+    except ValidationError as exc:
+        _invalid(exc)
+
+
+def _invalid(exc: Any) -> NoReturn:
+    """One line per invalid setting, then exit 2 (a usage error)."""
+    problems = "; ".join(
+        f"{'.'.join(str(p) for p in e['loc'])}: {e['msg'].removeprefix('Value error, ')}"
+        for e in exc.errors()
+    )
+    err.print(
+        f"[red]error:[/] invalid settings: {escape(problems)}", highlight=False, soft_wrap=True
+    )
+    raise typer.Exit(2) from exc
 
 
 @contextmanager
@@ -315,12 +334,12 @@ def ask(
     from rag.pipeline import Pipeline, to_json
     from rag.render import TokenPrinter, print_answer
 
-    settings = _settings(ctx, index_dir=index_dir, k=k, as_of=_as_of(as_of))
+    settings = _settings(ctx, index_dir=index_dir, k=k, llm=llm, as_of=_as_of(as_of))
     with _errors():
         pipeline = Pipeline(settings)
-        streaming = not as_json and pipeline.answerer(llm).name != "extractive"
+        streaming = not as_json and pipeline.answerer().streams
         printer = TokenPrinter(out)
-        answer = pipeline.ask(question, llm=llm, on_token=printer if streaming else None)
+        answer = pipeline.ask(question, on_token=printer if streaming else None)
     if as_json:
         if answer.note:
             err.print(f"[yellow]note:[/] {answer.note}", highlight=False, soft_wrap=True)
@@ -344,9 +363,9 @@ def chat(
     """
     from rag import chat as repl
 
-    settings = _settings(ctx, index_dir=index_dir, as_of=_as_of(as_of))
+    settings = _settings(ctx, index_dir=index_dir, k=k, llm=llm, as_of=_as_of(as_of))
     with _errors():
-        repl.run(settings, out, err, llm=llm, k=k)
+        repl.run(settings, out, err)
 
 
 SetOpt = Annotated[
@@ -439,7 +458,7 @@ def eval_command(
         old = evaluation.load_summary(compare) if compare is not None else None
         set_file = set_path or evaluation.resolve_default(evaluation.DEFAULT_SET)
         articles_dir = articles or evaluation.default_articles(set_file)
-        base = _settings(ctx, articles_dir=articles_dir, k=k, as_of=_as_of(as_of))
+        base = _settings(ctx, articles_dir=articles_dir, k=k, llm=llm, as_of=_as_of(as_of))
         settings = base.with_overrides(
             index_dir=index_dir or evaluation.default_index_dir(base, articles_dir)
         )
@@ -450,8 +469,6 @@ def eval_command(
                 settings,
                 set_file,
                 out_folder,
-                k=k,
-                llm=llm,
                 index_progress=indexing,
                 ask_progress=asking,
             )

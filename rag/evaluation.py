@@ -232,8 +232,6 @@ def run(
     set_path: Path,
     out_dir: Path,
     *,
-    k: int | None = None,
-    llm: str | None = None,
     embedder: Embeddings | None = None,
     chat_model: BaseChatModel | None = None,
     index_progress: Progress | None = None,
@@ -255,7 +253,7 @@ def run(
     warnings.extend(_source_warnings(questions, settings))
 
     pipeline = Pipeline(settings, embedder=embedder, chat_model=chat_model)
-    answerer = pipeline.answerer(llm).name
+    answerer = pipeline.answerer().name
     out_dir.mkdir(parents=True, exist_ok=True)
     results_path, summary_path = out_dir / RESULTS, out_dir / SUMMARY
     summary_path.unlink(missing_ok=True)  # no stale summary beside a new, partial results file
@@ -265,7 +263,13 @@ def run(
     verdicts: list[dict[str, Any]] = []
     with results_path.open("w", encoding="utf-8") as fh:
         for q in questions:
-            answer = pipeline.ask(q.question, k=k, llm=llm, as_of=q.asked)
+            # A question's own "asked" day wins over the run's --as-of.
+            asked = (
+                pipeline.with_settings(settings.with_overrides(as_of=q.asked))
+                if q.asked
+                else pipeline
+            )
+            answer = asked.ask(q.question)
             record = to_json(answer)
             for item, passage in zip(record["retrieved"], answer.passages, strict=True):
                 item["text"] = passage.text
@@ -288,7 +292,7 @@ def run(
     }
     summary.update(
         answerer=answerer,
-        k=k or settings.k,
+        k=settings.k,
         as_of=settings.as_of.isoformat() if settings.as_of else None,
         dated_questions=sum(1 for q in questions if q.asked),
         version=__version__,
@@ -306,6 +310,7 @@ def run(
             "lexical_weight": settings.lexical_weight,
             "refusal_threshold": settings.refusal_threshold,
         },
+        tuning=settings.tuning.model_dump(),
         machine=_machine(),
         timestamp=datetime.now(UTC).isoformat(timespec="seconds"),
         seconds=round(time.perf_counter() - started, 2),

@@ -41,6 +41,42 @@ def same_name(a: str, b: str) -> bool:
     return a == b or (len(a) >= 4 and len(b) >= 4 and (a.startswith(b) or b.startswith(a)))
 
 
+# Words that say nothing about who is speaking ("officials said"); stop words are gone already.
+_GENERIC_SPEAKER = {"offici", "said", "say"}
+
+
+def speaker_stems(text: str) -> list[str]:
+    """The stems that can name a speaker: "U.S. officials" -> ["u.s"], not "offici"."""
+    return [t for t in tokenize([text])[0] if t not in _GENERIC_SPEAKER]
+
+
+@dataclass(frozen=True)
+class Terms:
+    """Stemmed words of a stretch of text, as a set and in order."""
+
+    words: frozenset[str]
+    sequence: tuple[str, ...]
+
+    @classmethod
+    def of(cls, tokens: list[str]) -> Terms:
+        return cls(frozenset(tokens), tuple(tokens))
+
+    def names_all(self, names: Iterable[tuple[str, ...]]) -> bool:
+        """Whether the text names every one of names, a many-word name as a phrase: "the UN
+        Security Council" is not named by "the National Security Council" and "the UN"."""
+
+        def found(name: tuple[str, ...]) -> bool:
+            if len(name) == 1:
+                return any(same_name(name[0], t) for t in self.words)
+            seq, n = self.sequence, len(name)
+            return any(
+                all(same_name(a, b) for a, b in zip(name, seq[i : i + n], strict=True))
+                for i in range(len(seq) - n + 1)
+            )
+
+        return all(found(n) for n in names)
+
+
 def _best(scores, n: int):  # noqa: ANN001, ANN202 - numpy arrays, numpy imported lazily
     """Positions of the n highest positive scores, best first; equal scores in index order.
 

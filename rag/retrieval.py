@@ -11,9 +11,11 @@ from pathlib import Path
 
 from langchain_core.embeddings import Embeddings
 
+from rag.attribution import quotes
 from rag.errors import RagError
 from rag.lexical import LexicalIndex
-from rag.settings import Settings
+from rag.question import Query
+from rag.settings import Settings, Tuning
 from rag.store import MANIFEST, ChunkStore, Generations, Manifest, StoredChunk
 
 
@@ -46,9 +48,9 @@ class Passage:
 
 
 @dataclass
-class _Hit:
-    """A kept chunk on its way to becoming a Passage: its fused score, and the other articles
-    that repeat it (wire copy)."""
+class Hit:
+    """A kept chunk on its way to becoming a Passage: its fused score (higher is better), and
+    the other articles that repeat it (wire copy)."""
 
     chunk: StoredChunk
     score: float
@@ -75,15 +77,7 @@ class Retrieval:
     too_new: tuple[str, ...] = ()
 
 
-_RECENCY = re.compile(r"\b(latest|most recent|newest|recently|this week|last week|now)\b", re.I)
 _WORDS = re.compile(r"[a-z0-9]+")
-# Questions about an article itself (its author, its date) are answered by its first chunk,
-# which holds the byline and dateline but rarely matches the question's words.
-_ABOUT_ARTICLE = re.compile(
-    r"\b(who wrote|written by|who (is|was) the author|byline|when was .* (published|posted)|"
-    r"(what|which) (date|day) was .* (published|posted))\b",
-    re.I,
-)
 
 
 class Retriever:
@@ -93,46 +87,39 @@ class Retriever:
         gen = Generations(settings.index_dir).current()
         if gen is None:
             raise IndexMissing(f"no index in {settings.index_dir}; run `rag index` first")
-        self.settings = settings
+        self.index_dir = settings.index_dir
         self.generation: Path = gen
         self.store = ChunkStore(settings, gen)
         self.lexical = LexicalIndex(gen)
         self.embedder = embedder
         self._manifest: Manifest | None = None  # read on first need: most questions never need it
 
-    def search(
-        self,
-        query: str,
-        k: int | None = None,
-        as_of: date | None = None,
-        wanted: Callable[[str], bool] | None = None,
-    ) -> Retrieval:
-        """The top k passages for query, fused, deduplicated and date-aware.
+    def search(self, query: Query, settings: Settings) -> Retrieval:
+        """The top settings.k passages for query, fused, deduplicated and date-aware.
 
-        as_of (default Settings.as_of): leave out articles published after that day, and read
-        "this week" / "latest" relative to it. wanted: a test of a chunk's text that the
-        question needs one passage to pass ("reports what Iran said"); the best candidate
-        passing it is among the passages, in the place of the last one that does not pass.
+        settings.as_of: leave out articles published after that day, and read "this week" /
+        "latest" relative to it. A question asking what somebody said (query.speaker) needs one
+        passage that reports them: the best candidate that does is among the passages, in the
+        place of the last one that does not.
         """
-        k = k or self.settings.k
-        as_of = as_of or self.settings.as_of
-        n = max(self.settings.candidates, k * 4)
+        k, as_of, tuning = settings.k, settings.as_of, settings.tuning
+        n = max(settings.candidates, k * tuning.candidate_factor)
         if as_of:
-            n *= 2  # some candidates will be too new
+            n *= tuning.as_of_candidate_factor  # some candidates will be too new
         timings: dict[str, float] = {}
 
         t = time.perf_counter()
-        vector = self.embedder.embed_query(query)
+        vector = self.embedder.embed_query(query.text)
         timings["embed"] = _ms(t)
         t = time.perf_counter()
         dense = self.store.query(vector, n)
         timings["dense"] = _ms(t)
         if not dense:
             raise IndexMissing(
-                f"the index in {self.settings.index_dir} is empty; add articles and run `rag index`"
+                f"the index in {self.index_dir} is empty; add articles and run `rag index`"
             )
         t = time.perf_counter()
-        lexical = self.lexical.search(query, n)
+        lexical = self.lexical.search(query.text, n)
         timings["bm25"] = _ms(t)
 
         t = time.perf_counter()
@@ -140,7 +127,7 @@ class Retriever:
         bm25 = {h.id: h.score for h in lexical}
         lexical_only = [h.id for h in lexical if h.id not in similarity]
         similarity.update(self.store.similarities(lexical_only, vector))
-        fused = self._fuse(dense, lexical, similarity)
+        fused = _fuse(settings, dense, lexical, similarity)
         chunks = {c.id: c for c in dense}
         missing = [cid for cid, _ in fused if cid not in chunks]
         chunks.update((c.id, c) for c in self.store.get(missing))
@@ -152,14 +139,15 @@ class Retriever:
             }
             ordered = [(c, s) for c, s in ordered if c.id not in later]
             dense = [c for c in dense if c.id not in later]  # dense is a subset of ordered
-        if _RECENCY.search(query):
-            ordered = _prefer_recent(ordered, as_of)
-        window = self.settings.context_chunks
-        hits = _collapse(ordered, k, self.settings.max_per_article, window)
-        if wanted is not None:
-            hits = _with_wanted(hits, ordered, wanted, window)
-        if hits and _ABOUT_ARTICLE.search(query):
-            hits = self._with_lead(hits, k)
+        if query.recency:
+            ordered = _prefer_recent(ordered, tuning, as_of)
+        window = settings.context_chunks
+        hits = collapse(ordered, k, settings.max_per_article, window, tuning.near_duplicate)
+        if query.speaker is not None:
+            speaker = query.speaker
+            hits = _with_wanted(hits, ordered, lambda text: quotes(speaker, text), window)
+        if hits and query.about_article:
+            hits = self._with_lead(hits, k, window)
         timings["fuse"] = _ms(t)
         context: dict[str, list[StoredChunk]] = {}
         if window:
@@ -171,11 +159,11 @@ class Retriever:
             for rank, hit in enumerate(hits, start=1)
         ]
         best = max((1.0 - c.distance for c in dense if c.distance is not None), default=0.0)
-        return Retrieval(query, passages, best, timings, tuple(dict.fromkeys(later.values())))
+        return Retrieval(query.text, passages, best, timings, tuple(dict.fromkeys(later.values())))
 
-    def _with_lead(self, hits: list[_Hit], k: int) -> list[_Hit]:
+    def _with_lead(self, hits: list[Hit], k: int, window: int) -> list[Hit]:
         """The hits with the best article's first chunk in the last slot, if not there."""
-        source, window = hits[0].source, self.settings.context_chunks
+        source = hits[0].source
         # Shown already, as a passage or as the context of one (see _neighbours).
         if any(h.source == source and h.ordinal <= window for h in hits):
             return hits
@@ -184,9 +172,9 @@ class Retriever:
             return hits
         last = hits[-1] if len(hits) >= k else None
         kept = [h for h in hits if h is not last]
-        return [*kept, _Hit(lead, last.score if last else 0.0)]
+        return [*kept, Hit(lead, last.score if last else 0.0)]
 
-    def _neighbours(self, hits: list[_Hit], window: int) -> dict[str, list[StoredChunk]]:
+    def _neighbours(self, hits: list[Hit], window: int) -> dict[str, list[StoredChunk]]:
         """Up to `window` neighbouring chunks of each hit's article on either side, by hit id.
 
         Chunks are small so that each vector stays precise; the answer to a question often sits
@@ -231,29 +219,30 @@ class Retriever:
         found = self.store.get(entry.chunks[:1]) if entry else []
         return found[0] if found else None
 
-    def _fuse(
-        self, dense: list[StoredChunk], lexical: list, similarity: dict[str, float]
-    ) -> list[tuple[str, float]]:
-        """Rank the union of both candidate lists; the fused score is higher-is-better.
 
-        "scores" adds the cosine similarity and the BM25 score scaled by the best BM25 score;
-        "rrf" is plain reciprocal rank fusion, kept to compare against (see Settings.fusion).
-        """
-        s = self.settings
-        scores: dict[str, float] = {}
-        if s.fusion == "rrf":
-            for rank, c in enumerate(dense):
-                scores[c.id] = scores.get(c.id, 0.0) + s.dense_weight / (s.rrf_k + rank + 1)
-            for rank, h in enumerate(lexical):
-                scores[h.id] = scores.get(h.id, 0.0) + s.lexical_weight / (s.rrf_k + rank + 1)
-        else:
-            top = max((h.score for h in lexical), default=0.0) or 1.0
-            bm25 = {h.id: h.score / top for h in lexical}
-            for cid in dict.fromkeys([c.id for c in dense] + [h.id for h in lexical]):
-                scores[cid] = s.dense_weight * similarity.get(
-                    cid, 0.0
-                ) + s.lexical_weight * bm25.get(cid, 0.0)
-        return sorted(scores.items(), key=lambda kv: -kv[1])
+def _fuse(
+    settings: Settings, dense: list[StoredChunk], lexical: list, similarity: dict[str, float]
+) -> list[tuple[str, float]]:
+    """Rank the union of both candidate lists; the fused score is higher-is-better.
+
+    "scores" adds the cosine similarity and the BM25 score scaled by the best BM25 score;
+    "rrf" is plain reciprocal rank fusion, kept to compare against (see Settings.fusion).
+    """
+    s = settings
+    scores: dict[str, float] = {}
+    if s.fusion == "rrf":
+        for rank, c in enumerate(dense):
+            scores[c.id] = scores.get(c.id, 0.0) + s.dense_weight / (s.rrf_k + rank + 1)
+        for rank, h in enumerate(lexical):
+            scores[h.id] = scores.get(h.id, 0.0) + s.lexical_weight / (s.rrf_k + rank + 1)
+    else:
+        top = max((h.score for h in lexical), default=0.0) or 1.0
+        bm25 = {h.id: h.score / top for h in lexical}
+        for cid in dict.fromkeys([c.id for c in dense] + [h.id for h in lexical]):
+            scores[cid] = s.dense_weight * similarity.get(cid, 0.0) + s.lexical_weight * bm25.get(
+                cid, 0.0
+            )
+    return sorted(scores.items(), key=lambda kv: -kv[1])
 
 
 def _ordinal(chunk: StoredChunk) -> int:
@@ -274,13 +263,8 @@ def _published_after(chunk: StoredChunk, as_of: date) -> bool:
     return published is not None and published > as_of
 
 
-# How fast "recent" fades when the question is asked as of a date: an article this many days
-# older than the as-of day gets half the lift of one published that day.
-_RECENCY_HALF_LIFE_DAYS = 14
-
-
 def _prefer_recent(
-    ordered: list[tuple[StoredChunk, float]], as_of: date | None = None
+    ordered: list[tuple[StoredChunk, float]], tuning: Tuning, as_of: date | None = None
 ) -> list[tuple[StoredChunk, float]]:
     """For 'latest'/'this week' questions, let recent articles win near-ties in the fused score.
 
@@ -292,7 +276,9 @@ def _prefer_recent(
             published = _chunk_date(chunk)
             if published is None or published > as_of:
                 return 0.0
-            return 0.5 ** ((as_of - published).days / _RECENCY_HALF_LIFE_DAYS)
+            # How fast "recent" fades: an article recency_half_life_days older than the as-of
+            # day gets half the lift of one published that day.
+            return 0.5 ** ((as_of - published).days / tuning.recency_half_life_days)
 
     else:
         dates = sorted({c.metadata.get("date") for c, _ in ordered if c.metadata.get("date")})
@@ -307,9 +293,9 @@ def _prefer_recent(
 
     def boosted(item: tuple[StoredChunk, float]) -> float:
         chunk, score = item
-        # Up to a 15% lift of the best score for the most recent article: enough to reorder
-        # near-equals, not to surface an irrelevant recent passage.
-        return score + 0.15 * top * recency(chunk)
+        # Up to a 15% lift (recency_lift) of the best score for the most recent article:
+        # enough to reorder near-equals, not to surface an irrelevant recent passage.
+        return score + tuning.recency_lift * top * recency(chunk)
 
     return sorted(ordered, key=boosted, reverse=True)
 
@@ -345,7 +331,7 @@ def _stitch(chunks: list[StoredChunk]) -> tuple[str, int, int]:
 
 def _passage(
     rank: int,
-    hit: _Hit,
+    hit: Hit,
     neighbours: list[StoredChunk],
     similarity: dict[str, float],
     bm25: dict[str, float],
@@ -376,10 +362,15 @@ def _shingles(text: str) -> set[tuple[str, ...]]:
     return set(zip(words, words[1:], words[2:], strict=False)) or {tuple(words)}
 
 
-def _collapse(
-    ordered: list[tuple[StoredChunk, float]], k: int, max_per_article: int, window: int = 0
-) -> list[_Hit]:
-    """Keep the first of near-duplicate passages (word 3-gram containment >= 0.5), and at most
+def collapse(
+    ordered: list[tuple[StoredChunk, float]],
+    k: int,
+    max_per_article: int,
+    window: int = 0,
+    near_duplicate: float = 0.5,
+) -> list[Hit]:
+    """Keep the first of near-duplicate passages (word 3-gram containment >= near_duplicate;
+    see Tuning), and at most
     max_per_article passages of one article. A chunk within `window` chunks of a kept chunk of
     its article takes no slot: it is shown as that passage's context (see
     Retriever._neighbours).
@@ -387,16 +378,16 @@ def _collapse(
     Wire copy is republished by many outlets: a repeated paragraph is noted as corroboration
     from the other article instead of taking a second slot.
     """
-    kept: list[_Hit] = []
+    kept: list[Hit] = []
     grams_of: list[set[tuple[str, ...]]] = []
     per_article: dict[str, int] = {}
     for chunk, score in ordered:
-        hit, grams = _Hit(chunk, score), _shingles(chunk.text)
+        hit, grams = Hit(chunk, score), _shingles(chunk.text)
         duplicate_of = next(
             (
                 other
                 for other, seen in zip(kept, grams_of, strict=True)
-                if len(grams & seen) / max(1, min(len(grams), len(seen))) >= 0.5
+                if len(grams & seen) / max(1, min(len(grams), len(seen))) >= near_duplicate
             ),
             None,
         )
@@ -416,11 +407,11 @@ def _collapse(
 
 
 def _with_wanted(
-    hits: list[_Hit],
+    hits: list[Hit],
     ordered: list[tuple[StoredChunk, float]],
     wanted: Callable[[str], bool],
     window: int,
-) -> list[_Hit]:
+) -> list[Hit]:
     """The hits with the best candidate passing `wanted` among them, if it is not already
     shown (as a hit or as a hit's context); it replaces the last hit that does not pass.
 
@@ -438,7 +429,7 @@ def _with_wanted(
     if not replaceable:
         return hits
     kept = [h for i, h in enumerate(hits) if i != replaceable[-1]]
-    return sorted([*kept, _Hit(chunk, score)], key=lambda h: -h.score)
+    return sorted([*kept, Hit(chunk, score)], key=lambda h: -h.score)
 
 
 def _ms(start: float) -> float:

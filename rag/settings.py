@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import os
+import re
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -23,10 +24,69 @@ def _config_file() -> Path:
     return Path(os.environ.get("RAG_CONFIG", "rag.toml"))
 
 
+class Tuning(BaseModel):
+    """Every tuned constant of retrieval, answering and citation checking, in one typed place.
+
+    Recorded in each eval's summary.json (and so in eval/RESULTS.md), so a result says what
+    produced it. The answer weights were chosen by `python eval/tune_weights.py` (a grid over
+    the shipped set and rtqa-2022, rtqa-2022 accuracy cross-validated; see eval/RESULTS.md);
+    the script varies the others one at a time, and each default is the best or tied there.
+    Set from the environment as e.g. RAG_TUNING__MIN_SCORE=0.25.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    # Retrieval.
+    candidate_factor: int = Field(4, ge=1, description="candidates are at least k times this")
+    as_of_candidate_factor: int = Field(
+        2, ge=1, description="more candidates with --as-of: some will be too new"
+    )
+    near_duplicate: float = Field(
+        0.5, gt=0, le=1, description="word 3-gram containment at which two passages are one"
+    )
+    recency_lift: float = Field(
+        0.15, ge=0, description="share of the best fused score added for the newest article"
+    )
+    recency_half_life_days: float = Field(
+        14, gt=0, description="with --as-of, an article this much older gets half the lift"
+    )
+    # The extractive answerer's sentence score: a weighted mix, higher is better.
+    cosine: float = 0.30
+    coverage: float = 0.45
+    context: float = 0.10
+    typed: float = 0.10
+    restated: float = 0.20
+    restated_below: float = Field(
+        0.4, gt=0, le=1, description="share of new words under which a sentence only restates"
+    )
+    rank_prior: float = 0.05
+    focus: float = Field(3.0, ge=1, description="weight of the asking clause's words")
+    min_score: float = 0.20
+    second_ratio: float = 0.8
+    typed_min_coverage: float = 0.2
+    # A yes/no question's answer also gives a sentence that denies or disputes the claim, when
+    # one scores at least this share of the best (chosen on eval/attribution.jsonl c01-c06).
+    counterclaim_ratio: float = 0.45
+    # A speaker question ranks a sentence that only neighbours the speaker's at this share of
+    # its score (see ExtractiveAnswerer._grounded).
+    own_speaker: float = 0.85
+    max_sentences: int = Field(2, ge=1)
+    # Citation checking: a sentence is supported when most of its content words are in the
+    # cited passage, or when it is a close paraphrase (embedding cosine) sharing some words.
+    min_overlap: float = Field(0.6, ge=0, le=1)
+    min_paraphrase_cosine: float = Field(0.75, ge=-1, le=1)
+    min_paraphrase_overlap: float = Field(0.3, ge=0, le=1)
+
+
+_LLM_SPEC = re.compile(r"^(auto|extractive|(ollama|openai):\S.*)$")
+
+
 class Settings(BaseSettings):
     """Everything configurable about rag; built once by the CLI and passed down."""
 
-    model_config = SettingsConfigDict(env_prefix="RAG_", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="RAG_", env_nested_delimiter="__", extra="ignore", validate_assignment=True
+    )
 
     articles_dir: Path = Path("articles")
     index_dir: Path = Path("index")
@@ -44,23 +104,23 @@ class Settings(BaseSettings):
     max_seq_length: int = 256
     max_article_bytes: int = 5_000_000
 
-    k: int = 5
+    k: int = Field(5, ge=1, le=50)
     max_question_chars: int = 2000
-    candidates: int = 40
+    candidates: int = Field(40, ge=1)
     # "scores": weighted sum of cosine similarity and max-normalised BM25 (measured on
     # rtqa-2022 k=5 with neighbouring chunks: hit 0.92 / answer-in-context 0.87); "rrf":
     # reciprocal rank fusion (0.88 / 0.85 there). See eval/RESULTS.md.
-    fusion: str = "scores"
+    fusion: Literal["scores", "rrf"] = "scores"
     rrf_k: int = 60
     dense_weight: float = 0.5
     lexical_weight: float = 1.0
     # At most this many passages from one article in the top k, so one long article that
     # matches the question's words cannot crowd out the one that answers it.
-    max_per_article: int = 2
+    max_per_article: int = Field(2, ge=1)
     # Each passage is returned with this many neighbouring chunks of its article on either side
     # (small chunks keep the vectors precise; the answer often sits just past the matching
     # sentence). 0 returns the matching chunk alone. See eval/RESULTS.md for both.
-    context_chunks: int = 1
+    context_chunks: int = Field(1, ge=0)
     # Cosine similarity (higher is closer) of the best dense hit below which rag refuses.
     # Calibrated on eval/qa.jsonl: off-topic questions reach at most 0.243, answerable ones
     # at least 0.283; 0.26 sits in that gap. A question below it is still answered when the
@@ -80,6 +140,8 @@ class Settings(BaseSettings):
     openai_base_url: str | None = None
     openai_model: str | None = None
     llm_timeout: float = 60.0
+
+    tuning: Tuning = Tuning()
 
     chroma_url: str | None = None
     lock_timeout: float = 10.0
@@ -102,7 +164,19 @@ class Settings(BaseSettings):
             TomlConfigSettingsSource(settings_cls, toml_file=_config_file()),
         )
 
+    @field_validator("llm")
+    @classmethod
+    def _llm_spec(cls, value: str) -> str:
+        value = value.strip()
+        if not _LLM_SPEC.match(value):
+            raise ValueError(
+                f"{value!r} is not an answerer: use extractive, auto, ollama:MODEL or openai:MODEL"
+            )
+        return value
+
     def with_overrides(self, **overrides: Any) -> Settings:
-        """A copy with the CLI options that were actually given."""
-        given = {k: v for k, v in overrides.items() if v is not None}
-        return self.model_copy(update=given) if given else self
+        """A validated copy with these fields set; None is a value here (`/asof off` sets
+        as_of=None), so callers pass only what was given."""
+        if not overrides:
+            return self
+        return type(self).model_validate({**self.model_dump(), **overrides})

@@ -1,11 +1,20 @@
-"""Answers with citations: the types every answerer returns."""
+"""Answers with citations: the types every answerer returns, and the contract they keep."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
+from typing import Protocol
 
+from rag.question import Query
 from rag.retrieval import Passage
+
+OnToken = Callable[[str], None]
+# (the conversation so far as (question, answer) pairs, a follow-up) -> a standalone question
+Condense = Callable[[list[tuple[str, str]], str], str]
+
+REFUSAL = "The articles don't contain the answer to this question."
 
 
 @dataclass(frozen=True)
@@ -34,7 +43,11 @@ class Sentence:
 
 @dataclass
 class Answer:
-    """What `rag ask` prints: the answer, its citations and the passages it was drawn from."""
+    """What `rag ask` prints: the answer, its citations and the passages it was drawn from.
+
+    An answerer returns it with text, refused and passages; the pipeline adds the citations
+    it verified, the question as the user typed it, notes and timings.
+    """
 
     question: str
     text: str
@@ -43,10 +56,20 @@ class Answer:
     citations: list[Citation]
     passages: list[Passage]
     sentences: list[Sentence] = field(default_factory=list)
-    query: str = ""
+    query: Query | None = None  # the analysed (standalone) question that was searched
     note: str | None = None
     timings_ms: dict[str, float] = field(default_factory=dict)
     as_of: date | None = None  # the day the question was asked as of, when one was given
+    refused_by: str | None = None  # which check refused, and why (None when answered)
+
+    @classmethod
+    def refusal(
+        cls, query: Query, passages: Sequence[Passage], answerer: str, reason: str
+    ) -> Answer:
+        """The plain refusal, saying which check refused."""
+        return cls(
+            query.text, REFUSAL, True, answerer, [], list(passages), query=query, refused_by=reason
+        )
 
     @property
     def unsupported(self) -> int:
@@ -54,4 +77,14 @@ class Answer:
         return sum(1 for s in self.sentences if not s.supported)
 
 
-REFUSAL = "The articles don't contain the answer to this question."
+class Answerer(Protocol):
+    """What the pipeline needs of an answerer; the refusal gate before it is the pipeline's."""
+
+    name: str
+    streams: bool  # whether on_token receives the answer as it is written
+    verbatim: bool  # whether its sentences are the passages' own (a lexical check suffices)
+    condense: Condense | None  # rewrites a follow-up itself, or None for the rule-based rewrite
+
+    def answer(
+        self, query: Query, passages: Sequence[Passage], on_token: OnToken | None = None
+    ) -> Answer: ...

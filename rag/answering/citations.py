@@ -12,16 +12,16 @@ from rag.answering import Citation, Sentence
 from rag.chunking import split_sentences
 from rag.lexical import tokenize
 from rag.retrieval import Passage
+from rag.settings import Tuning
 
 MARKER = re.compile(r"\s*\[(\d+(?:\s*,\s*\d+)*)\]")
 _LEADING = re.compile(r"(?:\s*\[\d+(?:\s*,\s*\d+)*\])+")
 _NUMBER = re.compile(r"\d[\d,.]*")
 
 # A sentence is supported when most of its content words are in the cited passage, or when it
-# is a close paraphrase of one passage sentence (embedding cosine similarity) sharing some words.
-MIN_OVERLAP = 0.6
-MIN_PARAPHRASE_COSINE = 0.75
-MIN_PARAPHRASE_OVERLAP = 0.3
+# is a close paraphrase of one passage sentence (embedding cosine similarity) sharing some words:
+# the thresholds are Tuning.min_overlap, min_paraphrase_cosine and min_paraphrase_overlap.
+_DEFAULT_TUNING = Tuning()
 
 
 _AFTER_MARKER = re.compile(r"(?<=\])\s+(?=[\"'“‘(]?[A-Z0-9])")
@@ -69,6 +69,7 @@ def verify(
     answer_text: str,
     passages: Sequence[Passage],
     embedder: Embeddings | None,
+    tuning: Tuning = _DEFAULT_TUNING,
 ) -> tuple[list[Sentence], list[Citation]]:
     """Check every answer sentence against the passages it cites; build the citation list.
 
@@ -95,7 +96,7 @@ def verify(
         for n in cites:
             if n not in by_n:
                 continue
-            good, quote = _check(text, by_n[n], passage_sents[n], vectors)
+            good, quote = _check(text, by_n[n], passage_sents[n], vectors, tuning)
             support.setdefault(n, []).append((good, quote))
             ok = ok and good
         sentences.append(Sentence(text, cites, ok))
@@ -122,7 +123,11 @@ def verify(
 
 
 def _check(
-    sentence: str, passage: Passage, passage_sents: list[str], vectors: dict[str, list[float]]
+    sentence: str,
+    passage: Passage,
+    passage_sents: list[str],
+    vectors: dict[str, list[float]],
+    tuning: Tuning,
 ) -> tuple[bool, str]:
     """(supported, the passage sentence that best supports it)."""
     words = set(tokenize([sentence])[0])
@@ -140,10 +145,10 @@ def _check(
         cosine, quote = max(scored, default=(0.0, passage_sents[0]))
     else:
         cosine, quote = 0.0, _best_lexical(words, passage_sents)
-    supported = overlap >= MIN_OVERLAP or (
-        cosine >= MIN_PARAPHRASE_COSINE and overlap >= MIN_PARAPHRASE_OVERLAP
-    )
-    if overlap >= MIN_OVERLAP and cosine < MIN_PARAPHRASE_COSINE:
+    lexical = overlap >= tuning.min_overlap
+    paraphrase = cosine >= tuning.min_paraphrase_cosine
+    supported = lexical or (paraphrase and overlap >= tuning.min_paraphrase_overlap)
+    if lexical and not paraphrase:
         quote = _best_lexical(words, passage_sents)
     return supported, quote
 

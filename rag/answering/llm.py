@@ -3,20 +3,19 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Sequence
 from datetime import date
 from typing import TYPE_CHECKING
 
 from rag import prompts
-from rag.answering import REFUSAL
+from rag.answering import REFUSAL, Answer, OnToken
 from rag.errors import RagError
+from rag.question import Query
 from rag.retrieval import Passage
 from rag.settings import Settings
 
 if TYPE_CHECKING:  # loaded only when an LLM answers (see _messages)
     from langchain_core.language_models.chat_models import BaseChatModel
-
-OnToken = Callable[[str], None]
 
 
 class LLMError(RagError):
@@ -73,7 +72,7 @@ def make_chat_model(spec: str, settings: Settings) -> tuple[BaseChatModel, str]:
     raise LLMError(f"--llm {spec!r}: unknown provider {provider!r} (use ollama: or openai:)")
 
 
-def format_passages(passages: list[Passage]) -> str:
+def format_passages(passages: Sequence[Passage]) -> str:
     """Numbered passages for the prompt, each with its article title and date."""
     blocks = []
     for p in passages:
@@ -84,6 +83,9 @@ def format_passages(passages: list[Passage]) -> str:
 
 class LLMAnswerer:
     """Answers from the numbered passages with a chat model, streaming tokens as they come."""
+
+    streams = True
+    verbatim = False  # prose: its citations are also checked by embedding similarity
 
     def __init__(self, chat: BaseChatModel, settings: Settings, name: str, url: str = "") -> None:
         self.chat = chat
@@ -116,15 +118,12 @@ class LLMAnswerer:
         return "".join(parts).strip()
 
     def answer(
-        self,
-        question: str,
-        passages: list[Passage],
-        on_token: OnToken | None = None,
-        as_of: date | None = None,
-    ) -> tuple[str, bool]:
-        """(answer text with [n] markers, refused); the question is asked on as_of (today)."""
+        self, query: Query, passages: Sequence[Passage], on_token: OnToken | None = None
+    ) -> Answer:
+        """The model's answer with [n] markers, asked on query.today (else today)."""
         from langchain_core.messages import HumanMessage, SystemMessage
 
+        asked = query.today or date.today()
         messages = [
             SystemMessage(prompts.render(self.settings.prompts_dir, "system", refusal=REFUSAL)),
             HumanMessage(
@@ -132,14 +131,15 @@ class LLMAnswerer:
                     self.settings.prompts_dir,
                     "answer",
                     passages=format_passages(passages),
-                    question=question,
-                    asked=(as_of or date.today()).isoformat(),
+                    question=query.text,
+                    asked=asked.isoformat(),
                 )
             ),
         ]
         text = self._invoke(messages, on_token)
-        refused = not text or _normal(REFUSAL) in _normal(text)
-        return (REFUSAL if refused else text), refused
+        if not text or _normal(REFUSAL) in _normal(text):
+            return Answer.refusal(query, passages, self.name, f"the model {self.name} declined")
+        return Answer(query.text, text, False, self.name, [], list(passages), query=query)
 
     def condense(self, history: list[tuple[str, str]], question: str) -> str:
         """A standalone version of a follow-up question, from the conversation so far."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import date
 
 import pytest
 from typer.testing import CliRunner, Result
@@ -10,7 +11,8 @@ from typer.testing import CliRunner, Result
 from rag import embedding
 from rag.answering import REFUSAL
 from rag.cli import app
-from rag.pipeline import Conversation, Pipeline, QuestionError, clean_question
+from rag.conversation import Conversation
+from rag.pipeline import Pipeline
 from rag.settings import Settings
 from tests.corpus import BIDEN
 from tests.fakes import HashingEmbeddings
@@ -38,8 +40,10 @@ def test_json_has_exactly_the_documented_shape(cli: CliRunner) -> None:
         "question",
         "answer",
         "refused",
+        "refused_by",
         "answerer",
         "as_of",
+        "query",
         "citations",
         "retrieved",
         "timings_ms",
@@ -48,6 +52,10 @@ def test_json_has_exactly_the_documented_shape(cli: CliRunner) -> None:
     assert data["answerer"] == "extractive"
     assert data["refused"] is False
     assert data["as_of"] is None
+    assert data["refused_by"] is None
+    # The analysed question, so a refusal or a pick can be explained from the output.
+    assert data["query"]["text"] == QUESTION and data["query"]["kind"] == "place"
+    assert data["query"]["today"] == date.today().isoformat()
     assert len(data["retrieved"]) == 3
     for r in data["retrieved"]:
         assert list(r) == ["rank", "source", "title", "date", "score", "chunk_id"]
@@ -117,8 +125,8 @@ def test_missing_index_points_to_rag_index(monkeypatch: pytest.MonkeyPatch) -> N
 
 def test_unknown_llm_is_a_clear_error(cli: CliRunner) -> None:
     result = ask(cli, QUESTION, "--llm", "claude:opus")
-    assert result.exit_code == 1
-    assert "unknown provider 'claude'" in result.stderr
+    assert result.exit_code == 2
+    assert "'claude:opus' is not an answerer" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
 
 
@@ -145,15 +153,6 @@ def test_k_must_be_positive(cli: CliRunner) -> None:
     assert ask(cli, QUESTION, "--k", "0").exit_code == 2
 
 
-def test_clean_question() -> None:
-    assert clean_question("  what\u00a0about\n\n drones? ", 2000) == ("what about drones?", None)
-    assert clean_question("ｄｒｏｎｅｓ", 2000) == ("drones", None)
-    text, note = clean_question("x" * 2500, 2000)
-    assert len(text) == 2000 and note
-    with pytest.raises(QuestionError):
-        clean_question("\u200b", 2000)
-
-
 @pytest.fixture
 def extractive(fake_index: Settings) -> Pipeline:
     """An extractive pipeline over the fake index, refusal threshold off."""
@@ -165,13 +164,15 @@ def test_follow_up_carries_the_previous_subject(extractive: Pipeline) -> None:
     extractive.ask(QUESTION, conversation=conversation)
     follow_up = extractive.ask("and what about missiles?", conversation=conversation)
     assert (
-        follow_up.query
+        follow_up.query.text
         == "what about missiles?; is the drone factory that Iran is helping Russia build"
     )
     assert follow_up.question == "and what about missiles?"
     again = extractive.ask("why is that?", conversation=conversation)
     # The subject is carried, not every earlier question: queries don't grow turn after turn.
-    assert again.query == "why is that?; is the drone factory that Iran is helping Russia build"
+    assert (
+        again.query.text == "why is that?; is the drone factory that Iran is helping Russia build"
+    )
     assert len(conversation.turns) == 3
 
 
@@ -179,9 +180,9 @@ def test_standalone_questions_are_not_rewritten(extractive: Pipeline) -> None:
     conversation = Conversation()
     extractive.ask(QUESTION, conversation=conversation)
     for question in ["Who is John Kirby?", "What sanctions did the G7 threaten against Iran?"]:
-        assert extractive.ask(question, conversation=conversation).query == question
+        assert extractive.ask(question, conversation=conversation).query.text == question
     fresh = Conversation()
-    assert extractive.ask("and drones?", conversation=fresh).query == "and drones?"
+    assert extractive.ask("and drones?", conversation=fresh).query.text == "and drones?"
 
 
 def test_a_question_far_by_similarity_is_answered_when_the_passages_name_its_names(
@@ -201,8 +202,8 @@ def test_a_follow_up_naming_somebody_else_asks_the_same_of_them(extractive: Pipe
     conversation = Conversation()
     extractive.ask("What did Kirby say about the drone factory?", conversation=conversation)
     follow_up = extractive.ask("And Iran?", conversation=conversation)
-    assert follow_up.query == "What did Iran say about the drone factory?"
+    assert follow_up.query.text == "What did Iran say about the drone factory?"
     # The rewritten question stands alone: the next follow-up builds on it, not on Kirby's.
-    assert conversation.turns[-1].subject == follow_up.query
+    assert conversation.turns[-1].subject == follow_up.query.text
     again = extractive.ask("When?", conversation=conversation)
-    assert again.query == "When?; did Iran say about the drone factory"
+    assert again.query.text == "When?; did Iran say about the drone factory"

@@ -119,11 +119,11 @@ def test_k_changes_the_passages_retrieved(screen: Screen) -> None:
 
 def test_llm_switches_or_reports_a_bad_spec(screen: Screen) -> None:
     _, err = screen.send("/llm claude:opus")
-    assert "unknown provider" in err
-    assert screen.session.llm is None
+    assert "'claude:opus' is not an answerer" in err
+    assert screen.session.settings.llm == "auto"
     out, _ = screen.send("/llm extractive")
     assert "answering with extractive" in out
-    assert screen.session.llm == "extractive"
+    assert screen.session.settings.llm == "extractive"
 
 
 def test_asof_sets_the_day_questions_are_asked(screen: Screen) -> None:
@@ -135,9 +135,14 @@ def test_asof_sets_the_day_questions_are_asked(screen: Screen) -> None:
     assert last is not None and last.as_of == date(2024, 1, 1)
     assert all(p.date is None for p in last.passages)  # the dated Biden article is later
     _, err = screen.send("/asof yesterday")
-    assert "usage: /asof YYYY-MM-DD" in err and screen.session.as_of == date(2024, 1, 1)
+    assert "usage: /asof YYYY-MM-DD" in err and screen.session.settings.as_of == date(2024, 1, 1)
     out, _ = screen.send("/asof off")
-    assert "answering from every article" in out and screen.session.as_of is None
+    assert "answering from every article" in out and screen.session.settings.as_of is None
+    # The day is really gone: the later article answers again (it was ignored, issue 13).
+    screen.send("What sanctions did the Biden administration impose on Iran?")
+    last = screen.session.last
+    assert last is not None and last.as_of is None
+    assert any(p.date == "2024-02-23" for p in last.passages)
 
 
 def test_reset_forgets_the_conversation(screen: Screen) -> None:
@@ -229,3 +234,26 @@ def test_history_lives_with_the_index(tmp_path: Path, monkeypatch: pytest.Monkey
     assert history_file(index) == index / ".chat_history"
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     assert history_file(tmp_path / "missing") == tmp_path / "home" / ".rag_history"
+
+
+def test_asof_off_in_a_chat_started_as_of_a_day_answers_from_later_articles(
+    fake_index: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`rag chat --as-of D`, then `/asof off`: the day must not come back from the command line."""
+    from typer.testing import CliRunner
+
+    from rag import embedding
+    from rag.cli import app
+
+    monkeypatch.setattr(embedding, "query_embedder", lambda settings: HashingEmbeddings())
+    question = "What sanctions did the Biden administration impose on Iran?"
+    lines = f"{question}\n/asof off\n{question}\n"
+    result = CliRunner().invoke(
+        app, ["chat", "--as-of", "2024-01-01"], input=lines, env={"RAG_REFUSAL_THRESHOLD": "0"}
+    )
+    assert result.exit_code == 0, result.output
+    before, after = result.stdout.split("answering from every article")
+    # Only the Biden article (dated 2024-02-23) says when the sanctions came; as of 2024-01-01
+    # it is left out, after /asof off it is cited.
+    assert "2024-02-23" not in before and "as of 2024-01-01" in before
+    assert "2024-02-23" in after

@@ -80,12 +80,10 @@ def _settings(mini_set: Path) -> Settings:
 
 
 def test_run_writes_judged_results_and_summary(mini_set: Path, tmp_path: Path) -> None:
-    settings = _settings(mini_set)
+    settings = _settings(mini_set).with_overrides(k=20, llm="extractive")
     out = tmp_path / "out"
 
-    result = evaluation.run(
-        settings, mini_set, out, k=20, llm="extractive", embedder=HashingEmbeddings()
-    )
+    result = evaluation.run(settings, mini_set, out, embedder=HashingEmbeddings())
 
     records = list(evaluation.read_results(out / "results.jsonl"))
     assert [r["id"] for r in records] == [q["id"] for q in QUESTIONS]
@@ -107,6 +105,9 @@ def test_run_writes_judged_results_and_summary(mini_set: Path, tmp_path: Path) -
     assert summary["failed_ids"]["false_answer"] == ["nothing"]
     assert summary["failures"]["retrieval_miss"] == 1
     assert summary["answerer"] == "extractive" and summary["k"] == 20
+    # Every tuned value that produced the result, and each question as it was analysed.
+    assert summary["tuning"] == settings.tuning.model_dump() and "min_score" in summary["tuning"]
+    assert all(r["query"]["text"] == r["question"] for r in records)
     assert summary["set"] == str(mini_set.resolve())
     fingerprint = summary["fingerprint"]
     assert fingerprint["n_articles"] == 2 and fingerprint["embedding_model"]
@@ -123,12 +124,12 @@ def test_run_writes_judged_results_and_summary(mini_set: Path, tmp_path: Path) -
 
 
 def test_eval_index_is_separate_and_incremental(mini_set: Path, tmp_path: Path) -> None:
-    settings = _settings(mini_set)
+    settings = _settings(mini_set).with_overrides(k=5)
     main_index = Settings().index_dir
     assert not settings.index_dir.is_relative_to(main_index)
 
-    first = evaluation.run(settings, mini_set, tmp_path / "a", k=5, embedder=HashingEmbeddings())
-    second = evaluation.run(settings, mini_set, tmp_path / "b", k=5, embedder=HashingEmbeddings())
+    first = evaluation.run(settings, mini_set, tmp_path / "a", embedder=HashingEmbeddings())
+    second = evaluation.run(settings, mini_set, tmp_path / "b", embedder=HashingEmbeddings())
 
     assert first.index is not None and first.index.added == 2
     assert second.index is None  # nothing changed: nothing re-embedded
@@ -143,7 +144,8 @@ def test_a_question_asked_on_a_day_is_answered_from_that_days_articles(
     kirby = {**QUESTIONS[0], "id": "early", "asked": "2024-01-01"}
     mini_set.write_text(json.dumps(kirby) + "\n" + json.dumps(QUESTIONS[0]) + "\n")
     out = tmp_path / "out"
-    result = evaluation.run(_settings(mini_set), mini_set, out, k=20, embedder=HashingEmbeddings())
+    settings = _settings(mini_set).with_overrides(k=20)
+    result = evaluation.run(settings, mini_set, out, embedder=HashingEmbeddings())
 
     early, anytime = evaluation.read_results(out / "results.jsonl")
     assert early["as_of"] == "2024-01-01" and anytime["as_of"] is None

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date
 
 import pytest
 
 from rag import indexing
 from rag.articles import ArticleFile, file_hash, load
+from rag.attribution import quotes
+from rag.question import analyse, asked_speaker
 from rag.retrieval import Passage, Retriever, _prefer_recent
-from rag.settings import Settings
+from rag.settings import Settings, Tuning
 from rag.store import ChunkStore, Generations, StoredChunk
 from tests.fakes import HashingEmbeddings
 
@@ -33,9 +36,9 @@ def test_recent_means_close_before_the_as_of_day() -> None:
         (chunk("undated", None), 0.93),
     ]
     # Without a day, "recent" is the newest of the candidates.
-    assert [c.id for c, _ in _prefer_recent(ordered)][0] == "newest"
+    assert [c.id for c, _ in _prefer_recent(ordered, Tuning())][0] == "newest"
     # As of 2022-08-19, the article of that week wins the near-tie; the months-old one does not.
-    as_of = [c.id for c, _ in _prefer_recent(ordered, date(2022, 8, 19))]
+    as_of = [c.id for c, _ in _prefer_recent(ordered, Tuning(), date(2022, 8, 19))]
     assert as_of[0] == "that week" and as_of.index("old") > 0
 
 
@@ -52,7 +55,8 @@ def stored_chunks(settings: Settings) -> list:
 
 def search_all(settings: Settings, embedder: HashingEmbeddings) -> list[Passage]:
     retriever = Retriever(settings, embedder)
-    return [p for q in QUESTIONS for p in retriever.search(q, 4).passages]
+    four = settings.with_overrides(k=4)
+    return [p for q in QUESTIONS for p in retriever.search(analyse(q), four).passages]
 
 
 @pytest.mark.parametrize("overlap", [40, 0])
@@ -79,7 +83,8 @@ def test_no_chunk_is_shown_twice_and_k_slots_are_filled(
 ) -> None:
     meta = {c.id: c.metadata for c in stored_chunks(fake_index)}
     for question in QUESTIONS:
-        passages = Retriever(fake_index, fake_embeddings).search(question, 4).passages
+        four = fake_index.with_overrides(k=4)
+        passages = Retriever(fake_index, fake_embeddings).search(analyse(question), four).passages
         assert [p.rank for p in passages] == [1, 2, 3, 4]
         for p in passages:
             hit = meta[p.chunk_id]
@@ -108,24 +113,22 @@ def test_each_chunk_records_its_neighbours(fake_index: Settings) -> None:
         assert c.metadata.get("next_id") == by_place.get((place[0], place[1] + 1))
 
 
-def test_a_wanted_chunk_takes_the_place_of_the_last_passage_that_is_not(
+def test_a_passage_quoting_the_asked_speaker_takes_the_place_of_the_last_that_does_not(
     fake_index: Settings, fake_embeddings: HashingEmbeddings
 ) -> None:
     retriever = Retriever(fake_index, fake_embeddings)
-    question = "Where is the drone factory being built?"
-    plain = retriever.search(question, 3).passages
-    phrase = "prohibit Iran Air"  # in the G-7 article, far from the drone factory
-
-    def wanted(text: str) -> bool:
-        return phrase in text
-
-    assert not any(phrase in p.text for p in plain)
-    got = retriever.search(question, 3, wanted=wanted).passages
-    assert len(got) == 3 and sum(phrase in p.text for p in got) == 1
-    # The first two stay; the wanted chunk scores below them, so it comes last.
+    three = fake_index.with_overrides(k=3)
+    plain_query = analyse("Where is the drone factory being built?")
+    plain = retriever.search(plain_query, three).passages
+    # "..., according to a senior Biden administration official" (the G-7 article, far from
+    # the drone factory), among others.
+    official = asked_speaker("What did the Biden administration official say?")
+    assert official is not None and not any(quotes(official, p.text) for p in plain)
+    got = retriever.search(replace(plain_query, speaker=official), three).passages
+    assert len(got) == 3 and sum(quotes(official, p.text) for p in got) == 1
+    # The first two stay; the speaker's chunk scores below them, so it comes last.
     assert [p.chunk_id for p in got[:2]] == [p.chunk_id for p in plain[:2]]
-    assert phrase in got[2].text and [p.rank for p in got] == [1, 2, 3]
-    # Already shown, or nothing to find: the passages are as they were.
-    shown = plain[0].text.split(". ")[0]
-    assert retriever.search(question, 3, wanted=lambda t: shown in t).passages == plain
-    assert retriever.search(question, 3, wanted=lambda t: False).passages == plain
+    assert quotes(official, got[2].text) and [p.rank for p in got] == [1, 2, 3]
+    # Nobody quotes this speaker: the passages are as they were.
+    nobody = asked_speaker("What did the Dalai Lama say?")
+    assert retriever.search(replace(plain_query, speaker=nobody), three).passages == plain

@@ -1,0 +1,339 @@
+"""Understanding the question, once: `analyse(text, today)` -> a frozen `Query`.
+
+Every pattern and word list that reads a *question* lives here, so "why did it refuse?" and
+"why that sentence?" start from one object: retrieval, the refusal gate and every answerer
+take the `Query`, and `rag ask --json` prints it. Patterns that read *articles* (dates and
+figures in a sentence, who a sentence quotes) stay with their readers (answering/).
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any, Literal
+
+from rag.chunking import split_sentences
+from rag.errors import RagError
+from rag.lexical import speaker_stems, tokenize
+from rag.settings import Tuning
+
+_DEFAULT_TUNING = Tuning()
+
+Kind = Literal["author", "published", "date", "money", "number", "place", "who", "which"]
+
+
+class QuestionError(RagError):
+    """The question cannot be asked (empty, or nothing left after cleaning)."""
+
+
+# --- word lists, each written once -------------------------------------------------------------
+
+# Question words, as written and as bm25s stems them ("why" -> "whi", "many" -> "mani").
+_WH = re.compile(r"\b(who|whom|whose|what|which|where|when|why|how)\b", re.I)
+# Stemmed words that shape a question but say nothing about its subject (bm25s's English stop
+# list keeps them).
+QUESTION_STEMS = frozenset(
+    {
+        "who", "whom", "whose", "what", "which", "where", "when", "whi", "how", "mani", "much",
+        "did", "doe", "do", "is", "are", "was", "were", "accord", "exact", "roughli", "name",
+    }
+)  # fmt: skip
+_AUXILIARY = r"did|does|do|is|are|was|were|has|have|had|will|would|can|could"
+
+# --- what shape of answer a question wants ------------------------------------------------------
+
+# Tried in order (the first match wins), on the asking sentence, then on the whole question.
+_KINDS: tuple[tuple[Kind, re.Pattern[str]], ...] = (
+    # About the article itself: "Who wrote ...", "Who is the author of ..."; not "Author Raymond
+    # Briggs ... which book?".
+    ("author", re.compile(r"\b(who (wrote|authored)|who (is|was|are|were) the (author|writer)s?|"
+                          r"byline|written by)\b", re.I)),
+    ("published", re.compile(r"\b(when|what date|what day)\b.*\b(published|posted)\b", re.I)),
+    ("date", re.compile(r"^\s*(when\b|what (date|day|year|month|time)\b|on what (date|day))", re.I)),
+    ("money", re.compile(r"\bhow much\b.*\b(cost|costs|pay|paid|worth|spend|spent|charge|charged)\b|"
+                         r"\bhow much (money|cash)\b|"
+                         r"\b(pay|wage|salary|price|cost|fee|fine)s?\b.*\bhow much\b|"
+                         r"\bwhat (is|was) the (\w+ )?(price|cost)\b", re.I)),
+    ("number", re.compile(r"\b(how (many|much|far|long|old)|what (percentage|number|share)|"
+                          r"what (is|was) the (\w+ )?\w+ (count|tally|total))\b", re.I)),
+    ("place", re.compile(r"^\s*(where\b|in what (city|country|region|place)|from where)", re.I)),
+    ("who", re.compile(r"^\s*(who|whom|whose)\b|\bwhat (was|is) \w+(\s\w+)? name\b", re.I)),
+    # "Which tennis star ...", "a volcano in which country ...": a named thing is wanted.
+    ("which", re.compile(r"\bwhich (?!(is|was|are|were|did|does|do|has|have|had|of)\b)\w+|"
+                         r"\bwhat (?!(is|was|are|were|did|does|do|has|have|had|of|if|about|else|"
+                         r"kind|type|sort|happened|happens|will|would|could|can|should|made|makes|"
+                         r"caused|causes|led)\b)[a-z]+ (is|was|are|were|did|does|do|has|have|had)\b",
+                         re.I)),
+)  # fmt: skip
+# "How many workers", "the death toll": the thing a figure question counts.
+_HOW_MANY = re.compile(
+    r"\bhow (?:many|much)\s+([a-z-]+(?:\s+[a-z-]+)?)|\b(\w+) (?:count|tally|total)\b", re.I
+)
+# "What is the maximum range of ...", "Who is Russia's ambassador to ...": the thing asked about,
+# which the passage an answer comes from has to mention.
+_ASKED = re.compile(
+    r"\b(?:what|who|which)\s+(?:is|was|are|were)\s+(?:the\s+|an?\s+)?(?:[\w-]+['’]s\s+)?"
+    r"((?:[\w-]+\s+){0,2}?[\w-]+)\s+(?:of|in|for|to|at|on|from|behind|that|who|which|whose)\b",
+    re.I,
+)
+# Stems of an asked-about phrase that name the shape of the answer, not a thing to find.
+_SHAPE_WORDS = {"name", "number", "count", "amount", "total", "kind", "type", "exact", "figur"}
+# "What is the name of the ship that ...": past a shape word, the thing is named after "of".
+_SHAPE_OF = re.compile(
+    r"^(?:name|number|count|amount|total|kind|type)\s+(?:of\s+)?(?:the\s+|an?\s+)?([\w-]+)", re.I
+)
+# A capitalised word or run of them inside the question: a named thing the answer is about.
+_ENTITY = re.compile(r"(?<=\s)[A-Z][\w'’.-]*(?:\s+(?:of\s+)?[A-Z][\w'’.-]*)*")
+# A question answered yes or no ("Did Iran send ...?", "Has Russia received ...?").
+_YES_NO = re.compile(rf"^\s*(?:{_AUXILIARY})\b", re.I)
+# "Latest", "this week": newer articles should win near-ties.
+_RECENCY = re.compile(r"\b(latest|most recent|newest|recently|this week|last week|now)\b", re.I)
+# Questions about an article itself (its author, its date) are answered by its first chunk,
+# which holds the byline and dateline but rarely matches the question's words.
+_ABOUT_ARTICLE = re.compile(
+    r"\b(who wrote|written by|who (is|was) the author|byline|when was .* (published|posted)|"
+    r"(what|which) (date|day) was .* (published|posted))\b",
+    re.I,
+)
+
+# --- who a question asks about ------------------------------------------------------------------
+
+# Verbs a question uses to ask what somebody said or how they answered.
+_ASKING_VERBS = (
+    r"say|said|claim|warn|argue|insist|deny|denied|respond|react|threaten|acknowledge|admit|"
+    r"announce|tell|told|allege|accuse|blame|describe|state|confirm|think|believe|predict|"
+    r"reveal|call\s+for|demand|urge|promise|vow|suggest|explain|comment"
+)
+# "What did Iran say ...", "How has Tehran responded ...", "Did the White House confirm ...".
+_SPEAKER_QUESTION = re.compile(
+    rf"(?:^\s*|\b(?:what|how|why|when)\s+(?:\w+\s+){{0,2}}?)(?:did|does|do|has|have|had)\s+"
+    rf"(?P<speaker>(?:the\s+)?[^\s?,][^?,]*?)\s+(?:{_ASKING_VERBS})\w*\b",
+    re.I,
+)
+_PRONOUNS = {"he", "she", "it", "they", "we", "you", "i", "this", "that"}
+
+# --- follow-ups in a conversation ---------------------------------------------------------------
+
+_FOLLOW_UP = re.compile(
+    r"^\s*(and|also|what about|how about|but|so|then|why|and why)\b|"
+    r"\b(it|its|they|them|their|that|this|those|these|he|she|his|her|there)\b",
+    re.I,
+)
+_QUESTION_WORD = re.compile(r"\b(who|whom|whose|what|which|where|when|why|how)\b|[?]", re.I)
+_CONNECTIVE = re.compile(r"^\s*(and|also|but|so|then)\b[\s,]*", re.I)
+# "And Iran?", "What about the G-7 leaders?": a follow-up that only names somebody (four words
+# at most, capitalised).
+_ONLY_A_NAME = re.compile(
+    r"^\s*(?i:and|what about|how about)\s+(?P<who>(?:the\s+)?[A-Z][\w.'’-]*(?:\s+[\w.'’-]+){0,3})"
+    r"\s*\??\s*$"
+)
+
+
+@dataclass(frozen=True)
+class Speaker:
+    """Who a question asks about, as the stems a speaker in the text must have: all of them
+    ("Iran's supreme leader" is a supreme leader, not anyone from Iran), but for a name only
+    the last ("Kirby" is John Kirby)."""
+
+    required: frozenset[str]
+    # Whose it is ("China's foreign ministry"): named anywhere near, not necessarily as speaker.
+    owner: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class Query:
+    """A question as rag understands it; built once per ask by analyse().
+
+    Every field is derived from `text` (and `today`); nothing else reads the question's words.
+    """
+
+    text: str  # what is searched: the cleaned question (a follow-up already made standalone)
+    asking: str  # the sentence that asks ("What year did it debut?" after a scene-setting one)
+    kind: Kind | None  # the shape of answer wanted (see _KINDS)
+    speaker: Speaker | None  # "What did Iran say ...": whose words answer it
+    names: tuple[tuple[str, ...], ...]  # named things, each as its stems in order
+    asked_about: frozenset[str]  # stems of what "what is the X of ..." asks about
+    counted: str | None  # the stem of what "how many X" counts
+    focus: dict[str, float] = field(compare=False)  # stem -> weight (the asking clause weighs more)
+    words: frozenset[str] = frozenset()  # the question's lower-cased words, as written
+    yes_no: bool = False  # "Did Iran send ...?": a claim, answered with both sides
+    recency: bool = False  # "latest", "this week": newer articles win near-ties
+    about_article: bool = False  # "who wrote", "when was it published": the article's lead
+    today: date | None = None  # the day it is asked (as of), for "this week"
+
+    def to_json(self) -> dict[str, Any]:
+        """The analysed query as `rag ask --json` and eval results show it."""
+        return {
+            "text": self.text,
+            "asking": self.asking,
+            "kind": self.kind,
+            "speaker": (
+                {"required": sorted(self.speaker.required), "owner": sorted(self.speaker.owner)}
+                if self.speaker
+                else None
+            ),
+            "names": [list(n) for n in self.names],
+            "asked_about": sorted(self.asked_about),
+            "counted": self.counted,
+            "focus": {t: round(w, 3) for t, w in sorted(self.focus.items())},
+            "yes_no": self.yes_no,
+            "recency": self.recency,
+            "about_article": self.about_article,
+            "today": self.today.isoformat() if self.today else None,
+        }
+
+
+def clean(question: str, max_chars: int) -> tuple[str, str | None]:
+    """(question fit to ask, a note when it had to be changed); raises on empty questions."""
+    text = unicodedata.normalize("NFKC", question)
+    text = "".join(ch for ch in text if ch.isprintable() or ch in "\n\t")
+    text = " ".join(text.split())
+    if not text:
+        raise QuestionError("the question is empty; ask something about the articles")
+    if len(text) > max_chars:
+        return text[:max_chars], f"question truncated to {max_chars} characters"
+    return text, None
+
+
+def analyse(text: str, today: date | None = None, tuning: Tuning = _DEFAULT_TUNING) -> Query:
+    """The Query for a (clean, standalone) question asked on `today` (None: no day given)."""
+    asking = asking_part(text)
+    return Query(
+        text=text,
+        asking=asking,
+        kind=_kind(text, asking),
+        speaker=asked_speaker(text),
+        names=tuple(named_phrases(text)),
+        asked_about=frozenset(_asked_about(text)),
+        counted=_counted_thing(text),
+        focus=focus_weights(text, tuning.focus),
+        words=frozenset(x.lower() for x in re.findall(r"[\w'’-]+", text)),
+        yes_no=bool(_YES_NO.match(asking)),
+        recency=bool(_RECENCY.search(text)),
+        about_article=bool(_ABOUT_ARTICLE.search(text)),
+        today=today,
+    )
+
+
+def asking_part(question: str) -> str:
+    """The sentence that asks: "Microsoft retired IE this week. What year did it debut?" asks
+    "What year did it debut?"; the sentence before only sets the scene."""
+    text = question.strip()
+    sentences = [text[s:e] for s, e in split_sentences(text)]
+    asking = [s for s in sentences if _WH.search(s) or s.endswith("?")]
+    return asking[-1] if asking else question
+
+
+def _kind(question: str, asking: str) -> Kind | None:
+    for text in dict.fromkeys((asking, question)):
+        for name, pattern in _KINDS:
+            if pattern.search(text):
+                return name
+    return None
+
+
+def focus_weights(question: str, factor: float) -> dict[str, float]:
+    """Stemmed question terms, weighted up in the clause that holds the question word.
+
+    "Tehran supplies a plant east of Moscow; in which zone is that plant?" is about the zone:
+    the clause with "which" says what is asked, the other only sets the scene.
+    """
+    sentences = [question[s:e] for s, e in split_sentences(question)]
+    clauses = [c for s in sentences for c in re.split(r"[;:,]|\s-\s|\s—\s", s) if c.strip()]
+    weights: dict[str, float] = {}
+    for clause, terms in zip(clauses, tokenize(clauses), strict=True):
+        w = factor if len(clauses) > 1 and _WH.search(clause) else 1.0
+        for t in terms:
+            if t not in QUESTION_STEMS:
+                weights[t] = max(weights.get(t, 0.0), w)
+    return weights
+
+
+def _counted_thing(question: str) -> str | None:
+    """The stem of what a 'how many X' question counts ('worker' for 'how many workers')."""
+    m = _HOW_MANY.search(question)
+    if not m:
+        return None
+    stems = [t for t in tokenize([m.group(1) or m.group(2)])[0] if t not in QUESTION_STEMS]
+    return stems[0] if stems else None
+
+
+def _asked_about(question: str) -> set[str]:
+    """Stems of the phrase a 'what is the X of ...' question asks about ({'maximum', 'rang'})."""
+    m = _ASKED.search(question)
+    if not m:
+        return set()
+    phrase = m.group(1)
+    if all(t in _SHAPE_WORDS for t in tokenize([phrase])[0]):
+        # "What is the name of the ship that ...": what is named is the ship.
+        shape = _SHAPE_OF.match(f"{phrase} {question[m.end(1) :].strip()}")
+        phrase = shape.group(1) if shape else ""
+    return {t for t in tokenize([phrase])[0] if t not in _SHAPE_WORDS | QUESTION_STEMS}
+
+
+def named_phrases(question: str) -> list[tuple[str, ...]]:
+    """Each named thing (capitalised words past the first) a question mentions, as its stems
+    in order ("UN Security Council")."""
+    # "US" is a stop word once lower-cased, and the articles spell it "U.S." as often as not.
+    # "Iranian-assisted": the name is "Iranian".
+    names = [re.sub(r"-[a-z][\w-]*", "", n) for n in _ENTITY.findall(question)]
+    names = [n for n in names if n not in ("US", "U.S.")]
+    phrases = [tuple(t for t in ts if t not in QUESTION_STEMS) for ts in tokenize(names)]
+    return [p for p in phrases if p]
+
+
+def asked_speaker(question: str) -> Speaker | None:
+    """The speaker of a "what did X say / how did X respond" question, or None.
+
+    "According to X, ..." questions are not included: they ask for a fact X reports, which an
+    article may state in its own voice a few sentences after naming X.
+    """
+    m = _SPEAKER_QUESTION.search(question)
+    if not m:
+        return None
+    phrase = re.sub(r"^the\s+", "", m.group("speaker"), flags=re.I)
+    if phrase.lower() in _PRONOUNS:
+        return None  # "What did he say?": who "he" is, the text around the question says
+    # "Iran's U.N. Mission": the speaker is the mission, Iran's.
+    *owners, owned = re.split(r"['’]s\s+", phrase)
+    words = owned.split()
+    if words and all(w[0].isupper() for w in words):
+        words = words[-1:]  # a name: "John Kirby" is quoted as "Kirby"
+    required = speaker_stems(" ".join(words))
+    if not required:
+        return None
+    return Speaker(frozenset(required), frozenset(speaker_stems(" ".join(owners))))
+
+
+# --- follow-ups ---------------------------------------------------------------------------------
+
+
+def is_follow_up(question: str) -> bool:
+    """Whether a question leans on the one before: a follow-up word ("and", "it", "that"), or
+    three words at most. "Who is John Kirby?" is standalone, "And the drones?" is not."""
+    return bool(_FOLLOW_UP.search(question)) or len(question.split()) <= 3
+
+
+def without_connective(question: str) -> str:
+    """The follow-up without its leading "and" / "but" / "so"."""
+    return _CONNECTIVE.sub("", question) or question
+
+
+def subject_of(question: str) -> str:
+    """What a question is about, without its question words: "When did X happen?" -> "did X
+    happen"; a follow-up adds it to say what it is about while saying itself what it asks."""
+    return " ".join(_QUESTION_WORD.sub(" ", question).split())
+
+
+def ask_of(previous: str, follow_up: str) -> str | None:
+    """The previous question asked again of the speaker a bare follow-up names, or None.
+
+    "What did Kirby say about the factory?" then "And Iran?" asks what Iran said about it.
+    """
+    m = _SPEAKER_QUESTION.search(previous)
+    named = _ONLY_A_NAME.match(follow_up)
+    if not m or not named or asked_speaker(previous) is None:
+        return None
+    return f"{previous[: m.start('speaker')]}{named.group('who')}{previous[m.end('speaker') :]}"

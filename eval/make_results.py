@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import re
 import subprocess
 import sys
@@ -22,6 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from rag.measure import describe, machine
 from rag.scoring import SUMMARY_METRICS
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -239,16 +239,6 @@ def load(spec: EvalSet) -> dict[str, Any] | None:
     return json.loads(path.read_text()) if path.is_file() else None
 
 
-def cpu_name() -> str:
-    """The CPU model from /proc/cpuinfo (Linux), else what platform knows."""
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.is_file():
-        for line in cpuinfo.read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return platform.processor() or platform.machine()
-
-
 def fmt(metric: str, value: Any) -> str:
     if value is None:
         return "-"
@@ -317,16 +307,15 @@ def section(spec: EvalSet, summary: dict[str, Any] | None) -> list[str]:
 def render(summaries: dict[str, dict[str, Any] | None]) -> str:
     """The whole RESULTS.md."""
     ran = [s for s in summaries.values() if s]
-    machine = ran[0]["machine"] if ran else {}
+    # The machine the runs were measured on (this one when there are none yet).
+    measured_on = ran[0]["machine"] if ran else machine()
     versions = sorted({s["version"] for s in ran}) or ["-"]
     lines = [
         "# Evaluation results",
         "",
         f"Written by `python eval/make_results.py` on {datetime.now(UTC):%Y-%m-%d} "
-        f"(rag {', '.join(versions)}). Machine: {cpu_name()}, {machine.get('cpus', '?')} CPUs, "
-        f"{machine.get('platform', platform.platform())}, Python "
-        f"{machine.get('python', platform.python_version())}. Latencies are per question, "
-        "end to end (retrieval, answer, citation check), on that machine.",
+        f"(rag {', '.join(versions)}). Machine: {describe(measured_on)}. Latencies are per "
+        "question, end to end (retrieval, answer, citation check), on that machine.",
         "",
         "Metrics are defined in `rag/scoring.py`; per-question verdicts are in "
         "`eval/out/<set>/results.jsonl` after a run. Targets are for the default extractive "
@@ -426,7 +415,7 @@ def probe_section() -> list[str]:
 
 def audit_section() -> list[str]:
     """Which rtqa-2022 questions the corpus can't answer, and the default run without them."""
-    from rtqa_audit import run_audit  # eval/rtqa_audit.py, beside this script
+    from eval.rtqa_audit import run_audit
 
     audit = run_audit()
     if audit is None:
@@ -541,4 +530,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    # Run by path, Python puts eval/ on sys.path, not the repo root that `eval.rtqa_audit`
+    # is imported from (as it is under pytest).
+    sys.path.insert(0, str(ROOT))
     main()

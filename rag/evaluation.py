@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import platform
 import re
 import time
 from collections.abc import Iterator, Mapping
@@ -20,6 +19,7 @@ from langchain_core.language_models.chat_models import BaseChatModel
 from rag import scoring
 from rag.errors import RagError
 from rag.indexing import IndexReport, Progress
+from rag.measure import machine
 from rag.settings import PROJECT_ROOT, Settings
 
 DEFAULT_SET = Path("eval/qa.jsonl")
@@ -218,15 +218,6 @@ def _source_warnings(questions: list[Question], settings: Settings) -> list[str]
     return [f"{len(missing)} question(s) name no article found in the index: {shown}"]
 
 
-def _machine() -> dict[str, Any]:
-    return {
-        "platform": platform.platform(),
-        "processor": platform.processor() or platform.machine(),
-        "cpus": os.cpu_count(),
-        "python": platform.python_version(),
-    }
-
-
 def run(
     settings: Settings,
     set_path: Path,
@@ -311,7 +302,7 @@ def run(
             "refusal_threshold": settings.refusal_threshold,
         },
         tuning=settings.tuning.model_dump(),
-        machine=_machine(),
+        machine=machine(),
         timestamp=datetime.now(UTC).isoformat(timespec="seconds"),
         seconds=round(time.perf_counter() - started, 2),
     )

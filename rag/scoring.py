@@ -10,6 +10,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import PurePosixPath
 from typing import Any
 
+from rag.measure import percentile
+
 FAILURE_LABELS: tuple[str, ...] = ("retrieval_miss", "answer_miss", "false_answer")
 
 # Top-level summary keys in the order `compare` reports them.
@@ -278,17 +280,6 @@ def _mean(values: Iterable[float | bool | None]) -> float | None:
     return sum(present) / len(present) if present else None
 
 
-def _percentile(values: Sequence[float], q: float) -> float | None:
-    """Linearly interpolated percentile (numpy's default method), None for no values."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    position = (len(ordered) - 1) * q / 100
-    low = math.floor(position)
-    high = math.ceil(position)
-    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
-
-
 def _summary(items: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     """The summary metrics of one group of judged items."""
     answerable = [item for item in items if item["answerable"]]
@@ -314,8 +305,8 @@ def _summary(items: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         "supported_citation_rate": _mean(item["supported_rate"] for item in answered_cited),
         "refusal_accuracy": _mean(item["refused_correctly"] for item in unanswerable),
         "false_refusal_rate": _mean(item["refused"] for item in answerable),
-        "latency_ms_p50": _percentile(latencies, 50),
-        "latency_ms_p95": _percentile(latencies, 95),
+        "latency_ms_p50": percentile(latencies, 50) if latencies else None,
+        "latency_ms_p95": percentile(latencies, 95) if latencies else None,
         "failures": failures,
     }
 

@@ -1,4 +1,4 @@
-"""`python -m rag.bench --quick` end to end on a tiny corpus: every figure is produced and
+"""`python bench/bench.py --quick` end to end on a tiny corpus: every figure is produced and
 written (no timing is asserted: those are the bench's business, not a test's)."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from rag.bench import TARGETS
+from bench.bench import TARGETS
 from tests.conftest import REPO, SHIPPED_ARTICLES
 
 pytestmark = pytest.mark.integration
@@ -27,7 +27,7 @@ def test_quick_bench_writes_every_figure(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("RAG_")}
 
     proc = subprocess.run(
-        [sys.executable, "-m", "rag.bench", "--quick", "--corpus", str(corpus)]
+        [sys.executable, str(REPO / "bench" / "bench.py"), "--quick", "--corpus", str(corpus)]
         + ["--workdir", str(tmp_path / "work"), "--out", str(out), "--json", str(json_out)],
         capture_output=True,
         text=True,

@@ -2,18 +2,10 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
 from types import SimpleNamespace
 
+from eval import retrieval_probe
 from rag.store import StoredChunk
-
-_spec = importlib.util.spec_from_file_location(
-    "retrieval_probe", Path(__file__).resolve().parents[2] / "eval" / "retrieval_probe.py"
-)
-assert _spec and _spec.loader
-retrieval_probe = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(retrieval_probe)
 
 
 def chunk(cid: str, source: str, ordinal: int, text: str) -> StoredChunk:

@@ -2,16 +2,9 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
 from typing import Any
 
-_spec = importlib.util.spec_from_file_location(
-    "rtqa_audit", Path(__file__).resolve().parents[2] / "eval" / "rtqa_audit.py"
-)
-assert _spec and _spec.loader
-rtqa_audit = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(rtqa_audit)
+from eval import rtqa_audit
 
 ARTICLES = {
     "smoking.txt": "New cigarette warnings will be printed on every pack, officials said.",

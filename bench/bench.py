@@ -1,13 +1,16 @@
-"""`python -m rag.bench`: ingest, incremental update, latency, cold start and memory in one run.
+"""`python bench/bench.py`: ingest, incremental update, latency, cold start and memory in one run.
 
 Every figure is measured on real `rag` processes or the real pipeline, over a corpus folder
 holding `articles/` and `qa.jsonl` (rtqa-2022 by default), plus a synthetic scale-up of its
 index for query latency. Prints a table, writes JSON and regenerates bench/RESULTS.md.
 
 Examples:
-    python -m rag.bench                  # the full run (a full rtqa build: most of an hour)
-    python -m rag.bench --articles 100   # a subset
-    python -m rag.bench --quick          # a smoke run on a tiny corpus (CI)
+    python bench/bench.py                  # the full run (a full rtqa build: most of an hour)
+    python bench/bench.py --articles 100   # a subset
+    python bench/bench.py --quick          # a smoke run on a tiny corpus (CI)
+
+It needs only the installed `rag` package, so it runs by path from anywhere; its workers are
+this file run again with `--worker`.
 """
 
 from __future__ import annotations
@@ -16,7 +19,6 @@ import argparse
 import json
 import math
 import os
-import platform
 import random
 import shutil
 import statistics
@@ -27,16 +29,17 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 from rag.errors import RagError
-from rag.settings import PROJECT_ROOT, Settings
+from rag.measure import describe, machine, percentile
+from rag.settings import Settings
 
-DEFAULT_CORPUS = (PROJECT_ROOT / ".." / "shared" / "bench" / "rtqa-2022").resolve()
-DEFAULT_OUT = PROJECT_ROOT / "bench" / "RESULTS.md"
-DEFAULT_JSON = PROJECT_ROOT / "bench" / "results.json"
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_CORPUS = ROOT.parent / "shared" / "bench" / "rtqa-2022"
+DEFAULT_OUT = ROOT / "bench" / "RESULTS.md"
+DEFAULT_JSON = ROOT / "bench" / "results.json"
 ADDED_ARTICLE = "zz-bench-added-article.txt"
 
 # name: (results path, comparison, limit, unit); checked against every run, never in tests.
@@ -128,21 +131,10 @@ def rag_env(config: Config, articles: Path, index: Path) -> dict[str, str]:
 
 
 def worker(config: Config, env: dict[str, str], name: str, *args: str) -> tuple[dict, Measured]:
-    """Run one of this module's workers in a fresh interpreter; its JSON result."""
-    cmd = [sys.executable, "-m", "rag.bench", "--worker", name, *args]
+    """Run one of this script's workers in a fresh interpreter; its JSON result."""
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", name, *args]
     result = measure(cmd, env, config.workdir)
     return json.loads(result.stdout.strip().splitlines()[-1]), result
-
-
-def percentile(values: Sequence[float], q: float) -> float:
-    """The q-th percentile (0-100), linear between closest ranks."""
-    ordered = sorted(values)
-    if len(ordered) == 1:
-        return ordered[0]
-    pos = (len(ordered) - 1) * q / 100
-    low = math.floor(pos)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (pos - low)
 
 
 def _r(x: float, digits: int = 3) -> float:
@@ -309,6 +301,7 @@ def scale_worker(source: Path, dest: Path, target_chunks: int) -> dict[str, Any]
 def latency_worker(index_dir: Path, qa: Path, questions: int, runs: int) -> dict[str, Any]:
     """Warm latency of retrieval alone and of `ask` (extractive), over the first N questions."""
     from rag.pipeline import Pipeline
+    from rag.question import analyse
     from rag.settings import Settings
 
     items = [json.loads(line) for line in qa.read_text().splitlines() if line.strip()]
@@ -317,7 +310,7 @@ def latency_worker(index_dir: Path, qa: Path, questions: int, runs: int) -> dict
     started = time.perf_counter()
     pipeline = Pipeline(settings)
     for item in items[:3]:  # warm-up: model session, Chroma segment, BM25 matrix
-        pipeline.ask(item["question"], llm="extractive")
+        pipeline.ask(item["question"])
     warmup_s = time.perf_counter() - started
 
     def timed(fn: Callable[[str], Any]) -> tuple[list[list[float]], list[Any]]:
@@ -331,8 +324,11 @@ def latency_worker(index_dir: Path, qa: Path, questions: int, runs: int) -> dict
             all_runs.append(times)
         return all_runs, last
 
-    retrieval_runs, retrievals = timed(pipeline.retriever.search)
-    ask_runs, answers = timed(lambda q: pipeline.ask(q, llm="extractive"))
+    # Retrieval includes analysing the question (rag/question.py), as `ask` does before it.
+    retrieval_runs, retrievals = timed(
+        lambda q: pipeline.retriever.search(analyse(q, tuning=settings.tuning), settings)
+    )
+    ask_runs, answers = timed(pipeline.ask)
     stages = {
         stage: _r(statistics.median(r.timings_ms.get(stage, 0.0) for r in retrievals), 2)
         for stage in ("embed", "dense", "bm25", "fuse")
@@ -371,39 +367,6 @@ def _summary(runs: list[list[float]]) -> dict[str, Any]:
 
 # ---------------------------------------------------------------------------------------------
 # The bench
-
-
-def machine() -> dict[str, Any]:
-    """What the figures were measured on."""
-    cpu = platform.processor() or platform.machine()
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.is_file():
-        for line in cpuinfo.read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    mem_gb = None
-    meminfo = Path("/proc/meminfo")
-    if meminfo.is_file():
-        for line in meminfo.read_text().splitlines():
-            if line.startswith("MemTotal:"):
-                mem_gb = round(int(line.split()[1]) / 1024 / 1024, 1)
-    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    versions = {}
-    for pkg in ("rag", "torch", "sentence-transformers", "onnxruntime", "chromadb", "bm25s"):
-        try:
-            versions[pkg] = metadata.version(pkg)
-        except metadata.PackageNotFoundError:
-            versions[pkg] = None
-    return {
-        "cpu": cpu,
-        "cores": os.cpu_count(),
-        "usable_cores": usable,
-        "memory_gb": mem_gb,
-        "os": platform.platform(),
-        "python": platform.python_version(),
-        "versions": versions,
-    }
 
 
 def _load() -> float:
@@ -702,15 +665,14 @@ def markdown(results: dict[str, Any], json_path: Path, out_path: Path) -> str:
     parts = [
         "# rag benchmark results",
         "",
-        "Generated by `python -m rag.bench` (do not edit by hand; rerun it). "
+        "Generated by `python bench/bench.py` (do not edit by hand; rerun it). "
         f"Raw figures: [{json_ref}]({json_ref}).",
         "",
         f"- Run: {results['generated']}; corpus `{Path(cfg['corpus']).name}`, "
         f"{results['corpus']['articles']} articles ({results['corpus']['mb']} MB), "
         f"{cfg['questions']} questions, {cfg['runs']} runs, {cfg['cold_runs']} cold starts"
         + (" (**--quick smoke run**)" if cfg["quick"] else ""),
-        f"- Machine: {m['cpu']}, {m['usable_cores']} usable of {m['cores']} cores, "
-        f"{m['memory_gb']} GB RAM; {m['os']}; Python {m['python']}",
+        f"- Machine: {describe(m)}",
         f"- Packages: {versions}",
         f"- 1-minute load average during the run: {load}. The machine is shared: figures above "
         "about 1 load per core are inflated by other processes.",
@@ -770,7 +732,9 @@ def markdown(results: dict[str, Any], json_path: Path, out_path: Path) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse options, run the bench (or one worker), print and write the results."""
-    parser = argparse.ArgumentParser(prog="python -m rag.bench", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python bench/bench.py", description=__doc__.split("\n")[0]
+    )
     parser.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS, help="articles/ + qa.jsonl")
     parser.add_argument("--articles", type=int, help="index only N articles of the corpus")
     parser.add_argument("--questions", type=int, help="questions timed (default 100)")

@@ -1,0 +1,1 @@
+"""The benchmark script (`python bench/bench.py`); a package so tests can import it."""

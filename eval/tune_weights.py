@@ -1,9 +1,10 @@
-"""Grid search of the extractive answerer's sentence weights, cross-validated on rtqa-2022.
+"""Grid search of the extractive answerer's sentence weights (Tuning), cross-validated on rtqa-2022.
 
     python eval/tune_weights.py          # needs the eval indexes (python eval/make_results.py)
 
-Each question is retrieved once (exactly as `rag ask` does); every weight setting then answers
-the same passages, with sentence embeddings cached, so the grid costs one embedding pass. It
+Each question is analysed and retrieved once, and passes the pipeline's refusal gate or not,
+exactly as `rag ask` does; every weight setting then answers the same passages, with sentence
+embeddings cached, so the grid costs one embedding pass. It
 prints, for the current defaults and the best settings, answer accuracy and refusal accuracy on
 the shipped set, the held-out set and rtqa-2022, and writes every row to
 eval/out/weights-grid.json.
@@ -12,8 +13,10 @@ Picking the best of many settings on rtqa-2022 flatters it, so the script also r
 2-fold cross-validated rtqa-2022 accuracy: the setting is chosen on half the questions (plus
 the shipped set) and scored on the other half, over 5 random splits.
 
-The answerer's other weights (SWEEP) are not searched, only checked: each is varied on its own
-around the defaults, to show what moving it would cost or gain on each set.
+The answerer's other values (SWEEP) are not searched, only checked: each is varied on its own
+around the defaults, to show what moving it would cost or gain on each set. Tuning's retrieval
+constants are measured by eval/retrieval_probe.py and the retrieval variants of
+eval/make_results.py; its citation thresholds are not calibrated by any script.
 """
 
 from __future__ import annotations
@@ -21,14 +24,15 @@ from __future__ import annotations
 import itertools
 import json
 import random
-from dataclasses import asdict, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from langchain_core.embeddings import Embeddings
 
 if TYPE_CHECKING:
-    from rag.answering.extractive import Weights
+    from rag.question import Query
+    from rag.retrieval import Passage
+    from rag.settings import Tuning
 
 ROOT = Path(__file__).resolve().parent.parent
 RTQA = ROOT.parent / "shared" / "bench" / "rtqa-2022"
@@ -52,7 +56,12 @@ SWEEP = {
     "min_score": (0.1, 0.15, 0.2, 0.25, 0.3),
     "second_ratio": (0.7, 0.8, 0.9, 1.01),
     "typed_min_coverage": (0.1, 0.2, 0.3),
+    "restated_below": (0.3, 0.4, 0.5),
+    "counterclaim_ratio": (0.3, 0.45, 0.6, 2.0),
+    "own_speaker": (0.7, 0.85, 1.0),
+    "max_sentences": (1, 2, 3),
 }
+Row = tuple[dict, "Query", "list[Passage] | None"]
 
 
 class CachedEmbeddings(Embeddings):
@@ -72,10 +81,14 @@ class CachedEmbeddings(Embeddings):
         return self.embed_documents([text])[0]
 
 
-def retrieve_all(embedder: CachedEmbeddings) -> dict[str, list[tuple[dict, list | None]]]:
-    """Per set: each question with its passages (None when the pipeline refuses before
-    answering, as `rag ask` does below the similarity threshold)."""
+def retrieve_all(embedder: CachedEmbeddings) -> dict[str, list[Row]]:
+    """Per set: each question, analysed, with its passages (None when the pipeline's refusal
+    gate refuses before any answerer sees them, as `rag ask` does)."""
+    from datetime import date
+
     from rag.evaluation import default_index_dir, load_questions
+    from rag.pipeline import refusal_gate
+    from rag.question import analyse
     from rag.retrieval import Retriever
     from rag.settings import Settings
 
@@ -86,34 +99,47 @@ def retrieve_all(embedder: CachedEmbeddings) -> dict[str, list[tuple[dict, list 
             continue
         base = Settings(articles_dir=articles)
         settings = base.with_overrides(index_dir=default_index_dir(base, articles))
+        if name == "rtqa-2022":
+            settings = settings.with_overrides(k=5)
         retriever = Retriever(settings, embedder)
-        k = 5 if name == "rtqa-2022" else settings.k
         rows = []
         for q in load_questions(questions):
-            r = retriever.search(q.question, k)
-            below = r.best_similarity < settings.refusal_threshold or not r.passages
+            asked = settings.with_overrides(as_of=q.asked) if q.asked else settings
+            query = analyse(q.question, asked.as_of or date.today(), asked.tuning)
+            r = retriever.search(query, asked)
+            refused = refusal_gate(query, r, asked) is not None
             rows.append(
-                ({"question": q.question, "answers": q.answers}, None if below else r.passages)
+                (
+                    {"question": q.question, "answers": q.answers},
+                    query,
+                    None if refused else r.passages,
+                )
             )
         out[name] = rows
     return out
 
 
-def judge(weights: Weights, embedder: CachedEmbeddings, rows: list) -> list[int]:
+def judge(tuning: Tuning, embedder: CachedEmbeddings, rows: list[Row]) -> list[int]:
     """Per question: 1/0 answered correctly or not (answerable), -1/-2 refused or answered
     (unanswerable)."""
     from rag.answering.extractive import ExtractiveAnswerer
     from rag.scoring import contains_answer
 
-    answerer = ExtractiveAnswerer(embedder, weights)
+    answerer = ExtractiveAnswerer(embedder, tuning)
     verdicts = []
-    for q, passages in rows:
-        text, refused = ("", True) if passages is None else answerer.answer(q["question"], passages)
+    for q, query, passages in rows:
+        answer = None if passages is None else answerer.answer(query, passages)
+        text, refused = ("", True) if answer is None else (answer.text, answer.refused)
         if q["answers"]:
             verdicts.append(int(not refused and contains_answer(text, q["answers"])))
         else:
             verdicts.append(-1 if refused else -2)  # unanswerable: refused / answered
     return verdicts
+
+
+def varied(tuning: Tuning, changes: dict) -> Tuning:
+    """The tuning with these values, validated (model_copy(update=) would not check them)."""
+    return type(tuning).model_validate({**tuning.model_dump(), **changes})
 
 
 def rates(verdicts: list[int]) -> dict[str, float | None]:
@@ -130,24 +156,25 @@ def rates(verdicts: list[int]) -> dict[str, float | None]:
 
 
 def main() -> None:
-    from rag.answering.extractive import Weights
     from rag.embedding import query_embedder
     from rag.settings import Settings
 
-    embedder = CachedEmbeddings(query_embedder(Settings()))
+    settings = Settings()
+    defaults = settings.tuning
+    embedder = CachedEmbeddings(query_embedder(settings))
     data = retrieve_all(embedder)
     rows = []
     for values in itertools.product(*GRID.values()):
-        weights = replace(Weights(), **dict(zip(GRID, values, strict=True)))
-        per_set = {name: judge(weights, embedder, r) for name, r in data.items()}
-        rows.append({"weights": asdict(weights), "verdicts": per_set})
-    default = {name: judge(Weights(), embedder, r) for name, r in data.items()}
+        tuning = varied(defaults, dict(zip(GRID, values, strict=True)))
+        per_set = {name: judge(tuning, embedder, r) for name, r in data.items()}
+        rows.append({"weights": tuning.model_dump(), "verdicts": per_set})
+    default = {name: judge(defaults, embedder, r) for name, r in data.items()}
     sweep = {
         key: [
             {
                 "value": value,
                 **{
-                    name: rates(judge(replace(Weights(), **{key: value}), embedder, r))
+                    name: rates(judge(varied(defaults, {key: value}), embedder, r))
                     for name, r in data.items()
                 },
             }
@@ -191,7 +218,7 @@ def main() -> None:
         [round(c, 3) for c in cv],
     )
     for key, points in sweep.items():
-        print(f"{key} (default {getattr(Weights(), key)}):")
+        print(f"{key} (default {getattr(defaults, key)}):")
         for point in points:
             print(
                 f"  {point['value']}: "

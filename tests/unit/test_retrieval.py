@@ -10,8 +10,9 @@ import pytest
 from rag import indexing
 from rag.articles import ArticleFile, file_hash, load
 from rag.attribution import quotes
+from rag.lexical import LexicalHit
 from rag.question import analyse, asked_speaker
-from rag.retrieval import Passage, Retriever, _prefer_recent
+from rag.retrieval import Passage, Retriever, _fuse, _prefer_recent, collapse
 from rag.settings import Settings, Tuning
 from rag.store import ChunkStore, Generations, StoredChunk
 from tests.fakes import HashingEmbeddings
@@ -132,3 +133,64 @@ def test_a_passage_quoting_the_asked_speaker_takes_the_place_of_the_last_that_do
     # Nobody quotes this speaker: the passages are as they were.
     nobody = asked_speaker("What did the Dalai Lama say?")
     assert retriever.search(replace(plain_query, speaker=nobody), three).passages == plain
+
+
+def _chunk(cid: str, text: str, source: str, ordinal: int, distance: float = 0.5) -> StoredChunk:
+    return StoredChunk(cid, text, {"source": source, "ordinal": ordinal}, distance)
+
+
+WIRE = (
+    "Iran has sent hundreds of ballistic missiles to Russia over the summer, three officials "
+    "familiar with the matter told reporters on Friday, adding that more were on the way."
+)
+
+
+def test_wire_copy_repeated_by_another_outlet_is_one_passage_noted_as_corroboration() -> None:
+    ordered = [
+        (_chunk("a1", WIRE, "ap.txt", 3), 0.9),
+        # The same paragraph, lightly edited, in another article: not a second passage.
+        (_chunk("b1", WIRE.replace("on Friday", "late on Friday"), "reuters.txt", 7), 0.8),
+        (
+            _chunk(
+                "c1", "Ukraine's air force said it shot down 40 drones overnight.", "kyiv.txt", 0
+            ),
+            0.7,
+        ),
+    ]
+    hits = collapse(ordered, k=3, max_per_article=2)
+    assert [h.chunk.id for h in hits] == ["a1", "c1"]
+    assert hits[0].corroborated_by == ["reuters.txt"]
+    # Below the containment threshold the two are kept apart.
+    apart = collapse(ordered, k=3, max_per_article=2, near_duplicate=1.01)
+    assert [h.chunk.id for h in apart] == ["a1", "b1", "c1"] and apart[0].corroborated_by == []
+
+
+def test_at_most_max_per_article_and_neighbours_take_no_slot() -> None:
+    texts = {
+        0: "Iran sent drones to Russia in August.",
+        1: "The factory in Tatarstan makes them now.",
+        4: "Sanctions followed within weeks of the report.",
+        8: "Tehran denied every part of the story.",
+    }
+    ordered = [(_chunk(f"a{i}", t, "a.txt", i), 1 - i / 10) for i, t in texts.items()]
+    ordered.append((_chunk("b0", "Another article on oil prices entirely.", "b.txt", 0), 0.1))
+    hits = collapse(ordered, k=5, max_per_article=2)
+    assert [h.chunk.id for h in hits] == ["a0", "a1", "b0"]
+    # With one neighbour shown either side, a1 is a0's context, not a passage of its own.
+    hits = collapse(ordered, k=5, max_per_article=2, window=1)
+    assert [h.chunk.id for h in hits] == ["a0", "a4", "b0"]
+
+
+def test_rrf_fuses_by_rank_and_scores_by_similarity_and_bm25(fake_index: Settings) -> None:
+    dense = [_chunk("x", "", "x.txt", 0, 0.1), _chunk("y", "", "y.txt", 0, 0.2)]
+    lexical = [LexicalHit("z", 9.0), LexicalHit("y", 3.0)]
+    similarity = {"x": 0.9, "y": 0.8, "z": 0.1}
+    rrf = dict(_fuse(fake_index.with_overrides(fusion="rrf"), dense, lexical, similarity))
+    # y is in both lists: it wins; x (dense rank 1) and z (BM25 rank 1) tie at 1/(60+1) * weight.
+    assert max(rrf, key=rrf.get) == "y"
+    assert rrf["x"] == pytest.approx(0.5 / 61) and rrf["z"] == pytest.approx(1.0 / 61)
+    scores = dict(_fuse(fake_index, dense, lexical, similarity))
+    # 0.5 * cosine + 1.0 * BM25 / best BM25.
+    assert scores["z"] == pytest.approx(0.5 * 0.1 + 1.0)
+    assert scores["y"] == pytest.approx(0.5 * 0.8 + 3.0 / 9.0)
+    assert scores["x"] == pytest.approx(0.5 * 0.9)

@@ -298,7 +298,12 @@ def section(spec: EvalSet, summary: dict[str, Any] | None) -> list[str]:
         + (f", BM25 tokenizer v{fp['tokenizer_version']}" if "tokenizer_version" in fp else "")
         + ". Retrieval: "
         + ", ".join(f"{k}={v}" for k, v in summary.get("retrieval", {}).items())
-        + ".",
+        + "."
+        + (
+            " Tuning: " + ", ".join(f"{k}={v}" for k, v in summary["tuning"].items()) + "."
+            if summary.get("tuning")
+            else ""
+        ),
         "",
     ]
     return lines

@@ -44,6 +44,7 @@ def summary(machine: Machine) -> dict[str, Any]:
             "articles_digest": "d1g35t",
         },
         "retrieval": {"fusion": "scores"},
+        "tuning": {"min_score": 0.2, "max_sentences": 2},
         "version": "0.1.0",
         "machine": machine,
     }
@@ -61,6 +62,8 @@ def test_results_name_the_machine_the_sets_ran_on_not_the_one_writing_them() -> 
     assert f"Machine: {describe(RAN_ON)}." in text
     assert "| answer_accuracy | >= 0.85 | 0.500 | **misses** |" in text
     assert "- answer_miss (1): q2" in text
+    # Every tuned value that produced the figures is on the index line.
+    assert "Retrieval: fusion=scores. Tuning: min_score=0.2, max_sentences=2." in text
     assert "Not run yet: `python eval/make_results.py --only holdout`." in text
 
 

@@ -72,6 +72,38 @@ def make_chat_model(spec: str, settings: Settings) -> tuple[BaseChatModel, str]:
     raise LLMError(f"--llm {spec!r}: unknown provider {provider!r} (use ollama: or openai:)")
 
 
+def check_endpoint(spec: str, url: str, timeout: float = 3.0) -> None:
+    """Fail fast, before any search, when the LLM's endpoint cannot be reached (or, for Ollama,
+    lacks the model): one cheap GET, not the 10+ s of embedding and searching first.
+
+    Any HTTP answer counts as reachable (a server may not serve the listing); only a refused or
+    timed-out connection, or an Ollama listing without the model, is an error.
+    """
+    import httpx
+
+    provider, _, model = spec.partition(":")
+    listing = f"{url.rstrip('/')}/api/tags" if provider == "ollama" else f"{url.rstrip('/')}/models"
+    setting = "RAG_OLLAMA_URL" if provider == "ollama" else "RAG_OPENAI_BASE_URL"
+    try:
+        response = httpx.get(listing, timeout=timeout)
+    except httpx.HTTPError as exc:
+        raise LLMError(
+            f"the LLM {spec} at {url} cannot be reached ({exc.__class__.__name__}); check that "
+            f"the server is running and {setting}, or answer offline with --llm extractive"
+        ) from exc
+    if provider != "ollama" or response.status_code != 200:
+        return
+    try:
+        names = {m.get("name", "") for m in response.json().get("models", [])}
+    except (ValueError, AttributeError):
+        return  # not Ollama's listing: let the answer itself say what is wrong
+    if names and not ({model, f"{model}:latest"} & names):
+        raise LLMError(
+            f"the LLM {spec} at {url}: model {model!r} not found on the server; "
+            f"`ollama pull {model}` fetches it, or answer offline with --llm extractive"
+        )
+
+
 def format_passages(passages: Sequence[Passage]) -> str:
     """Numbered passages for the prompt, each with its article title and date."""
     blocks = []

@@ -29,7 +29,8 @@ class FakeOllama(ThreadingHTTPServer):
     def __init__(self, models: tuple[str, ...] = (MODEL,)) -> None:
         super().__init__(("127.0.0.1", 0), Handler)
         self.models = models
-        self.requests: list[dict[str, Any]] = []
+        self.requests: list[dict[str, Any]] = []  # POSTs (chat requests)
+        self.listings = 0  # GET /api/tags
         self.lines_sent = 0
 
     @property
@@ -39,6 +40,14 @@ class FakeOllama(ThreadingHTTPServer):
 
 class Handler(JSONHandler):
     server: FakeOllama
+
+    def do_GET(self) -> None:
+        """GET /api/tags: the models pulled, as Ollama lists them."""
+        self.server.listings += 1
+        if self.path != "/api/tags":
+            self.send_json(404, {"error": f"no route {self.path}"})
+            return
+        self.send_json(200, {"models": [{"name": m, "model": m} for m in self.server.models]})
 
     def do_POST(self) -> None:
         body = self.read_json()
@@ -141,3 +150,5 @@ def test_a_model_that_was_never_pulled_is_one_clear_error(
     ):
         assert text in line
     assert result.stdout == ""
+    # Found out from the model listing, before any search or chat request.
+    assert ollama.listings == 1 and ollama.requests == []

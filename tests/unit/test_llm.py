@@ -226,15 +226,27 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def test_unreachable_ollama_names_the_url(llm_settings: Settings) -> None:
+class CountingEmbeddings(HashingEmbeddings):
+    """Counts the questions embedded: a search would embed one."""
+
+    queries = 0
+
+    def embed_query(self, text: str) -> list[float]:
+        self.queries += 1
+        return super().embed_query(text)
+
+
+def test_unreachable_ollama_names_the_url_before_any_search(llm_settings: Settings) -> None:
     url = f"http://127.0.0.1:{free_port()}"
     settings = llm_settings.with_overrides(ollama_url=url, llm="ollama:llama3.2")
-    p = Pipeline(settings, embedder=HashingEmbeddings())
+    embedder = CountingEmbeddings()
+    p = Pipeline(settings, embedder=embedder)
     with pytest.raises(LLMError) as info:
         p.ask(QUESTION)
     message = str(info.value)
     assert url in message and "RAG_OLLAMA_URL" in message and "--llm extractive" in message
     assert "\n" not in message
+    assert embedder.queries == 0  # found out first, not after embedding and searching
 
 
 @pytest.mark.parametrize(

@@ -121,13 +121,17 @@ class ChatSession:
             return
         except RagError as exc:
             printer.finish()
-            self._error(f"{exc} (in chat: /llm extractive)" if "--llm" in str(exc) else str(exc))
+            self._rag_error(exc)
             return
         printer.finish()
         if answer.query is not None and answer.query.text != answer.question:
             self.out.print(f"[dim]searched for: {escape(answer.query.text)}[/]", highlight=False)
         print_answer(self.out, self.err, answer, streamed=printer.printed)
         self.last = answer
+
+    def _rag_error(self, exc: RagError) -> None:
+        """The core's error; its advice for the command line said as in chat."""
+        self._error(f"{exc} (in chat: /llm extractive)" if "--llm" in str(exc) else str(exc))
 
     def _error(self, message: str) -> None:
         self.err.print(f"[red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
@@ -150,14 +154,15 @@ class ChatSession:
         if self.last is None:
             self._error("no answer yet; ask a question first")
             return True
-        by_rank = {p.rank: p for p in self.last.passages}
-        if not arg.isdigit() or int(arg) not in by_rank:
-            self._error(f"usage: /open N, with N from 1 to {len(by_rank)} (see /sources)")
+        numbers = self.last.numbers()
+        by_number = {numbers[p.rank]: p for p in self.last.passages}
+        if not arg.isdigit() or int(arg) not in by_number:
+            self._error(f"usage: /open N, with N from 1 to {len(by_number)} (see /sources)")
             return True
-        passage = by_rank[int(arg)]
-        quote = next((c.quote for c in self.last.citations if c.n == passage.rank), None)
+        passage = by_number[int(arg)]
+        quote = next((c.quote for c in self.last.citations if c.rank == passage.rank), None)
         path = self.pipeline.settings.articles_dir / passage.source
-        print_passage(self.out, passage, str(path), quote)
+        print_passage(self.out, passage, int(arg), str(path), quote)
         problem = _check_offsets(path, passage)
         if problem:
             self.err.print(f"[yellow]note:[/] {escape(problem)}", highlight=False, soft_wrap=True)
@@ -198,7 +203,7 @@ class ChatSession:
             name = self.pipeline.answerer().name
         except RagError as exc:
             self.pipeline = before  # an unusable answerer leaves the current one in place
-            self._error(str(exc))
+            self._rag_error(exc)
             return True
         self.out.print(f"answering with {name}", highlight=False)
         return True

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from langchain_core.embeddings import Embeddings
 
 from rag.answering import Answer, Answerer, OnToken
-from rag.answering.citations import verify
+from rag.answering.citations import renumber, verify
 from rag.answering.extractive import ExtractiveAnswerer
 from rag.answering.llm import LLMAnswerer, check_endpoint, make_chat_model, resolve_spec
 from rag.conversation import Conversation, standalone
@@ -110,6 +110,10 @@ class Pipeline:
             # Extracts are verbatim: a lexical check suffices; prose also gets the embedding.
             checker = None if answerer.verbatim else self.embedder
             sentences, citations = verify(answer.text, retrieval.passages, checker, settings.tuning)
+            if not (on_token and answerer.streams):
+                # A streamed answer is on the screen already with the model's own numbers.
+                text, sentences, citations = renumber(answer.text, sentences, citations)
+                answer = replace(answer, text=text)
         timings["verify"] = round((time.perf_counter() - t) * 1000, 2)
         timings["total"] = round((time.perf_counter() - started) * 1000, 2)
         answer = replace(
@@ -167,6 +171,8 @@ def to_json(answer: Answer) -> dict[str, Any]:
         "citations": [
             {
                 "n": c.n,
+                "rank": c.rank,
+                "chunk_id": c.chunk_id,
                 "source": c.source,
                 "title": c.title,
                 "date": c.date,

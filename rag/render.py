@@ -74,22 +74,26 @@ def print_answer(out: Console, err: Console, answer: Answer, streamed: bool = Fa
 
 def print_sources(out: Console, answer: Answer) -> None:
     """Every retrieved passage of an answer, cited ones marked with their check."""
-    cited = {c.n: c for c in answer.citations}
-    for p in answer.passages:
+    cited = {c.rank: c for c in answer.citations}
+    numbers = answer.numbers()
+    for p in sorted(answer.passages, key=lambda p: numbers[p.rank]):
         c = cited.get(p.rank)
         mark = "" if c is None else (" [green]✓ cited[/]" if c.supported else " [red]✗ cited[/]")
         date = f", {p.date}" if p.date else ""
         out.print(
-            f"[bold]\\[{p.rank}][/] {escape(p.title + date)} [dim]({escape(p.source)}, "
-            f"score {p.score:.4f})[/]{mark}",
+            f"[bold]\\[{numbers[p.rank]}][/] {escape(p.title + date)} [dim]({escape(p.source)}, "
+            f"retrieved #{p.rank}, score {p.score:.4f})[/]{mark}",
             highlight=False,
         )
 
 
-def print_passage(out: Console, passage: Passage, path: str, quote: str | None = None) -> None:
-    """One passage in full with where it comes from; the cited quote is highlighted."""
+def print_passage(
+    out: Console, passage: Passage, number: int, path: str, quote: str | None = None
+) -> None:
+    """One passage in full, shown as [number], with where it comes from; the cited quote is
+    highlighted."""
     date = f", {passage.date}" if passage.date else ""
-    out.print(f"[bold]\\[{passage.rank}] {escape(passage.title + date)}[/]", highlight=False)
+    out.print(f"[bold]\\[{number}] {escape(passage.title + date)}[/]", highlight=False)
     out.print(
         f"[dim]{escape(path)}, characters {passage.start}–{passage.end}"
         + (f", {escape(passage.url)}" if passage.url else "")

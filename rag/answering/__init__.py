@@ -19,7 +19,8 @@ REFUSAL = "The articles don't contain the answer to this question."
 
 @dataclass(frozen=True)
 class Citation:
-    """A numbered source of an answer: passage n of the retrieved list, and the quoted support."""
+    """A numbered source of an answer: [n] in its text (numbered 1, 2, 3 in the order the
+    answer first cites them), the retrieved passage of that rank, and the quoted support."""
 
     n: int
     source: str
@@ -30,6 +31,7 @@ class Citation:
     chunk_id: str
     start: int = 0
     end: int = 0
+    rank: int = 0  # the passage's place in the retrieved list
 
 
 @dataclass(frozen=True)
@@ -70,6 +72,14 @@ class Answer:
         return cls(
             query.text, REFUSAL, True, answerer, [], list(passages), query=query, refused_by=reason
         )
+
+    def numbers(self) -> dict[int, int]:
+        """Each retrieved passage's number as shown, by rank: the cited ones as the answer
+        cites them (1, 2, ...), the others after them in retrieval order."""
+        shown = {c.rank: c.n for c in self.citations}
+        rest = [p.rank for p in self.passages if p.rank not in shown]
+        start = max(shown.values(), default=0) + 1
+        return {**shown, **{rank: start + i for i, rank in enumerate(rest)}}
 
     @property
     def unsupported(self) -> int:

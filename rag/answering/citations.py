@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Sequence
+from dataclasses import replace
 
 from langchain_core.embeddings import Embeddings
 
@@ -117,9 +118,31 @@ def verify(
                 chunk_id=p.chunk_id,
                 start=p.start,
                 end=p.end,
+                rank=n,
             )
         )
     return sentences, citations
+
+
+def renumber(
+    text: str, sentences: list[Sentence], citations: list[Citation]
+) -> tuple[str, list[Sentence], list[Citation]]:
+    """The answer with its citations numbered 1, 2, 3 in the order it first cites them (not a
+    lone [2], or [1] and [4]: the passages' ranks). A number citing no retrieved passage keeps
+    its number (it is flagged unsupported)."""
+    order = list(dict.fromkeys(n for s in sentences for n in s.cites))
+    valid = {c.rank for c in citations}
+    number = {rank: i for i, rank in enumerate((n for n in order if n in valid), start=1)}
+
+    def marker(m: re.Match[str]) -> str:
+        cited = ", ".join(str(number.get(int(n), int(n))) for n in m.group(1).split(","))
+        return m.group(0).replace(m.group(1), cited)
+
+    return (
+        MARKER.sub(marker, text),
+        [replace(s, cites=tuple(number.get(n, n) for n in s.cites)) for s in sentences],
+        sorted((replace(c, n=number[c.rank]) for c in citations), key=lambda c: c.n),
+    )
 
 
 def _check(

@@ -61,9 +61,14 @@ def test_json_has_exactly_the_documented_shape(cli: CliRunner) -> None:
         assert list(r) == ["rank", "source", "title", "date", "score", "chunk_id"]
     assert data["citations"]
     ranks = {r["rank"]: r for r in data["retrieved"]}
+    # Numbered 1, 2, ... as the answer cites them; rank and chunk_id say which passage.
+    assert [c["n"] for c in data["citations"]] == list(range(1, len(data["citations"]) + 1))
     for c in data["citations"]:
-        assert list(c) == ["n", "source", "title", "date", "quote", "supported"]
-        assert c["n"] in ranks and c["source"] == ranks[c["n"]]["source"]
+        assert list(c) == [
+            "n", "rank", "chunk_id", "source", "title", "date", "quote", "supported"
+        ]  # fmt: skip
+        passage = ranks[c["rank"]]
+        assert c["source"] == passage["source"] and c["chunk_id"] == passage["chunk_id"]
         assert c["supported"] is True
         assert f"[{c['n']}]" in data["answer"]
         assert c["quote"] in data["answer"]

@@ -67,8 +67,13 @@ def test_sources_lists_the_last_answers_passages(screen: Screen) -> None:
     out, _ = screen.send("/sources")
     last = screen.session.last
     assert last is not None
+    numbers = last.numbers()
+    # Numbered as the answer cites them (1, 2, ...), the uncited ones after.
+    assert sorted(numbers.values()) == list(range(1, len(last.passages) + 1))
     for p in last.passages:
-        assert f"[{p.rank}] {p.title}" in out
+        assert f"[{numbers[p.rank]}] {p.title}" in out and f"retrieved #{p.rank}," in out
+    first = next(p for p in last.passages if numbers[p.rank] == 1)
+    assert out.index(f"[1] {first.title}") < out.index("[2] ")
     assert "✓ cited" in out
 
 
@@ -76,10 +81,12 @@ def test_open_shows_the_passage_with_its_file_and_offsets(screen: Screen) -> Non
     screen.send(QUESTION)
     last = screen.session.last
     assert last is not None
-    cited = last.passages[last.citations[0].n - 1]
-    out, err = screen.send(f"/open {cited.rank}")
+    # [1] in the answer is the passage /open 1 shows, whatever its retrieval rank.
+    assert last.citations[0].n == 1
+    cited = next(p for p in last.passages if p.rank == last.citations[0].rank)
+    out, err = screen.send("/open 1")
     assert err == ""
-    assert f"[{cited.rank}] {cited.title}" in out
+    assert f"[1] {cited.title}" in out
     assert cited.source in out
     assert f"characters {cited.start}–{cited.end}" in out
     assert " ".join(cited.text.split()) in " ".join(out.split())
@@ -89,7 +96,8 @@ def test_open_notices_an_article_changed_since_indexing(screen: Screen) -> None:
     screen.send(QUESTION)
     last = screen.session.last
     assert last is not None
-    path = screen.session.pipeline.settings.articles_dir / last.passages[0].source
+    first = next(p for p in last.passages if last.numbers()[p.rank] == 1)
+    path = screen.session.pipeline.settings.articles_dir / first.source
     path.write_text("Rewritten\n\nNothing of the old article is left.\n", encoding="utf-8")
     _, err = screen.send("/open 1")
     assert "no longer holds this passage" in err and "rag index" in err
@@ -191,9 +199,11 @@ def test_ctrl_c_cancels_the_answer_and_keeps_the_chat(fake_index: Settings) -> N
 def test_llm_failure_is_reported_and_the_chat_goes_on(fake_index: Settings) -> None:
     settings = fake_index.with_overrides(refusal_threshold=0.0, ollama_url="http://127.0.0.1:9")
     screen = Screen(Pipeline(settings, embedder=HashingEmbeddings()))
-    screen.send("/llm ollama:llama3.2")
-    _, err = screen.send(QUESTION)
+    # Found out when switching, before any question is searched; the chat goes on as it was.
+    _, err = screen.send("/llm ollama:llama3.2")
     assert "http://127.0.0.1:9" in err and "/llm extractive" in err
+    out, _ = screen.send(QUESTION)
+    assert "answered by extractive" in out
     assert screen.session.handle("/quit") is False
 
 

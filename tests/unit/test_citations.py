@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from rag.answering import Answer
-from rag.answering.citations import split_answer, verify
+from rag.answering.citations import renumber, split_answer, verify
 from rag.retrieval import Passage
 from tests.fakes import HashingEmbeddings
 
@@ -133,3 +133,18 @@ def test_marker_ends_a_sentence_without_final_period() -> None:
     against its own passage only."""
     parsed = split_answer("Another nation picks a leftist leader [1] Gustavo Petro won. [2]")
     assert parsed == [("Another nation picks a leftist leader", (1,)), ("Gustavo Petro won.", (2,))]
+
+
+def test_citations_are_numbered_in_the_order_the_answer_cites_them() -> None:
+    one = SANCTIONS
+    two = FACTORY
+    sentences, citations = verify(f"{one} [3] {two} [1] {one} [3, 1]", PASSAGES, None)
+    text, sentences, citations = renumber(f"{one} [3] {two} [1] {one} [3, 1]", sentences, citations)
+    # Not a lone [3] then [1]: what is cited first is [1].
+    assert text == f"{one} [1] {two} [2] {one} [1, 2]"
+    assert [(c.n, c.rank) for c in citations] == [(1, 3), (2, 1)]
+    assert [s.cites for s in sentences if s.cites] == [(1,), (2,), (1, 2)]
+    # A number citing no passage keeps its number (it is flagged unsupported).
+    sentences, citations = verify(f"{one} [9] {two} [2]", PASSAGES, None)
+    text, _, citations = renumber(f"{one} [9] {two} [2]", sentences, citations)
+    assert text.endswith("[1]") and "[9]" in text and [c.rank for c in citations] == [2]

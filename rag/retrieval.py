@@ -86,7 +86,7 @@ class Retriever:
     def __init__(self, settings: Settings, embedder: Embeddings) -> None:
         gen = Generations(settings.index_dir).current()
         if gen is None:
-            raise IndexMissing(f"no index in {settings.index_dir}; run `rag index` first")
+            raise IndexMissing(f"no index in {settings.index_dir.resolve()}; run `rag index` first")
         self.index_dir = settings.index_dir
         self.generation: Path = gen
         self.store = ChunkStore(settings, gen)
@@ -116,7 +116,8 @@ class Retriever:
         timings["dense"] = _ms(t)
         if not dense:
             raise IndexMissing(
-                f"the index in {self.index_dir} is empty; add articles and run `rag index`"
+                f"the index in {self.index_dir.resolve()} is empty; add articles to the "
+                "articles folder and run `rag index`"
             )
         t = time.perf_counter()
         lexical = self.lexical.search(query.text, n)

@@ -152,8 +152,12 @@ class ExtractiveAnswerer:
         candidates = []
         for p in passages:
             spans = split_sentences(p.text)
+            # The headline names the story; it is not a sentence of it to quote as an answer.
+            headline = " ".join(p.title.lower().split())
             for i, (s, e) in enumerate(spans):
                 key = " ".join(p.text[s:e].lower().split())
+                if key.rstrip(".") == headline:
+                    continue
                 # A question in the article (a quiz, a rhetorical one) answers nothing.
                 if e - s > 12 and key not in seen and not key.rstrip("\"'” ").endswith("?"):
                     seen.add(key)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import date
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner, Result
@@ -212,3 +213,14 @@ def test_a_follow_up_naming_somebody_else_asks_the_same_of_them(extractive: Pipe
     assert conversation.turns[-1].subject == follow_up.query.text
     again = extractive.ask("When?", conversation=conversation)
     assert again.query.text == "When?; did Iran say about the drone factory"
+
+
+def test_a_missing_index_is_named_by_its_full_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(embedding, "query_embedder", lambda settings: HashingEmbeddings())
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(app, ["ask", QUESTION], env={"RAG_INDEX_DIR": "index"})
+    assert result.exit_code == 1
+    # Not "no index in index": the folder it looked in.
+    assert str(tmp_path / "index") in " ".join(result.stderr.split())

@@ -200,3 +200,12 @@ def test_sentences_of_one_passage_are_given_in_the_articles_order() -> None:
     answer, refused = answer_of(answerer(), question, [passage(1, text)])
     assert not refused
     assert answer.index("Iran initially") < answer.index("Tehran later")
+
+
+def test_the_headline_is_never_quoted_as_an_answer() -> None:
+    title = "Iran Sends Drones to Russia Across the Caspian Sea"
+    text = f"{title}\n\nThe shipments crossed the sea in May, officials said."
+    ranked = answerer().rank(analyse("How do Iran's drones reach Russia?"), [
+        passage(1, text, title=title)
+    ])  # fmt: skip
+    assert [s.text for s in ranked] == ["The shipments crossed the sea in May, officials said."]

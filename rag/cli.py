@@ -416,13 +416,6 @@ def eval_command(
         Path | None,
         typer.Option("--compare", help="An earlier summary.json (or its folder): show deltas."),
     ] = None,
-    against: Annotated[
-        Path | None,
-        typer.Option(
-            "--against",
-            help="With --compare: a second summary; compare the two without running anything.",
-        ),
-    ] = None,
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the summary (and deltas) as one JSON object.")
     ] = False,
@@ -431,30 +424,12 @@ def eval_command(
 
     Indexes the set's articles into an index of its own, asks every question exactly as
     `rag ask --json` would, and writes OUT/results.jsonl (one judged answer a line) and
-    OUT/summary.json. Example: `rag eval --compare eval/out/qa/summary.json` after a change,
-    or `rag eval --compare OLD.json --against NEW.json` to compare two saved runs.
+    OUT/summary.json. Example: `rag eval --compare eval/out/qa/summary.json` after a change
+    (`rag compare OLD NEW` compares two saved runs without running anything).
     """
     from rag import evaluation
 
     with _errors():
-        if against is not None:
-            if compare is None:
-                raise typer.BadParameter("--against needs --compare OLD_SUMMARY.json")
-            old, new = evaluation.load_summary(compare), evaluation.load_summary(against)
-            deltas = evaluation.compare(old, new)
-            notes = evaluation.compare_notes(old, new)
-            if as_json:
-                _print_json(
-                    {
-                        "old": str(compare),
-                        "new": str(against),
-                        "deltas": _deltas(deltas),
-                        "notes": notes,
-                    }
-                )
-            else:
-                _render_compare(deltas, str(compare), str(against), notes)
-            return
         old = evaluation.load_summary(compare) if compare is not None else None
         set_file = set_path or evaluation.resolve_default(evaluation.DEFAULT_SET)
         articles_dir = articles or evaluation.default_articles(set_file)
@@ -486,6 +461,30 @@ def eval_command(
     _render_eval(result)
     if deltas is not None:
         _render_compare(deltas, str(compare), str(result.summary_path), notes)
+
+
+@app.command("compare")
+def compare_command(
+    old: Annotated[Path, typer.Argument(help="The earlier summary.json (or its folder).")],
+    new: Annotated[Path, typer.Argument(help="The later summary.json (or its folder).")],
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the deltas as one JSON object.")
+    ] = False,
+) -> None:
+    """Compare two saved `rag eval` runs metric by metric, without running anything.
+
+    Example: `rag compare eval/out/qa-before eval/out/qa` (each a summary.json or its folder).
+    """
+    from rag import evaluation
+
+    with _errors():
+        before, after = evaluation.load_summary(old), evaluation.load_summary(new)
+    deltas = evaluation.compare(before, after)
+    notes = evaluation.compare_notes(before, after)
+    if as_json:
+        _print_json({"old": str(old), "new": str(new), "deltas": _deltas(deltas), "notes": notes})
+    else:
+        _render_compare(deltas, str(old), str(new), notes)
 
 
 def _metric(name: str, value: Any) -> str:

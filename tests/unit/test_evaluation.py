@@ -234,9 +234,14 @@ def test_cli_eval_table_json_and_compare(
     accuracy = next(d for d in data["compare"] if d["metric"] == "answer_accuracy")
     assert accuracy["old"] == 0.0 and accuracy["new"] == before["answer_accuracy"]
 
-    offline = runner.invoke(app, ["eval", "--compare", str(old), "--against", str(out)])
+    offline = runner.invoke(app, ["compare", str(old), str(out)])
     assert offline.exit_code == 0, offline.output
     assert "answer_accuracy" in offline.output and "0.000" in offline.output
+    as_json = json.loads(runner.invoke(app, ["compare", str(old), str(out), "--json"]).stdout)
+    accuracy = next(d for d in as_json["deltas"] if d["metric"] == "answer_accuracy")
+    assert accuracy["old"] == 0.0 and accuracy["new"] == before["answer_accuracy"]
+    missing = runner.invoke(app, ["compare", str(tmp_path / "nothing"), str(out)])
+    assert missing.exit_code == 1 and "summary not found" in missing.stderr
 
 
 def test_cli_eval_bad_set_is_one_line(tmp_path: Path) -> None:

@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from dataclasses import asdict
 from datetime import date
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
@@ -17,6 +17,11 @@ from rich.markup import escape
 
 from rag.errors import RagError
 from rag.settings import Settings
+
+if TYPE_CHECKING:  # the core's result types, for the renderers; imported lazily at run time
+    from pydantic import ValidationError
+
+    from rag.evaluation import Delta, EvalResult
 
 app = typer.Typer(
     help="Ask questions of a folder of news articles; answers cite the passages they come from.\n\n"
@@ -58,7 +63,7 @@ def _settings(ctx: typer.Context, **options: Any) -> Settings:
         _invalid(exc)
 
 
-def _invalid(exc: Any) -> NoReturn:
+def _invalid(exc: ValidationError) -> NoReturn:
     """One line per invalid setting, then exit 2 (a usage error)."""
     problems = "; ".join(
         f"{'.'.join(str(p) for p in e['loc'])}: {e['msg'].removeprefix('Value error, ')}"
@@ -497,7 +502,7 @@ def _metric(name: str, value: Any) -> str:
     return f"{value:.3f}"
 
 
-def _render_eval(result: Any) -> None:
+def _render_eval(result: EvalResult) -> None:
     """Metrics as rows, overall then one column per question type; then the failed ids."""
     from rich import box
     from rich.table import Table
@@ -528,11 +533,11 @@ def _render_eval(result: Any) -> None:
     out.print(f"[dim]results: {result.results_path}  summary: {result.summary_path}[/]")
 
 
-def _deltas(deltas: list[Any]) -> list[dict[str, Any]]:
+def _deltas(deltas: list[Delta]) -> list[dict[str, Any]]:
     return [asdict(d) for d in deltas]
 
 
-def _render_compare(deltas: list[Any], old: str, new: str, notes: list[str]) -> None:
+def _render_compare(deltas: list[Delta], old: str, new: str, notes: list[str]) -> None:
     """One row per metric: old, new, and the change (green better, red worse)."""
     from rich import box
     from rich.table import Table

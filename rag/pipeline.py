@@ -3,6 +3,7 @@ verified citations."""
 
 from __future__ import annotations
 
+import copy
 import time
 from collections.abc import Sequence
 from dataclasses import replace
@@ -19,7 +20,7 @@ from rag.conversation import Conversation, standalone
 from rag.lexical import Terms, tokenize
 from rag.question import Query, analyse, clean
 from rag.retrieval import Passage, Retrieval, Retriever
-from rag.settings import Settings
+from rag.settings import Settings, Tuning
 
 if TYPE_CHECKING:  # the chat-model stack is heavy; `rag ask` with the extractive answerer skips it
     from langchain_core.language_models.chat_models import BaseChatModel
@@ -45,12 +46,11 @@ class Pipeline:
         self.embedder = embedder or query_embedder(settings)
         self.retriever = Retriever(settings, self.embedder)
         self._chat_model = chat_model
-        self._answerers: dict[str, Answerer] = {}
+        self._answerers: dict[tuple[str, Tuning], Answerer] = {}
 
     def with_settings(self, settings: Settings) -> Pipeline:
         """This pipeline under other settings, sharing the embedder, index and answerers."""
-        other = object.__new__(Pipeline)
-        other.__dict__.update(self.__dict__)
+        other = copy.copy(self)  # shallow: the embedder, retriever and answerers are shared
         other.settings = settings
         return other
 
@@ -60,9 +60,10 @@ class Pipeline:
         # An injected chat model answers every spec but an explicit 'extractive' ('auto' too).
         if self._chat_model is not None and self.settings.llm != "extractive":
             resolved = f"fake:{type(self._chat_model).__name__}"
-        if resolved not in self._answerers:
-            self._answerers[resolved] = self._build(resolved)
-        return self._answerers[resolved]
+        key = (resolved, self.settings.tuning)
+        if key not in self._answerers:
+            self._answerers[key] = self._build(resolved)
+        return self._answerers[key]
 
     def _build(self, resolved: str) -> Answerer:
         if resolved == "extractive":

@@ -224,3 +224,14 @@ def test_a_missing_index_is_named_by_its_full_path(
     assert result.exit_code == 1
     # Not "no index in index": the folder it looked in.
     assert str(tmp_path / "index") in " ".join(result.stderr.split())
+
+
+def test_settings_are_the_one_channel_for_k_and_the_answerer(extractive: Pipeline) -> None:
+    two = extractive.with_settings(extractive.settings.with_overrides(k=2))
+    assert two.retriever is extractive.retriever and two.embedder is extractive.embedder
+    assert len(two.ask(QUESTION).passages) == 2
+    assert len(extractive.ask(QUESTION).passages) == extractive.settings.k == 5
+    # The answerer is built once per answerer and tuning, and shared.
+    assert two.answerer() is extractive.answerer()
+    stricter = extractive.settings.with_overrides(tuning={"min_score": 0.9})
+    assert extractive.with_settings(stricter).answerer() is not extractive.answerer()

@@ -695,3 +695,18 @@ def test_piped_index_output_is_unwrapped_with_progress_lines_on_stderr(
     assert listing.exit_code == 0, listing.output
     row = next(line for line in listing.stdout.splitlines() if BIDEN in line)
     assert "Biden Administration to Impose New Sanctions on Iran" in row
+
+
+@pytest.mark.parametrize("command", ["index", "sources", "add", "ask", "eval", "chat", "--help"])
+def test_help_shows_no_bool_type_for_flags(command: str) -> None:
+    args = [command, "--help"] if command != "--help" else ["--help"]
+    result = CliRunner().invoke(app, args, env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    assert "--help" in result.stdout
+    assert "<bool>" not in result.stdout
+
+
+def test_sources_json_help_says_what_it_prints() -> None:
+    result = CliRunner().invoke(app, ["sources", "--help"], env={"COLUMNS": "200"})
+    assert "Print a JSON array, one object per article" in result.stdout
+    assert "one JSON object" not in result.stdout

@@ -32,6 +32,9 @@ class Article:
     date: str | None = None
     url: str | None = None
     warnings: tuple[str, ...] = field(default=())
+    # Only the file's first max_article_bytes were read (indexing words the warning, since it
+    # may cut the article shorter still).
+    truncated: bool = False
 
 
 @dataclass(frozen=True)
@@ -80,6 +83,39 @@ def scan(root: Path) -> tuple[list[ArticleFile], list[str]]:
     return found, warnings
 
 
+def precheck(file: ArticleFile) -> str | None:
+    """Why a file cannot be an article, from its bytes alone (empty, only whitespace, binary);
+    None when it may be one. Cheap: reads the first block, and further only while it sees
+    nothing but whitespace, so a plan can say what will be skipped without parsing anything."""
+    try:
+        with file.path.open("rb") as fh:
+            block = fh.read(_HEAD)
+            if problem := _bytes_problem(block):
+                return problem
+            while not block.strip():
+                block = fh.read(_HASH_BLOCK)
+                if not block:
+                    return _WHITESPACE
+    except OSError as exc:
+        return f"cannot read ({exc.strerror})"
+    return None
+
+
+_HEAD = 8192
+_WHITESPACE = "only whitespace, no text"
+
+
+def _bytes_problem(raw: bytes) -> str | None:
+    """Why these bytes (a file's start, or all of it) are not article text; None if they may be."""
+    if not raw:
+        return "empty file"
+    if _looks_binary(raw):
+        return "binary file, not text"
+    if not raw.strip():
+        return _WHITESPACE
+    return None
+
+
 def load(file: ArticleFile, max_bytes: int = 5_000_000) -> Article:
     """Read and parse one article file; raises ArticleError for empty or binary files."""
     warnings: list[str] = []
@@ -88,13 +124,11 @@ def load(file: ArticleFile, max_bytes: int = 5_000_000) -> Article:
             raw = fh.read(max_bytes + 1)
     except OSError as exc:  # removed or made unreadable since the folder was scanned
         raise ArticleError(f"{file.rel}: cannot read ({exc.strerror}), skipped") from exc
-    if len(raw) > max_bytes:
+    truncated = len(raw) > max_bytes
+    if truncated:
         raw = _cut_utf8(raw, max_bytes)
-        warnings.append(f"{file.rel}: larger than {max_bytes:,} bytes, only the start is indexed")
-    if not raw.strip():
-        raise ArticleError(f"{file.rel}: empty file, skipped")
-    if _looks_binary(raw):
-        raise ArticleError(f"{file.rel}: binary file, not text, skipped")
+    if problem := _bytes_problem(raw):
+        raise ArticleError(f"{file.rel}: {problem}, skipped")
     text, encoding = decode(raw)
     if encoding != "utf-8":
         warnings.append(f"{file.rel}: not valid UTF-8, decoded as {encoding}")
@@ -104,7 +138,7 @@ def load(file: ArticleFile, max_bytes: int = 5_000_000) -> Article:
         article = _parse_text(text, file)
     if not re.search(r"\w", article.text):  # nothing but whitespace or markup debris
         raise ArticleError(f"{file.rel}: no article text found, skipped")
-    return replace(article, warnings=tuple(warnings) + article.warnings)
+    return replace(article, warnings=tuple(warnings) + article.warnings, truncated=truncated)
 
 
 def decode(raw: bytes) -> tuple[str, str]:
@@ -131,7 +165,7 @@ def _cut_utf8(raw: bytes, max_bytes: int) -> bytes:
 
 
 def _looks_binary(raw: bytes) -> bool:
-    head = raw[:8192]
+    head = raw[:_HEAD]
     if b"\x00" in head:
         return True
     control = sum(1 for b in head if b < 32 and b not in (9, 10, 12, 13))

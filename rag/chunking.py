@@ -97,8 +97,14 @@ def make_header(article: Article, title: str | None = None) -> str:
     return " | ".join(parts) + "\n"
 
 
-def chunk_article(article: Article, count: TokenCounter, config: ChunkingConfig) -> list[Chunk]:
-    """Pack whole sentences into chunks of at most chunk_tokens word pieces, overlapping."""
+def chunk_article(
+    article: Article, count: TokenCounter, config: ChunkingConfig, max_chunks: int | None = None
+) -> list[Chunk]:
+    """Pack whole sentences into chunks of at most chunk_tokens word pieces, overlapping.
+
+    max_chunks: stop after that many (the article's start); only the sentences those chunks
+    need are tokenized, so capping a huge file costs what its first chunks cost.
+    """
     header = make_header(article)
     header_tokens = count([header])[0]
     limit = config.max_seq_length - SPECIAL_TOKENS
@@ -111,17 +117,17 @@ def chunk_article(article: Article, count: TokenCounter, config: ChunkingConfig)
     budget = max(16, min(config.chunk_tokens, limit - header_tokens))
 
     text = article.text
-    units = _units(text, split_sentences(text), count, budget)
+    units = _Units(text, split_sentences(text), count, budget)
     chunks: list[Chunk] = []
     i = 0
-    while i < len(units):
+    while units.has(i) and (max_chunks is None or len(chunks) < max_chunks):
         j, used = i, 0
-        while j < len(units) and (j == i or used + units[j][2] <= budget):
+        while units.has(j) and (j == i or used + units[j][2] <= budget):
             used += units[j][2]
             j += 1
         start, end = units[i][0], units[j - 1][1]
         chunks.append(_make_chunk(article, len(chunks), text[start:end], start, end, header))
-        if j >= len(units):
+        if not units.has(j):
             break
         # Step back over trailing sentences worth at most overlap_tokens, always moving forward.
         back, overlap = j, 0
@@ -130,6 +136,31 @@ def chunk_article(article: Article, count: TokenCounter, config: ChunkingConfig)
             overlap += units[back][2]
         i = back
     return chunks
+
+
+class _Units:
+    """The sentences of a text as (start, end, tokens), counted a block at a time as the
+    packing reaches them (the same units _units gives for the whole text at once)."""
+
+    _BLOCK = 256
+
+    def __init__(
+        self, text: str, spans: list[tuple[int, int]], count: TokenCounter, budget: int
+    ) -> None:
+        self.text, self.spans, self.count, self.budget = text, spans, count, budget
+        self.items: list[tuple[int, int, int]] = []
+        self.counted = 0
+
+    def has(self, j: int) -> bool:
+        """Whether there is a unit j (counting sentences up to it if needed)."""
+        while j >= len(self.items) and self.counted < len(self.spans):
+            block = self.spans[self.counted : self.counted + self._BLOCK]
+            self.counted += len(block)
+            self.items.extend(_units(self.text, block, self.count, self.budget))
+        return j < len(self.items)
+
+    def __getitem__(self, j: int) -> tuple[int, int, int]:
+        return self.items[j]
 
 
 def _units(

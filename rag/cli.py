@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
 from datetime import date
@@ -14,6 +15,7 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 import typer
 from rich.console import Console
 from rich.markup import escape
+from typer.core import TyperCommand, TyperGroup
 
 from rag.errors import RagError
 from rag.settings import Settings
@@ -22,8 +24,29 @@ if TYPE_CHECKING:  # the core's result types, for the renderers; imported lazily
     from pydantic import ValidationError
 
     from rag.evaluation import Delta, EvalResult
+    from rag.indexing import IndexReport, Plan
+
+
+def _valueless(option: Any) -> Any:
+    """typer shows a flag's type as "<bool>" in --help, its own --help too; a flag takes no
+    value, so it shows none."""
+    if option is not None:
+        option.metavar = ""
+    return option
+
+
+class _Command(TyperCommand):
+    def get_help_option(self, ctx: typer.Context) -> Any:
+        return _valueless(super().get_help_option(ctx))
+
+
+class _Group(TyperGroup):
+    def get_help_option(self, ctx: typer.Context) -> Any:
+        return _valueless(super().get_help_option(ctx))
+
 
 app = typer.Typer(
+    cls=_Group,
     help="Ask questions of a folder of news articles; answers cite the passages they come from.\n\n"
     'Start with `rag index`, then `rag ask "..."` or `rag chat`.',
     no_args_is_help=True,
@@ -39,7 +62,10 @@ ArticlesOpt = Annotated[
 IndexOpt = Annotated[
     Path | None, typer.Option("--index", help="Index folder [env: RAG_INDEX_DIR].")
 ]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object instead of text.")]
+# metavar="": see _valueless.
+JsonOpt = Annotated[
+    bool, typer.Option("--json", metavar="", help="Print one JSON object instead of text.")
+]
 
 
 @app.callback()
@@ -47,6 +73,9 @@ def main_callback(ctx: typer.Context) -> None:
     """Build the one Settings object (environment, rag.toml) for every command."""
     from pydantic import ValidationError
 
+    # Not a terminal (a pipe, a file): lines stay whole instead of being wrapped at 80 columns.
+    for console in (out, err):
+        console.soft_wrap = not console.is_terminal
     try:
         ctx.obj = Settings()
     except ValidationError as exc:  # a bad RAG_* value or rag.toml entry
@@ -98,7 +127,13 @@ def _progress_bars(enabled: bool, *labels: str) -> Iterator[list[Any]]:
 
     A bar appears when its work starts; disabled (not a terminal, or --json) they are silent.
     """
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
 
     from rag.indexing import Progress as CoreProgress
 
@@ -109,31 +144,111 @@ def _progress_bars(enabled: bool, *labels: str) -> Iterator[list[Any]]:
         "[progress.description]{task.description}",
         BarColumn(),
         MofNCompleteColumn(),
+        TextColumn("{task.fields[note]}"),
         TimeRemainingColumn(),
         console=err,
         transient=True,
     ) as bar:
 
         def core(label: str) -> CoreProgress:
-            task = bar.add_task(label, total=None, visible=False)
+            task = bar.add_task(label, total=None, visible=False, note="")
+            chunks = [0]
+
+            def embedded(n: int) -> None:
+                chunks[0] += n
+                bar.update(task, note=f"{chunks[0]:,} chunks embedded")
+
             return CoreProgress(
                 start=lambda total: bar.update(task, total=total, visible=True),
                 advance=lambda n: bar.advance(task, n),
+                embedded=embedded,
             )
 
         yield [core(label) for label in labels]
 
 
-@app.command()
+class LineProgress:
+    """Plain progress lines for a stderr that is not a terminal (a log file, a pipe), so a long
+    `rag index` shows life: one line when the work starts, then one every EVERY_SECONDS or
+    EVERY_CHUNKS embedded chunks, whichever comes first."""
+
+    EVERY_SECONDS = 10.0
+    EVERY_CHUNKS = 1000
+
+    def __init__(
+        self, write: Callable[[str], None], clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.write = write
+        self.clock = clock
+        self.total = self.stored = self.chunks = self.chunks_shown = 0
+        self.started = self.last = clock()
+
+    def core(self) -> Any:
+        """The core's Progress callbacks, bound to this printer."""
+        from rag.indexing import Progress as CoreProgress
+
+        return CoreProgress(start=self.start, advance=self.advance, embedded=self.embedded)
+
+    def start(self, total: int) -> None:
+        self.total = total
+        self.started = self.last = self.clock()
+        if total:
+            self.write(f"indexing {total} article{'' if total == 1 else 's'}")
+
+    def advance(self, n: int) -> None:
+        self.stored += n
+        self._tick()
+
+    def embedded(self, n: int) -> None:
+        self.chunks += n
+        self._tick()
+
+    def _tick(self) -> None:
+        now = self.clock()
+        if (
+            now - self.last < self.EVERY_SECONDS
+            and self.chunks - self.chunks_shown < self.EVERY_CHUNKS
+        ):
+            return
+        self.last, self.chunks_shown = now, self.chunks
+        self.write(
+            f"indexing: {self.stored}/{self.total} articles stored, {self.chunks:,} chunks "
+            f"embedded, {now - self.started:.0f}s"
+        )
+
+
+@contextmanager
+def _index_progress(as_json: bool) -> Iterator[Any]:
+    """Progress of an index run: a bar on a terminal (none with --json), else plain lines."""
+    if sys.stderr.isatty():
+        with _progress_bars(not as_json, "Indexing") as (progress,):
+            yield progress
+        return
+
+    def line(text: str) -> None:
+        err.print(text, markup=False, highlight=False, soft_wrap=True)
+
+    yield LineProgress(line).core()
+
+
+@app.command(cls=_Command)
 def index(
     ctx: typer.Context,
     articles: ArticlesOpt = None,
     index_dir: IndexOpt = None,
     dry_run: Annotated[
-        bool, typer.Option("--dry-run", help="Print the plan; change nothing.")
+        bool,
+        typer.Option(
+            "--dry-run",
+            metavar="",
+            help="Print the plan (and what is skipped, and why); change nothing.",
+        ),
     ] = False,
     rebuild: Annotated[
-        bool, typer.Option("--rebuild", help="Re-embed everything (built aside, then swapped in).")
+        bool,
+        typer.Option(
+            "--rebuild", metavar="", help="Re-embed everything (built aside, then swapped in)."
+        ),
     ] = False,
     as_json: JsonOpt = False,
 ) -> None:
@@ -149,18 +264,18 @@ def index(
         if dry_run:
             _render_plan(plan, as_json)
             return
-        with _progress_bars(not as_json and sys.stderr.isatty(), "Embedding") as (progress,):
+        with _index_progress(as_json) as progress:
             report = indexing.apply(settings, plan, progress)
     _render_report(report, as_json)
 
 
-def _render_plan(plan: Any, as_json: bool) -> None:
+def _render_plan(plan: Plan, as_json: bool) -> None:
     data = {
         "added": plan.added,
         "changed": plan.changed,
         "deleted": plan.deleted,
         "unchanged": plan.unchanged,
-        "skipped": plan.skipped,
+        "skipped": {rel: plan.skip_reasons[rel] for rel in plan.skipped},
         "aliases": {k: v for k, v in plan.aliases.items() if v},
         "rebuild": plan.rebuild_reason,
         "retokenize": plan.retokenize,
@@ -179,19 +294,20 @@ def _render_plan(plan: Any, as_json: bool) -> None:
     for key, colour in (("added", "green"), ("changed", "yellow"), ("deleted", "red")):
         for rel in data[key]:
             out.print(f"[{colour}]{key:>9}[/] {escape(rel)}", highlight=False)
+    for rel, reason in data["skipped"].items():
+        out.print(f"[magenta]  skipped[/] {escape(rel)}: {escape(reason)}", highlight=False)
     for rel, names in data["aliases"].items():
         out.print(f"[dim]    alias[/] {escape(', '.join(names))} = {escape(rel)}", highlight=False)
     for w in plan.warnings:
         err.print(f"[yellow]warning:[/] {escape(w)}", highlight=False, soft_wrap=True)
     out.print(
         f"plan: {len(plan.added)} added, {len(plan.changed)} changed, {len(plan.deleted)} deleted,"
-        f" {len(plan.unchanged)} unchanged"
-        + (f", {len(plan.skipped)} unreadable" if plan.skipped else "")
-        + " (dry run: nothing was changed)"
+        f" {len(plan.unchanged)} unchanged, {len(plan.skipped)} skipped"
+        " (dry run: nothing was changed)"
     )
 
 
-def _render_report(report: Any, as_json: bool) -> None:
+def _render_report(report: IndexReport, as_json: bool) -> None:
     if as_json:
         data = asdict(report)
         _print_json(data)
@@ -202,24 +318,33 @@ def _render_report(report: Any, as_json: bool) -> None:
         out.print(f"[yellow]rebuilt:[/] {report.rebuilt}")
     out.print(
         f"indexed: {report.added} added, {report.changed} changed, {report.deleted} deleted, "
-        f"{report.unchanged} unchanged"
-        + (f", {report.skipped} unreadable" if report.skipped else "")
-        + f"; {report.chunks} chunks in the index, "
+        f"{report.unchanged} unchanged, {report.skipped} skipped"
+        f"; {report.chunks} chunks in the index, "
         f"{report.embedded_chunks} embedded ({report.reused_chunks} reused) "
         f"in {report.seconds:.1f}s"
     )
 
 
-@app.command()
-def sources(ctx: typer.Context, index_dir: IndexOpt = None, as_json: JsonOpt = False) -> None:
+@app.command(cls=_Command)
+def sources(
+    ctx: typer.Context,
+    index_dir: IndexOpt = None,
+    as_json: Annotated[
+        bool,
+        typer.Option(
+            "--json", metavar="", help="Print a JSON array, one object per article, instead."
+        ),
+    ] = False,
+) -> None:
     """List the indexed articles: file, title, date, source, chunk count.
 
     Example: `rag sources --json | jq '.[].file'`
     """
-    from rag.indexing import current_manifest
+    from rag.indexing import checked_manifest
 
     settings = _settings(ctx, index_dir=index_dir)
-    _, manifest = current_manifest(settings)
+    with _errors():
+        manifest = checked_manifest(settings)
     rows = [
         {
             "file": rel,
@@ -244,20 +369,30 @@ def sources(ctx: typer.Context, index_dir: IndexOpt = None, as_json: JsonOpt = F
         table.add_row(
             *(escape(r[k] or "") for k in ("file", "title", "date", "source")), str(r["chunks"])
         )
+    if not out.is_terminal:
+        # A pipe or file has no width to fit: cells stay whole, not folded at 80 columns.
+        from rich.measure import Measurement
+
+        wide = out.options.update_width(10_000)
+        out.width = max(out.width, Measurement.get(out, wide, table).maximum)
     out.print(table)
 
 
-@app.command()
+@app.command(cls=_Command)
 def add(
     ctx: typer.Context,
     items: Annotated[list[str], typer.Argument(help="Files, folders or http(s) URLs.")],
     articles: ArticlesOpt = None,
     index_dir: IndexOpt = None,
-    no_index: Annotated[bool, typer.Option("--no-index", help="Only copy/download.")] = False,
+    no_index: Annotated[
+        bool, typer.Option("--no-index", metavar="", help="Only copy/download.")
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Copy files into the articles folder, or download URLs as articles, then index.
 
+    Each item is added on its own: one that fails is reported and the rest are still added
+    and indexed; the exit status is 1 if any failed.
     Example: `rag add ~/Downloads/story.html https://apnews.com/article/...`
     """
     from rag import indexing
@@ -265,28 +400,52 @@ def add(
 
     settings = _settings(ctx, articles_dir=articles, index_dir=index_dir)
     with _errors():
-        added = add_items(settings, items)
+        results = add_items(settings, items)
+        by_status = {
+            s: [r for r in results if r.status == s] for s in ("added", "present", "failed")
+        }
+        for r in by_status["failed"]:
+            err.print(f"[red]error:[/] {escape(r.error or '')}", highlight=False, soft_wrap=True)
         if not as_json:
-            for a in added:
+            for r in by_status["added"]:
                 out.print(
-                    f"[green]added[/] {escape(a.dest.name)}  [dim]({escape(a.origin)})[/]",
+                    f"[green]added[/] {escape(r.dest.name)}  [dim]({escape(r.origin)})[/]",
                     highlight=False,
                     soft_wrap=True,
                 )
+            for r in by_status["present"]:
+                out.print(
+                    f"[dim]present[/] {escape(r.origin)}: already in the articles folder as "
+                    f"{escape(r.dest.name)}",
+                    highlight=False,
+                    soft_wrap=True,
+                )
+            if len(results) > 1:
+                out.print(
+                    f"add: {len(by_status['added'])} added, {len(by_status['present'])} already "
+                    f"there, {len(by_status['failed'])} failed",
+                    highlight=False,
+                )
         report = None
-        if not no_index:
+        if not no_index and len(by_status["failed"]) < len(results):
             plan = indexing.plan(settings)
-            with _progress_bars(not as_json and sys.stderr.isatty(), "Embedding") as (progress,):
+            with _index_progress(as_json) as progress:
                 report = indexing.apply(settings, plan, progress)
     if as_json:
         _print_json(
             {
-                "added": [{"file": a.dest.name, "origin": a.origin} for a in added],
+                "added": [{"file": r.dest.name, "origin": r.origin} for r in by_status["added"]],
+                "present": [
+                    {"file": r.dest.name, "origin": r.origin} for r in by_status["present"]
+                ],
+                "failed": [{"origin": r.origin, "error": r.error} for r in by_status["failed"]],
                 "index": asdict(report) if report else None,
             }
         )
     elif report:
         _render_report(report, False)
+    if by_status["failed"]:
+        raise typer.Exit(1)
 
 
 KOpt = Annotated[
@@ -321,7 +480,7 @@ AsOfOpt = Annotated[
 ]
 
 
-@app.command()
+@app.command(cls=_Command)
 def ask(
     ctx: typer.Context,
     question: Annotated[str, typer.Argument(help="Your question, in quotes.")],
@@ -354,7 +513,7 @@ def ask(
     print_answer(out, err, answer, streamed=printer.printed)
 
 
-@app.command()
+@app.command(cls=_Command)
 def chat(
     ctx: typer.Context,
     k: KOpt = None,
@@ -379,7 +538,7 @@ SetOpt = Annotated[
 ]
 
 
-@app.command("eval")
+@app.command("eval", cls=_Command)
 def eval_command(
     ctx: typer.Context,
     set_path: SetOpt = None,
@@ -422,7 +581,10 @@ def eval_command(
         typer.Option("--compare", help="An earlier summary.json (or its folder): show deltas."),
     ] = None,
     as_json: Annotated[
-        bool, typer.Option("--json", help="Print the summary (and deltas) as one JSON object.")
+        bool,
+        typer.Option(
+            "--json", metavar="", help="Print the summary (and deltas) as one JSON object."
+        ),
     ] = False,
 ) -> None:
     """Score the ask pipeline on a question set: retrieval, answers, citations, refusals.
@@ -468,12 +630,12 @@ def eval_command(
         _render_compare(deltas, str(compare), str(result.summary_path), notes)
 
 
-@app.command("compare")
+@app.command("compare", cls=_Command)
 def compare_command(
     old: Annotated[Path, typer.Argument(help="The earlier summary.json (or its folder).")],
     new: Annotated[Path, typer.Argument(help="The later summary.json (or its folder).")],
     as_json: Annotated[
-        bool, typer.Option("--json", help="Print the deltas as one JSON object.")
+        bool, typer.Option("--json", metavar="", help="Print the deltas as one JSON object.")
     ] = False,
 ) -> None:
     """Compare two saved `rag eval` runs metric by metric, without running anything.

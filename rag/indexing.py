@@ -28,13 +28,25 @@ from rag.embedding import (
 from rag.errors import RagError
 from rag.lexical import LexicalIndex
 from rag.settings import Settings
-from rag.store import MANIFEST, ArticleEntry, ChunkStore, Generations, Manifest
+from rag.store import (
+    MANIFEST,
+    ArticleEntry,
+    ChunkStore,
+    Generations,
+    Manifest,
+    StoreError,
+    location,
+    store_problem,
+)
 
 # Bumped when article parsing, chunking or header logic changes what gets embedded.
 CHUNKER_VERSION = 5
 # Articles are processed (embedded, written, recorded) in groups of about this many chunks, so
 # memory stays bounded and an interruption loses at most one group of work.
 GROUP_CHUNKS = 256
+# An article longer than this (about 5,800 words) is written in a group of its own, after the
+# shorter ones before it are stored.
+LONG_ARTICLE_CHUNKS = GROUP_CHUNKS // 4
 _TAIL = re.compile(r"\s*")
 
 
@@ -50,8 +62,10 @@ class Plan:
     changed: list[str] = field(default_factory=list)
     deleted: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
-    # Unreadable files unchanged since the last run: warned about again, not retried.
+    # Files that will not be indexed, each with why (empty, binary, ...): seen from their bytes
+    # now, or unreadable at an earlier run and unchanged since (not retried).
     skipped: list[str] = field(default_factory=list)
+    skip_reasons: dict[str, str] = field(default_factory=dict)
     aliases: dict[str, list[str]] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     rebuild_reason: str | None = None
@@ -73,13 +87,17 @@ class Plan:
 
 @dataclass
 class IndexReport:
-    """The outcome of an index run (the JSON output of `rag index --json`)."""
+    """The outcome of an index run (the JSON output of `rag index --json`).
+
+    added and changed count articles actually stored; a file that turned out unreadable is
+    counted in skipped instead (with a warning saying why).
+    """
 
     added: int
     changed: int
     deleted: int
     unchanged: int
-    skipped: int  # unreadable files unchanged since an earlier run (their warnings repeat)
+    skipped: int
     chunks: int
     embedded_chunks: int
     reused_chunks: int
@@ -90,10 +108,15 @@ class IndexReport:
 
 @dataclass
 class Progress:
-    """Callbacks the CLI uses to draw a progress bar; the core never touches the terminal."""
+    """Callbacks the CLI uses to show progress; the core never touches the terminal.
+
+    Indexing calls start(articles to index), advance(n) as n articles are stored, and
+    embedded(n) as n more chunks are embedded (an article can take a while).
+    """
 
     start: Callable[[int], None] = lambda total: None
     advance: Callable[[int], None] = lambda n: None
+    embedded: Callable[[int], None] = lambda n: None
 
 
 def fingerprint(settings: Settings) -> dict[str, Any]:
@@ -140,6 +163,19 @@ def current_manifest(settings: Settings) -> tuple[Path | None, Manifest | None]:
     return gen, Manifest.load(gen / MANIFEST)
 
 
+def checked_manifest(settings: Settings) -> Manifest | None:
+    """The live manifest, once the configured store is known to hold what it records.
+
+    Raises StoreError when the store cannot be reached, or is not the one the index was built
+    in (RAG_CHROMA_URL switched on or off since): listing the manifest would claim articles
+    that cannot be searched.
+    """
+    gen, manifest = current_manifest(settings)
+    if gen is not None and manifest is not None and (p := store_problem(settings, gen, manifest)):
+        raise StoreError(f"{p}; run `rag index` to fill it")
+    return manifest
+
+
 def _index_state(settings: Settings) -> str | None:
     """Identifies the live generation and manifest contents (None before the first index)."""
     gen = Generations(settings.index_dir).current()
@@ -165,6 +201,13 @@ def plan(settings: Settings, rebuild: bool = False) -> Plan:
             if manifest.fingerprint.get(k) != result.fingerprint.get(k)
         )
         result.rebuild_reason = "index was built with other settings (" + ", ".join(changed) + ")"
+    elif (
+        gen is not None
+        and manifest is not None
+        and (problem := store_problem(settings, gen, manifest))
+    ):
+        # Nothing in the configured store can be trusted: fill it as a rebuild does.
+        result.rebuild_reason = problem
     elif rebuild and manifest is not None:
         result.rebuild_reason = "--rebuild"
     elif gen is not None and manifest is not None:
@@ -186,19 +229,40 @@ def plan(settings: Settings, rebuild: bool = False) -> Plan:
             f"{alias}: same content as {first.rel}, indexed once under that name"
             for alias in result.aliases[first.rel]
         )
-        if first.rel not in known and bad.get(first.rel, {}).get("hash") == first.content_hash:
+        entry = known.get(first.rel)
+        if entry is None and bad.get(first.rel, {}).get("hash") == first.content_hash:
             result.skipped.append(first.rel)
-            result.warnings.extend(bad[first.rel].get("warnings", []))
-        elif first.rel not in known:
+            result.skip_reasons[first.rel] = _reason(first.rel, bad[first.rel].get("warnings"))
+        elif entry is not None and entry.hash == first.content_hash:
+            if _cap_changed(entry, settings.max_article_chunks):
+                result.changed.append(first.rel)
+            else:
+                result.unchanged.append(first.rel)
+        elif reason := articles_mod.precheck(first):
+            result.skipped.append(first.rel)
+            result.skip_reasons[first.rel] = reason
+        elif entry is None:
             result.added.append(first.rel)
-        elif known[first.rel].hash != first.content_hash:
-            result.changed.append(first.rel)
         else:
-            result.unchanged.append(first.rel)
-    result.deleted = sorted(rel for rel in known if rel not in canonical)
+            result.changed.append(first.rel)
+    # An indexed article whose file can no longer be read leaves the index.
+    result.deleted = sorted(rel for rel in known if rel not in canonical or rel in result.skipped)
     for name in ("added", "changed", "unchanged", "skipped"):
         getattr(result, name).sort()
     return result
+
+
+def _reason(rel: str, warnings: list[str] | None) -> str:
+    """The why of a skip warning recorded as "REL: WHY, skipped"."""
+    text = (warnings or ["unreadable"])[0]
+    return text.removeprefix(f"{rel}: ").removesuffix(", skipped")
+
+
+def _cap_changed(entry: ArticleEntry, cap: int) -> bool:
+    """Whether an indexed article would be cut differently under the chunk cap now."""
+    if entry.capped is not None:
+        return entry.capped != cap
+    return len(entry.chunks) > cap
 
 
 def apply(
@@ -232,6 +296,7 @@ def apply(
             gen = live
         manifest = Manifest.load(gen / MANIFEST) or Manifest(the_plan.fingerprint)
         store = ChunkStore(settings, gen)
+        manifest.store = location(settings, gen)
         builder = _Builder(settings, store, manifest, gen, embedder)
 
         # Vectors of chunks about to be replaced, reused where the embedded text is unchanged
@@ -242,27 +307,55 @@ def apply(
         for rel in the_plan.deleted:
             store.delete(manifest.articles[rel].chunks)
             del manifest.articles[rel]
-        if not the_plan.is_noop:
+        # Skipped files are remembered with their hash, so an unchanged one is not retried.
+        skipped = set(the_plan.skipped)
+        skips_changed = False
+        for rel in the_plan.skipped:
+            message = f"{rel}: {the_plan.skip_reasons[rel]}, skipped"
+            record = {"hash": the_plan.files[rel].content_hash, "warnings": [message]}
+            skips_changed |= manifest.skipped.get(rel) != record
+            manifest.skipped[rel] = record
+            warnings.append(message)
+        if skips_changed or not the_plan.is_noop:
             manifest.save(gen / MANIFEST)
 
-        todo = the_plan.added + the_plan.changed
+        # Smallest first, each group stored as soon as it is embedded: the short articles are
+        # searchable within seconds, and a long one never holds them back.
+        todo = sorted(the_plan.added + the_plan.changed, key=lambda r: (the_plan.files[r].size, r))
+        progress.start(len(todo))
         loaded = articles_mod.iter_loaded(
             [the_plan.files[r] for r in todo], settings.max_article_bytes
         )
-        pending: list[tuple[Article, list[Chunk]]] = []
+        group: list[tuple[Article, list[Chunk]]] = []
         for file, article, problems in loaded:
             warnings.extend(problems)
             if article is None:
                 builder.forget(file.rel)
                 manifest.skipped[file.rel] = {"hash": file.content_hash, "warnings": problems}
+                skipped.add(file.rel)
+                progress.advance(1)
                 continue
             manifest.skipped.pop(file.rel, None)
-            chunks = chunk_article(article, builder.count, builder.chunking)
-            pending.append((article, chunks))
-        progress.start(sum(1 for _, cs in pending for c in cs if c.embed_hash not in builder.cache))
-        group: list[tuple[Article, list[Chunk]]] = []
-        for item in pending:
-            group.append(item)
+            chunks = chunk_article(
+                article, builder.count, builder.chunking, settings.max_article_chunks
+            )
+            if capped := _was_capped(article, chunks, settings.max_article_chunks):
+                warnings.append(
+                    f"{file.rel}: longer than a news article: only its first {len(chunks)} "
+                    f"chunks (its first {chunks[-1].end:,} characters, of a {file.size:,}-byte "
+                    "file) are indexed; RAG_MAX_ARTICLE_CHUNKS sets the cap"
+                )
+            elif article.truncated:
+                warnings.append(
+                    f"{file.rel}: larger than {settings.max_article_bytes:,} bytes, only the "
+                    "start is indexed"
+                )
+            builder.caps[file.rel] = settings.max_article_chunks if capped else None
+            if group and len(chunks) > LONG_ARTICLE_CHUNKS:
+                # The shorter articles before a long one never wait for it to be embedded.
+                builder.write(group, the_plan.aliases, progress)
+                group = []
+            group.append((article, chunks))
             if sum(len(cs) for _, cs in group) >= GROUP_CHUNKS:
                 builder.write(group, the_plan.aliases, progress)
                 group = []
@@ -280,7 +373,8 @@ def apply(
         # A no-op run (the common `rag index` after nothing changed) rewrites nothing.
         if aliases_changed or gone or not the_plan.is_noop:
             manifest.save(gen / MANIFEST)
-        wanted = [c for entry in manifest.articles.values() for c in entry.chunks]
+        # In file-name order whatever order they were stored in, so a no-op run matches.
+        wanted = [c for _, entry in sorted(manifest.articles.items()) for c in entry.chunks]
         LexicalIndex(gen).update(wanted, builder.texts_for, rewritten=builder.texts)
         if manifest.articles:
             # The ONNX copy of the model that `rag ask` embeds questions with (no torch there).
@@ -295,11 +389,11 @@ def apply(
         n_chunks = sum(len(e.chunks) for e in manifest.articles.values())
 
     return IndexReport(
-        added=len(the_plan.added),
-        changed=len(the_plan.changed),
+        added=len([r for r in the_plan.added if r not in skipped]),
+        changed=len([r for r in the_plan.changed if r not in skipped]),
         deleted=len(the_plan.deleted),
         unchanged=len(the_plan.unchanged),
-        skipped=len(the_plan.skipped),
+        skipped=len(skipped),
         chunks=n_chunks,
         embedded_chunks=builder.embedded,
         reused_chunks=builder.reused,
@@ -307,6 +401,11 @@ def apply(
         warnings=warnings,
         rebuilt=the_plan.rebuild_reason,
     )
+
+
+def _was_capped(article: Article, chunks: list[Chunk], cap: int) -> bool:
+    """Whether the chunk cap left part of the article out."""
+    return len(chunks) >= cap and bool(article.text[chunks[-1].end :].strip())
 
 
 def _ids(manifest: Manifest, rel: str) -> list[str]:
@@ -336,7 +435,11 @@ class _Builder:
         )
         self.batch_size = settings.embedding_batch_size
         self.embedder = embedder or index_embedder(settings)
+        # Vectors of retiring chunks, by embed_hash, to reuse; this run's new vectors are not
+        # kept past their group, so memory stays bounded by a group, not by the corpus.
         self.cache: dict[str, list[float]] = {}
+        # The chunk cap each article was cut at (None: not cut), recorded in its entry.
+        self.caps: dict[str, int | None] = {}
         self.texts: dict[str, str] = {}
         self.embedded = 0
         self.reused = 0
@@ -354,7 +457,10 @@ class _Builder:
         run redoes it (ids are deterministic, so re-doing is an upsert, not a duplicate).
         """
         chunks = [c for _, cs in group for c in cs]
-        need = list({c.embed_hash: c.embed_text for c in chunks if c.embed_hash not in self.cache})
+        vectors = {
+            c.embed_hash: self.cache[c.embed_hash] for c in chunks if c.embed_hash in self.cache
+        }
+        need = list({c.embed_hash: c.embed_text for c in chunks if c.embed_hash not in vectors})
         if need:
             texts = {c.embed_hash: c.embed_text for c in chunks}
             # Batches of similar token counts pad least, so each encodes fastest. Counting
@@ -363,16 +469,19 @@ class _Builder:
             need.sort(key=lambda h: tokens[h])
             for b in range(0, len(need), self.batch_size):
                 batch = need[b : b + self.batch_size]
-                vectors = self.embedder.embed_documents([texts[h] for h in batch])
-                self.cache.update(zip(batch, vectors, strict=True))
-                progress.advance(len(batch))
+                vectors.update(
+                    zip(
+                        batch, self.embedder.embed_documents([texts[h] for h in batch]), strict=True
+                    )
+                )
+                progress.embedded(len(batch))
             self.embedded += len(need)
         self.reused += len(chunks) - len(need)
         by_article = {a.path: a for a, _ in group}
         self.store.upsert(
             [c.id for c in chunks],
             [c.text for c in chunks],
-            [self.cache[c.embed_hash] for c in chunks],
+            [vectors[c.embed_hash] for c in chunks],
             [_metadata(c, by_article[c.article], cs) for _, cs in group for c in cs],
         )
         for article, cs in group:
@@ -388,9 +497,11 @@ class _Builder:
                 byline=article.byline,
                 url=article.url,
                 aliases=aliases.get(article.path, []),
+                capped=self.caps.get(article.path),
             )
             self.texts.update((c.id, c.embed_text) for c in cs)
         self.manifest.save(self.gen / MANIFEST)
+        progress.advance(len(group))
 
     def forget(self, rel: str) -> None:
         """An article that can no longer be read: its old chunks go too."""

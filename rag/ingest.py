@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 from dataclasses import dataclass
@@ -17,11 +18,17 @@ class AddError(RagError):
 
 
 @dataclass(frozen=True)
-class Added:
-    """One article placed in the articles folder, and where it came from."""
+class AddResult:
+    """What became of one file or URL given to `rag add`.
 
-    dest: Path
+    status: "added" (written to dest), "present" (the same content is already in the articles
+    folder, at dest) or "failed" (error says why; nothing was written for it).
+    """
+
     origin: str
+    status: str
+    dest: Path | None = None
+    error: str | None = None
 
 
 @dataclass(frozen=True)
@@ -32,30 +39,46 @@ class _Pending:
     source: Path | None = None
 
 
-def add_items(settings: Settings, items: list[str]) -> list[Added]:
-    """Fetch or check every item first, then write them all: a failure writes nothing."""
-    pending: list[_Pending] = []
+def add_items(settings: Settings, items: list[str]) -> list[AddResult]:
+    """Add each item on its own: one that fails (a 404, a missing file, a page that is not an
+    article) is reported and writes nothing, and the others are added all the same."""
+    existing: dict[str, Path] | None = None
+    results: list[AddResult] = []
     for item in items:
-        if re.match(r"https?://", item):
-            pending.append(_download(item, settings))
+        try:
+            pending = (
+                [_download(item, settings)] if re.match(r"https?://", item) else _local(Path(item))
+            )
+        except AddError as exc:
+            results.append(AddResult(item, "failed", error=str(exc)))
+            continue
+        if existing is None:
+            folder = settings.articles_dir
+            existing = {file_hash(p): p for p in folder.rglob("*") if p.is_file()}
+        results.extend(_place(p, settings.articles_dir, existing) for p in pending)
+    return results
+
+
+def _place(pending: _Pending, folder: Path, existing: dict[str, Path]) -> AddResult:
+    """Write one article into folder under a free name, unless its content is already there."""
+    digest = _digest(pending.data) if pending.data is not None else file_hash(pending.source)
+    if digest in existing:
+        return AddResult(pending.origin, "present", dest=existing[digest])
+    folder.mkdir(parents=True, exist_ok=True)
+    dest = _free_name(folder, pending.name)
+    # Written aside and renamed, so an interrupted add never leaves half an article.
+    tmp = folder / f".{dest.name}.{os.getpid()}.tmp"
+    try:
+        if pending.data is not None:
+            tmp.write_bytes(pending.data)
         else:
-            pending.extend(_local(Path(item)))
-    settings.articles_dir.mkdir(parents=True, exist_ok=True)
-    existing = {file_hash(p): p for p in settings.articles_dir.rglob("*") if p.is_file()}
-    added: list[Added] = []
-    for p in pending:
-        data = p.data if p.data is not None else None
-        digest = _digest(data) if data is not None else file_hash(p.source)
-        if digest in existing:
-            continue  # the same article is already there, under whatever name
-        dest = _free_name(settings.articles_dir, p.name)
-        if data is not None:
-            dest.write_bytes(data)
-        else:
-            shutil.copyfile(p.source, dest)
-        existing[digest] = dest
-        added.append(Added(dest, p.origin))
-    return added
+            shutil.copyfile(pending.source, tmp)
+        os.replace(tmp, dest)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        return AddResult(pending.origin, "failed", error=f"{pending.origin}: cannot write ({exc})")
+    existing[digest] = dest
+    return AddResult(pending.origin, "added", dest=dest)
 
 
 def _local(path: Path) -> list[_Pending]:
@@ -95,6 +118,8 @@ def _download(url: str, settings: Settings) -> _Pending:
     except httpx.HTTPError as exc:
         raise AddError(f"download of {url} failed: {exc.__class__.__name__}: {exc}") from exc
     html = _decode_page(bytes(body), charset)
+    if reason := _not_an_article(html):
+        raise AddError(f"{url} is not saved: {reason}")
     text = _page_to_article(html, final_url)
     if text is None:
         raise AddError(f"download of {url} failed: no article text found on the page")
@@ -110,6 +135,43 @@ def _decode_page(body: bytes, charset: str | None) -> str | bytes:
         except LookupError:
             pass
     return body
+
+
+_LISTING = re.compile(r"^\s*(index of|directory listing for)\s+/", re.I)
+# Above this share of its visible text in links, a page is a list of pages (a front page, a
+# section or tag page, a directory listing), not an article; a news article's navigation and
+# related links are well under it (about 5% on a typical story page).
+MAX_LINK_SHARE = 0.5
+
+
+def _not_an_article(html: str | bytes) -> str | None:
+    """Why a page is not an article (a directory listing, a page of links); None if it may be.
+
+    trafilatura turns any page into some text, so an index page would be saved as an article
+    made of headlines or file names.
+    """
+    from lxml import html as lxml_html
+
+    try:
+        doc = lxml_html.fromstring(html)
+    except Exception:  # lxml's parser errors: leave the verdict to the article extractor
+        return None
+    title = " ".join((doc.findtext(".//title") or "").split())
+    heading = " ".join((doc.findtext(".//h1") or "").split())
+    if _LISTING.match(title) or _LISTING.match(heading):
+        return "it is a directory listing, not an article"
+    for junk in doc.xpath("//script|//style|//noscript|//template"):
+        junk.drop_tree()
+    body = doc.find("body")
+    root = body if body is not None else doc
+    total = len("".join(root.text_content().split()))
+    linked = sum(len("".join(a.text_content().split())) for a in root.iter("a"))
+    if total and linked / total > MAX_LINK_SHARE:
+        return (
+            f"it is a page of links ({linked / total:.0%} of its text), such as a front or "
+            "section page, not an article; add the article's own URL"
+        )
+    return None
 
 
 def _page_to_article(html: str | bytes, url: str) -> str | None:

@@ -102,7 +102,13 @@ class Settings(BaseSettings):
     chunk_tokens: int = 160
     chunk_overlap_tokens: int = 40
     max_seq_length: int = 256
+    # Read at most this much of a file (bounds memory before anything is parsed).
     max_article_bytes: int = 5_000_000
+    # Index at most this many chunks of one article: about 18,000 words (a chunk holds ~90 new
+    # words), longer than any but the longest magazine features; a long news story is
+    # 1,500-3,000 words, 15-35 chunks, and the shipped four are 6-9. Past it, a file is a book,
+    # a log or a dump, not an article: its start is indexed with a warning.
+    max_article_chunks: int = 200
 
     k: int = Field(5, ge=1, le=50)
     max_question_chars: int = 2000

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shutil
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlparse
 
 from rag.errors import RagError
@@ -22,10 +24,49 @@ MANIFEST = "manifest.json"
 SERVER_MARKER = "chroma-server.json"
 MANIFEST_VERSION = 1
 _PAGE = 2000
+# Where a local generation keeps its Chroma files, relative to the generation folder (relative,
+# so a moved or copied index folder still describes its own store).
+LOCAL_CHROMA = "chroma"
+T = TypeVar("T")
 
 
 class StoreError(RagError):
     """The index is missing, unreadable or unreachable; the message says what to do."""
+
+
+def location(settings: Settings, generation: Path) -> dict[str, str]:
+    """Where a generation's vectors live under these settings: the local store or a server.
+
+    The manifest records it, so switching RAG_CHROMA_URL on or off is seen, not mistaken for an
+    index that is up to date.
+    """
+    name = collection_name(generation)
+    if settings.chroma_url:
+        return {"kind": "server", "url": settings.chroma_url.rstrip("/"), "collection": name}
+    return {"kind": "local", "path": LOCAL_CHROMA, "collection": name}
+
+
+def recorded_location(generation: Path) -> dict[str, str] | None:
+    """Where an existing generation's vectors were written (None: nowhere yet).
+
+    Read from the generation's files, for manifests written before they recorded it.
+    """
+    marker = generation / SERVER_MARKER
+    if marker.is_file():
+        info = json.loads(marker.read_text())
+        return {"kind": "server", "url": info["url"].rstrip("/"), "collection": info["collection"]}
+    if (generation / LOCAL_CHROMA).is_dir():
+        return {"kind": "local", "path": LOCAL_CHROMA, "collection": collection_name(generation)}
+    return None
+
+
+def describe(where: dict[str, str] | None) -> str:
+    """A store location in words, for messages."""
+    if where is None:
+        return "no store"
+    if where.get("kind") == "server":
+        return f"the Chroma server at {where['url']}"
+    return "the local store"
 
 
 @dataclass
@@ -40,6 +81,8 @@ class ArticleEntry:
     byline: str | None = None
     url: str | None = None
     aliases: list[str] = field(default_factory=list)
+    # The chunk cap (Settings.max_article_chunks) that cut this article short; None if whole.
+    capped: int | None = None
 
 
 @dataclass
@@ -51,6 +94,9 @@ class Manifest:
     # Files that could not be read (empty, binary, ...): content hash and the warnings they
     # gave, so an unchanged bad file is reported, not retried as "added", on every run.
     skipped: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Which store the vectors are in (see location()): {"kind": "local", "path", "collection"}
+    # or {"kind": "server", "url", "collection"}. None: not known yet.
+    store: dict[str, str] | None = None
 
     @classmethod
     def load(cls, path: Path) -> Manifest | None:
@@ -63,6 +109,7 @@ class Manifest:
             fingerprint=data.get("fingerprint", {}),
             articles=articles,
             skipped=data.get("skipped", {}),
+            store=data.get("store") or recorded_location(path.parent),
         )
 
     def save(self, path: Path) -> None:
@@ -72,6 +119,7 @@ class Manifest:
             "fingerprint": self.fingerprint,
             "articles": {k: v.__dict__ for k, v in sorted(self.articles.items())},
             "skipped": dict(sorted(self.skipped.items())),
+            "store": self.store,
         }
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         with tmp.open("w") as fh:
@@ -130,6 +178,17 @@ class StoredChunk:
     distance: float | None = None
 
 
+def _server_call(method: Callable[..., T]) -> Callable[..., T]:
+    """Run a ChunkStore method so that a Chroma server gone away is a StoreError."""
+
+    @functools.wraps(method)
+    def call(self: ChunkStore, *args: Any, **kwargs: Any) -> T:
+        with self._reaching():
+            return method(self, *args, **kwargs)
+
+    return call
+
+
 class ChunkStore:
     """One Chroma collection (persistent under the generation folder, or on a Chroma server)."""
 
@@ -141,16 +200,52 @@ class ChunkStore:
     @property
     def collection(self):  # noqa: ANN201 - chromadb.Collection, imported lazily
         if self._collection is None:
+            self._check_location()
             client = _client(self.settings, self.generation)
             name = collection_name(self.generation)
             if self.settings.chroma_url:
                 _write_server_marker(self.generation, self.settings.chroma_url, name)
             # One collection per generation, so a rebuild on a server also builds aside.
-            self._collection = client.get_or_create_collection(
-                name=name, configuration={"hnsw": {"space": "cosine"}}
-            )
+            with self._reaching():
+                self._collection = client.get_or_create_collection(
+                    name=name, configuration={"hnsw": {"space": "cosine"}}
+                )
         return self._collection
 
+    def _check_location(self) -> None:
+        """Refuse to read or write a generation through another store than it was written to
+        (it would find nothing there, or mix two stores)."""
+        recorded = recorded_location(self.generation)
+        current = location(self.settings, self.generation)
+        if recorded is not None and recorded != current:
+            raise StoreError(switched_message(self.settings, recorded, current))
+
+    @contextmanager
+    def _reaching(self) -> Iterator[None]:
+        """A Chroma server that stops answering mid-run is a StoreError, not a traceback."""
+        try:
+            yield
+        except StoreError:
+            raise
+        except Exception as exc:
+            if self.settings.chroma_url and _unreachable(exc):
+                raise _cannot_reach(self.settings.chroma_url, exc) from exc
+            raise
+
+    def stored_count(self) -> int:
+        """Chunks in this generation's collection, without creating it (0 when it is missing)."""
+        self._check_location()
+        client = _client(self.settings, self.generation)
+        with self._reaching():
+            try:
+                found = client.get_collection(collection_name(self.generation))
+            except Exception as exc:  # NotFoundError, or ValueError in older chromadb
+                if _unreachable(exc):
+                    raise
+                return 0
+            return found.count()
+
+    @_server_call
     def upsert(
         self,
         ids: Sequence[str],
@@ -167,11 +262,13 @@ class ChunkStore:
                 metadatas=[_clean(m) for m in metadatas[i : i + _PAGE]],
             )
 
+    @_server_call
     def delete(self, ids: Sequence[str]) -> None:
         """Remove chunks by id (missing ids are ignored)."""
         for i in range(0, len(ids), _PAGE):
             self.collection.delete(ids=list(ids[i : i + _PAGE]))
 
+    @_server_call
     def get(self, ids: Sequence[str]) -> list[StoredChunk]:
         """Chunks by id, in the order asked, skipping ids that are not stored."""
         found: dict[str, StoredChunk] = {}
@@ -183,6 +280,7 @@ class ChunkStore:
                 found[cid] = StoredChunk(cid, doc, meta or {})
         return [found[c] for c in ids if c in found]
 
+    @_server_call
     def similarities(self, ids: Sequence[str], vector: Sequence[float]) -> dict[str, float]:
         """Cosine similarity (higher is closer) of the query vector to stored chunks by id."""
         if not ids:
@@ -196,6 +294,7 @@ class ChunkStore:
         sims = matrix @ query / np.where(norms == 0, 1.0, norms)
         return {cid: float(s) for cid, s in zip(res["ids"], sims, strict=True)}
 
+    @_server_call
     def vectors_by_hash(self, ids: Sequence[str]) -> dict[str, list[float]]:
         """Stored vectors of the given chunks keyed by embed_hash, to reuse for unchanged text."""
         if not ids:
@@ -210,6 +309,7 @@ class ChunkStore:
                     out[meta["embed_hash"]] = [float(x) for x in vector]
         return out
 
+    @_server_call
     def query(self, vector: Sequence[float], n: int) -> list[StoredChunk]:
         """The n nearest chunks by cosine distance (lower is closer); fewer if fewer are stored.
 
@@ -232,6 +332,7 @@ class ChunkStore:
             )
         ]
 
+    @_server_call
     def count(self) -> int:
         """Number of chunks stored."""
         return self.collection.count()
@@ -240,9 +341,10 @@ class ChunkStore:
         """Every stored chunk, page by page (bounded memory)."""
         offset = 0
         while True:
-            res = self.collection.get(
-                limit=_PAGE, offset=offset, include=["documents", "metadatas"]
-            )
+            with self._reaching():
+                res = self.collection.get(
+                    limit=_PAGE, offset=offset, include=["documents", "metadatas"]
+                )
             if not res["ids"]:
                 return
             for cid, doc, meta in zip(res["ids"], res["documents"], res["metadatas"], strict=True):
@@ -293,7 +395,7 @@ def _client(settings: Settings, generation: Path):  # noqa: ANN202 - chromadb cl
     from chromadb.config import Settings as ChromaSettings
 
     return chromadb.PersistentClient(
-        path=str(generation / "chroma"), settings=ChromaSettings(anonymized_telemetry=False)
+        path=str(generation / LOCAL_CHROMA), settings=ChromaSettings(anonymized_telemetry=False)
     )
 
 
@@ -313,7 +415,52 @@ def _http_client(chroma_url: str):  # noqa: ANN202 - chromadb.HttpClient
             settings=ChromaSettings(anonymized_telemetry=False),
         )
     except Exception as exc:  # connection refused, timeouts, auth: all "cannot reach"
-        raise StoreError(
-            f"cannot reach the Chroma server at {chroma_url} ({exc.__class__.__name__}: {exc}); "
-            "start one with `chroma run --path DIR --port PORT` or unset RAG_CHROMA_URL"
-        ) from exc
+        raise _cannot_reach(chroma_url, exc) from exc
+
+
+def _cannot_reach(chroma_url: str, exc: Exception) -> StoreError:
+    return StoreError(
+        f"cannot reach the Chroma server at {chroma_url} ({exc.__class__.__name__}: {exc}); "
+        "start one with `chroma run --path DIR --port PORT` or unset RAG_CHROMA_URL"
+    )
+
+
+def _unreachable(exc: Exception) -> bool:
+    """Whether a chromadb error means the server did not answer (not a bad request)."""
+    import httpx
+
+    return isinstance(exc, httpx.TransportError) or "could not connect" in str(exc).lower()
+
+
+def switched_message(settings: Settings, recorded: dict[str, str], current: dict[str, str]) -> str:
+    """What to tell a user whose index lives in another store than the one configured."""
+    back = (
+        f"set RAG_CHROMA_URL={recorded['url']}"
+        if recorded.get("kind") == "server"
+        else "unset RAG_CHROMA_URL"
+    )
+    return (
+        f"the index in {settings.index_dir} keeps its vectors in {describe(recorded)}, but rag "
+        f"is set to use {describe(current)}; run `rag index` to fill it (or {back})"
+    )
+
+
+def store_problem(settings: Settings, generation: Path, manifest: Manifest) -> str | None:
+    """Why the configured store cannot serve this manifest as it is (None: it can).
+
+    A switched RAG_CHROMA_URL, a missing local store, or a server that holds fewer chunks than
+    the manifest records (wiped, or another server at the same address): the next `rag index`
+    must fill it rather than trust it. Raises StoreError when a server cannot be reached.
+    """
+    current = location(settings, generation)
+    if manifest.store is not None and manifest.store != current:
+        return f"the vectors are in {describe(manifest.store)}, and rag is set to use {describe(current)}"
+    expected = sum(len(e.chunks) for e in manifest.articles.values())
+    if current["kind"] == "local":
+        if expected and not (generation / LOCAL_CHROMA).is_dir():
+            return f"the local store {generation / LOCAL_CHROMA} is missing"
+        return None
+    held = ChunkStore(settings, generation).stored_count()
+    if held < expected:
+        return f"{describe(current)} holds {held} of the {expected} chunks the manifest records"
+    return None

@@ -12,7 +12,9 @@ from rag.settings import Settings
 from tests.fakes import HashingEmbeddings
 
 REPO = Path(__file__).resolve().parent.parent
-SHIPPED_ARTICLES = REPO / "articles"
+# A fixed copy of the four shipped articles: tests never read the live articles/ folder, which
+# `rag add` and the user change.
+SHIPPED_ARTICLES = REPO / "tests" / "data" / "articles"
 
 
 @pytest.fixture(autouse=True)

@@ -62,6 +62,27 @@ LEGACY_PAGE = NEWS_PAGE.replace('<meta charset="utf-8">', '<meta charset="window
     "the White House said on Friday \u2014 \u201ca dangerous step,\u201d Kirby added.",
 )
 
+# What python -m http.server serves for a folder.
+LISTING_PAGE = """<!DOCTYPE HTML>
+<html lang="en"><head><meta charset="utf-8"><title>Directory listing for /files/</title></head>
+<body><h1>Directory listing for /files/</h1><hr><ul>
+<li><a href="drones.html">drones.html</a></li>
+<li><a href="sanctions-announced-on-friday.html">sanctions-announced-on-friday.html</a></li>
+<li><a href="notes.txt">notes.txt</a></li>
+</ul><hr></body></html>
+"""
+
+# A news site's front page: headlines linking to articles, a line of teaser under each.
+FRONT_PAGE = (
+    "<html><head><title>Example News - Home</title></head><body><h1>Example News</h1>"
+    + "".join(
+        f'<div><h2><a href="/news/{i}.html">Iran and Russia: headline number {i} of the day</a>'
+        f"</h2><p>Teaser {i}.</p></div>"
+        for i in range(20)
+    )
+    + "</body></html>"
+)
+
 # Boilerplate that must not end up in the saved article.
 NOISE = ["NAVMENU", "ADVERT", "SIDEBAR", "COMMENTER", "FOOTER"]
 
@@ -87,6 +108,8 @@ def news_server() -> Iterator[Server]:
         ),
         # An older site: the charset only in <meta>, not in the Content-Type header.
         "/legacy.html": ("text/html", LEGACY_PAGE.encode("cp1252")),
+        "/files/": (utf8, LISTING_PAGE.encode()),
+        "/": (utf8, FRONT_PAGE.encode()),
     }
 
     class Handler(BaseHTTPRequestHandler):
@@ -209,14 +232,33 @@ def test_add_oversized_page_fails_in_one_line_and_writes_nothing(
     assert files_in(tmp_path / "articles") == []
 
 
-def test_one_bad_url_among_good_ones_writes_nothing(news_server: Server, tmp_path: Path) -> None:
+def test_each_url_succeeds_or_fails_on_its_own(news_server: Server, tmp_path: Path) -> None:
     good = f"{news_server.base}/news/drones.html"
-    bad = f"{news_server.base}/missing.html"
-    result = rag(["add", good, bad, "--no-index"], tmp_path)
+    missing = f"{news_server.base}/missing.html"
+    listing = f"{news_server.base}/files/"
+    front = f"{news_server.base}/"
+    result = rag(["add", missing, good, listing, front, "--no-index"], tmp_path)
+
     assert result.returncode == 1
-    assert "HTTP 404" in result.stderr
-    assert news_server.requests == ["/news/drones.html", "/missing.html"]
-    assert files_in(tmp_path / "articles") == []
+    assert news_server.requests == ["/missing.html", "/news/drones.html", "/files/", "/"]
+    saved = files_in(tmp_path / "articles")
+    assert len(saved) == 1 and saved[0].endswith(".txt")
+    stdout = result.stdout.splitlines()
+    assert stdout == [f"added {saved[0]}  ({good})", "add: 1 added, 0 already there, 3 failed"]
+    errors = result.stderr.splitlines()
+    assert errors == [
+        f"error: download of {missing} failed: HTTP 404",
+        f"error: {listing} is not saved: it is a directory listing, not an article",
+        f"error: {front} is not saved: it is a page of links (81% of its text), such as a "
+        "front or section page, not an article; add the article's own URL",
+    ]
+
+    # Again: the article is there already, and says so; the failures fail again.
+    again = rag(["add", good, missing, "--no-index"], tmp_path)
+    assert again.returncode == 1
+    assert f"present {good}: already in the articles folder as {saved[0]}" in again.stdout
+    assert "add: 0 added, 1 already there, 1 failed" in again.stdout
+    assert files_in(tmp_path / "articles") == saved
 
 
 def test_unreachable_server_fails_in_one_line(tmp_path: Path) -> None:
@@ -280,7 +322,35 @@ def test_add_file_copies_and_indexes_only_the_new_article(
     assert again.exit_code == 0, again.output
     repeat = json.loads(again.stdout)
     assert repeat["added"] == []
+    assert repeat["present"] == [{"file": "drone-carrier.txt", "origin": str(source)}]
     assert repeat["index"]["embedded_chunks"] == 0
+
+
+@pytest.mark.usefixtures("fake_model")
+def test_a_missing_file_among_good_ones_fails_alone_and_the_rest_are_indexed(
+    fake_index: Settings, tmp_path: Path
+) -> None:
+    source = tmp_path / "downloads" / "drone-carrier.txt"
+    source.parent.mkdir()
+    source.write_text(NEW_ARTICLE)
+    missing = tmp_path / "downloads" / "gone.txt"
+    env = {
+        "RAG_ARTICLES_DIR": str(fake_index.articles_dir),
+        "RAG_INDEX_DIR": str(fake_index.index_dir),
+    }
+
+    result = CliRunner().invoke(app, ["add", str(missing), str(source), "--json"], env=env)
+    assert result.exit_code == 1
+    report = json.loads(result.stdout)
+    assert report["added"] == [{"file": "drone-carrier.txt", "origin": str(source)}]
+    assert report["failed"] == [
+        {"origin": str(missing), "error": f"{missing}: no such file or folder"}
+    ]
+    assert report["index"]["added"] == 1
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert errors == [f"error: {missing}: no such file or folder"]
+    _, manifest = indexing.current_manifest(fake_index)
+    assert manifest is not None and "drone-carrier.txt" in manifest.articles
 
 
 def test_add_missing_file_is_one_line(tmp_path: Path) -> None:

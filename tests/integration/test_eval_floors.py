@@ -8,6 +8,7 @@ import pytest
 
 from rag import evaluation
 from rag.settings import Settings
+from tests.conftest import SHIPPED_ARTICLES
 
 pytestmark = pytest.mark.integration
 
@@ -43,7 +44,7 @@ def index_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.mark.parametrize("set_name", sorted(FLOORS))
 def test_shipped_sets_stay_above_floors(set_name: str, index_dir: Path, tmp_path: Path) -> None:
-    settings = Settings(articles_dir=REPO / "articles", index_dir=index_dir)
+    settings = Settings(articles_dir=SHIPPED_ARTICLES, index_dir=index_dir)
 
     summary = evaluation.run(
         settings, REPO / "eval" / set_name, tmp_path / "out", llm="extractive"

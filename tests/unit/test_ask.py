@@ -86,6 +86,14 @@ def test_text_output_shows_answer_and_checked_sources(cli: CliRunner) -> None:
     assert "answered by extractive" in result.stdout
 
 
+def test_piped_output_is_not_wrapped_at_80_columns(cli: CliRunner) -> None:
+    # CliRunner's stdout is not a terminal, as with `rag ask ... | less` or `> answer.txt`.
+    answer = json.loads(ask(cli, QUESTION, "--json").stdout)["answer"]
+    lines = ask(cli, QUESTION).stdout.splitlines()
+    assert len(answer) > 80 and "\n" not in answer
+    assert lines[0] == answer
+
+
 def test_refusal_is_printed(cli: CliRunner) -> None:
     result = cli.invoke(app, ["ask", QUESTION], env={"RAG_REFUSAL_THRESHOLD": "0.999"})
     assert result.exit_code == 0

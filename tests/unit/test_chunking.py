@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import random
-from pathlib import Path
 
 import pytest
 
@@ -18,6 +17,7 @@ from rag.chunking import (
 )
 from rag.embedding import resolve_model_dir, token_counter
 from rag.settings import DEFAULT_MODEL
+from tests.conftest import SHIPPED_ARTICLES
 
 CONFIG = ChunkingConfig()
 # MiniLM reads at most max_seq_length pieces, two of them [CLS] and [SEP]: past that it truncates.
@@ -37,7 +37,7 @@ def make_article(text: str, title: str = "Iran and Russia", date: str | None = N
 
 def shipped_articles() -> list[Article]:
     """The four shipped articles, loaded as indexing loads them."""
-    files, _ = scan(Path(__file__).resolve().parents[2] / "articles")
+    files, _ = scan(SHIPPED_ARTICLES)
     loaded = [article for _, article, _ in iter_loaded(files, 5_000_000)]
     assert len(loaded) == 4 and all(loaded)
     return loaded

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 from pathlib import Path
 from typing import Any
@@ -488,7 +489,7 @@ def test_cli_index_text_output_and_warnings(settings: Settings, articles_dir: Pa
     env = {"RAG_ARTICLES_DIR": str(articles_dir), "RAG_INDEX_DIR": str(settings.index_dir)}
     result = CliRunner().invoke(app, ["index"], env=env)
     assert result.exit_code == 0, result.output
-    assert "indexed: 5 added" in result.stdout
+    assert "indexed: 4 added, 0 changed, 0 deleted, 0 unchanged, 1 skipped;" in result.stdout
     assert "warning: empty.txt: empty file, skipped" in result.stderr
 
 
@@ -511,7 +512,7 @@ def test_cli_prints_bracketed_file_names_and_titles_verbatim(
     runner = CliRunner()
     dry = runner.invoke(app, ["index", "--dry-run"], env=env)
     assert dry.exit_code == 0, dry.output
-    assert "added notes [draft].txt" in dry.stdout
+    assert "skipped notes [draft].txt: empty file" in dry.stdout
     assert "added update [AP].txt" in dry.stdout
     done = runner.invoke(app, ["index"], env=env)
     assert done.exit_code == 0, done.output
@@ -526,11 +527,12 @@ def test_an_unreadable_file_is_warned_about_not_re_added_until_it_changes(
 ) -> None:
     (articles_dir / "empty.txt").write_text("")
     first = run(settings, fake_embeddings)
-    assert (first.added, first.skipped) == (5, 0)
+    assert (first.added, first.skipped) == (4, 1)
+    assert first.warnings == ["empty.txt: empty file, skipped"]
 
     again = indexing.plan(settings)
     assert (again.added, again.skipped, again.is_noop) == ([], ["empty.txt"], True)
-    assert again.warnings == ["empty.txt: empty file, skipped"]
+    assert again.skip_reasons == {"empty.txt": "empty file"}
     report = run(settings, fake_embeddings)
     assert (report.added, report.skipped, report.embedded_chunks) == (0, 1, 0)
     assert report.warnings == ["empty.txt: empty file, skipped"]
@@ -543,10 +545,170 @@ def test_an_unreadable_file_is_warned_about_not_re_added_until_it_changes(
     assert "empty.txt" in manifest.articles and not manifest.skipped
 
     (articles_dir / "empty.txt").write_text("")
-    run(settings, fake_embeddings)
+    emptied = run(settings, fake_embeddings)
+    assert (emptied.deleted, emptied.skipped) == (1, 1)
     (articles_dir / "empty.txt").unlink()
     gone = run(settings, fake_embeddings)
     assert (gone.skipped, gone.warnings) == (0, [])
     _, manifest = indexing.current_manifest(settings)
     assert manifest is not None and not manifest.skipped
     assert_consistent(settings)
+
+
+@pytest.mark.usefixtures("fake_model")
+def test_dry_run_and_report_count_skipped_files_apart_with_why(
+    settings: Settings, articles_dir: Path
+) -> None:
+    (articles_dir / "binary.txt").write_bytes(bytes(range(256)) * 20)
+    (articles_dir / "empty.txt").write_text("")
+    (articles_dir / "whitespace.txt").write_text("  \n\n\t \n" * 500)
+    env = {"RAG_ARTICLES_DIR": str(articles_dir), "RAG_INDEX_DIR": str(settings.index_dir)}
+    runner = CliRunner()
+
+    dry = runner.invoke(app, ["index", "--dry-run"], env=env)
+    assert dry.exit_code == 0, dry.output
+    lines = dry.stdout.splitlines()
+    assert "  skipped binary.txt: binary file, not text" in lines
+    assert "  skipped empty.txt: empty file" in lines
+    assert "  skipped whitespace.txt: only whitespace, no text" in lines
+    bad = {"binary.txt", "empty.txt", "whitespace.txt"}
+    assert not [line for line in lines if line.split()[:1] == ["added"] and line.split()[1] in bad]
+    assert lines[-1] == (
+        "plan: 4 added, 0 changed, 0 deleted, 0 unchanged, 3 skipped (dry run: nothing was changed)"
+    )
+    plan = invoke_json(["index", "--dry-run", "--json"], env)
+    assert sorted(plan["added"]) == sorted([BIDEN, DRONES, G7, US])
+    assert plan["skipped"] == {
+        "binary.txt": "binary file, not text",
+        "empty.txt": "empty file",
+        "whitespace.txt": "only whitespace, no text",
+    }
+
+    done = runner.invoke(app, ["index"], env=env)
+    assert done.exit_code == 0, done.output
+    assert "indexed: 4 added, 0 changed, 0 deleted, 0 unchanged, 3 skipped;" in done.stdout
+    assert done.stderr.count("warning:") == 3
+    again = invoke_json(["index", "--json"], env)
+    assert (again["added"], again["unchanged"], again["skipped"]) == (0, 4, 3)
+
+
+def _long_story(sentences: int) -> str:
+    """A file far longer than a news article: distinct sentences, paragraph after paragraph."""
+    body = "".join(
+        f"Report {i} says the convoy number {i} crossed the border near checkpoint {i % 97}. "
+        + ("\n\n" if i % 5 == 4 else "")
+        for i in range(sentences)
+    )
+    return "A very long story\n\n" + body
+
+
+def test_a_huge_article_is_capped_and_never_holds_the_short_ones_back(
+    settings: Settings, articles_dir: Path
+) -> None:
+    # Named to come first: the order is by size, not by name.
+    (articles_dir / "aaa-huge.txt").write_text(_long_story(20_000))
+    capped = settings.with_overrides(max_article_chunks=100)
+    stored_when_huge_embedded: list[set[str]] = []
+
+    class Watching(HashingEmbeddings):
+        def embed_documents(self, texts: list[str]) -> list[list[float]]:
+            if any(t.startswith("A very long story") for t in texts):
+                _, manifest = indexing.current_manifest(capped)
+                stored_when_huge_embedded.append(set(manifest.articles) if manifest else set())
+            return super().embed_documents(texts)
+
+    embedder = Watching()
+    report = run(capped, embedder)
+
+    assert report.added == 5
+    (warning,) = [w for w in report.warnings if w.startswith("aaa-huge.txt:")]
+    assert "longer than a news article: only its first 100 chunks" in warning
+    assert "RAG_MAX_ARTICLE_CHUNKS" in warning
+    _, manifest = indexing.current_manifest(capped)
+    assert manifest is not None
+    assert len(manifest.articles["aaa-huge.txt"].chunks) == 100
+    assert manifest.articles["aaa-huge.txt"].capped == 100
+    # Only the kept chunks were embedded, and the four short articles were stored before it.
+    assert sum(embedder.calls) == report.chunks
+    assert stored_when_huge_embedded
+    assert stored_when_huge_embedded[0] >= {BIDEN, DRONES, G7, US}
+    assert_consistent(capped)
+
+    # A new cap re-cuts the capped article only.
+    plan = indexing.plan(capped.with_overrides(max_article_chunks=120))
+    assert (plan.changed, len(plan.unchanged)) == (["aaa-huge.txt"], 4)
+    assert indexing.plan(capped).is_noop
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_line_progress_prints_at_the_start_then_every_n_seconds_or_chunks() -> None:
+    from rag.cli import LineProgress
+
+    lines: list[str] = []
+    clock = _Clock()
+    progress = LineProgress(lines.append, clock=clock)
+    progress.start(6)
+    assert lines == ["indexing 6 articles"]
+    progress.embedded(32)
+    clock.now += 3
+    progress.advance(2)
+    assert len(lines) == 1  # neither 10 s nor 1,000 chunks yet
+    clock.now += 8
+    progress.embedded(32)
+    assert lines[-1] == "indexing: 2/6 articles stored, 64 chunks embedded, 11s"
+    progress.embedded(LineProgress.EVERY_CHUNKS)
+    assert lines[-1] == "indexing: 2/6 articles stored, 1,064 chunks embedded, 11s"
+    assert len(lines) == 3
+
+
+@pytest.mark.usefixtures("fake_model")
+def test_piped_index_output_is_unwrapped_with_progress_lines_on_stderr(
+    settings: Settings, articles_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from rag.cli import LineProgress
+
+    monkeypatch.setattr(LineProgress, "EVERY_CHUNKS", 1)
+    long_name = "an-article-whose-file-name-alone-is-longer-than-a-narrow-terminal-is-wide.txt"
+    shutil.copy(articles_dir / G7, articles_dir / long_name)
+    env = {"RAG_ARTICLES_DIR": str(articles_dir), "RAG_INDEX_DIR": str(settings.index_dir)}
+    runner = CliRunner()  # stdout and stderr are not terminals, as in a pipe or a log file
+
+    result = runner.invoke(app, ["index"], env=env)
+    assert result.exit_code == 0, result.output
+    (report,) = [line for line in result.stdout.splitlines() if line.startswith("indexed:")]
+    assert len(report) > 80 and report.endswith("s") and "reused" in report
+    warning = f"warning: {G7}: same content as {long_name}, indexed once under that name"
+    assert warning in result.stderr.splitlines()
+    progress = [line for line in result.stderr.splitlines() if line.startswith("indexing")]
+    assert progress[0] == "indexing 4 articles"
+    embedded = re.search(r"(\d+) embedded", report).group(1)
+    assert len(progress) >= 2 and re.search(f", {embedded} chunks embedded, \\d+s$", progress[-1])
+
+    listing = runner.invoke(app, ["sources"], env=env)
+    assert listing.exit_code == 0, listing.output
+    row = next(line for line in listing.stdout.splitlines() if BIDEN in line)
+    assert "Biden Administration to Impose New Sanctions on Iran" in row
+
+
+@pytest.mark.parametrize(
+    "command", ["index", "sources", "add", "ask", "eval", "compare", "chat", "--help"]
+)
+def test_help_shows_no_bool_type_for_flags(command: str) -> None:
+    args = [command, "--help"] if command != "--help" else ["--help"]
+    result = CliRunner().invoke(app, args, env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    assert "--help" in result.stdout
+    assert "<bool>" not in result.stdout
+
+
+def test_sources_json_help_says_what_it_prints() -> None:
+    result = CliRunner().invoke(app, ["sources", "--help"], env={"COLUMNS": "200"})
+    assert "Print a JSON array, one object per article" in result.stdout
+    assert "one JSON object" not in result.stdout

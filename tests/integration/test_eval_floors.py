@@ -44,11 +44,9 @@ def index_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.mark.parametrize("set_name", sorted(FLOORS))
 def test_shipped_sets_stay_above_floors(set_name: str, index_dir: Path, tmp_path: Path) -> None:
-    settings = Settings(articles_dir=SHIPPED_ARTICLES, index_dir=index_dir)
+    settings = Settings(articles_dir=SHIPPED_ARTICLES, index_dir=index_dir, llm="extractive")
 
-    summary = evaluation.run(
-        settings, REPO / "eval" / set_name, tmp_path / "out", llm="extractive"
-    ).summary
+    summary = evaluation.run(settings, REPO / "eval" / set_name, tmp_path / "out").summary
 
     breaches = []
     for metric, limit in FLOORS[set_name].items():

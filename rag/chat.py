@@ -186,10 +186,10 @@ class ChatSession:
     def _k(self, arg: str) -> bool:
         if not arg:
             self.out.print(f"k = {self.settings.k}")
-        elif arg.isdigit() and 1 <= int(arg) <= MAX_K and self._override(k=int(arg)):
-            self.out.print(f"retrieving {self.settings.k} passages per question")
         elif not (arg.isdigit() and 1 <= int(arg) <= MAX_K):
             self._error(f"usage: /k N, with N from 1 to {MAX_K}")
+        elif self._override(k=int(arg)):
+            self.out.print(f"retrieving {self.settings.k} passages per question")
         return True
 
     def _llm(self, arg: str) -> bool:

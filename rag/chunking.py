@@ -8,6 +8,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from rag.articles import Article
+from rag.lexical import MONTHS
 
 # Counts word pieces for a batch of texts (no special tokens). The real one is the embedding
 # model's own tokenizer (see embedding.token_counter), so the budget is exact, not estimated.
@@ -54,9 +55,11 @@ class ChunkingConfig:
 _ABBREVIATIONS = {
     "mr", "mrs", "ms", "dr", "prof", "sr", "jr", "st", "gen", "lt", "col", "sgt", "capt", "cmdr",
     "adm", "sen", "rep", "gov", "pres", "sec", "amb", "rev", "hon", "no", "vs", "etc", "inc",
-    "ltd", "co", "corp", "jan", "feb", "mar", "apr", "jun", "jul", "aug", "sep", "sept", "oct",
-    "nov", "dec", "u.s", "u.k", "u.n", "e.u", "a.m", "p.m", "d.c", "approx", "est", "fig",
+    "ltd", "co", "corp", "sept", "u.s", "u.k", "u.n", "e.u", "a.m", "p.m", "d.c", "approx",
+    "est", "fig",
 }  # fmt: skip
+# "Jan." abbreviates a month; "May." ends a sentence.
+_ABBREVIATIONS |= {m[:3] for m in MONTHS if len(m) > 3}
 _BOUNDARY = re.compile(r"[.!?]+[\"'”’)\]]*(?=\s+[\"'“‘(\[]?[A-Z0-9])|\n\s*\n|\n")
 
 

@@ -22,6 +22,14 @@ TOKENIZER_VERSION = 2
 _LETTER_NUMBER = re.compile(r"\b([A-Za-z])-(\d{1,4})\b")
 
 
+# Written once: the sentence splitter's abbreviations, the answerer's dates and the scorer's
+# normalisation are each derived from it.
+MONTHS = (
+    "january", "february", "march", "april", "may", "june",
+    "july", "august", "september", "october", "november", "december",
+)  # fmt: skip
+
+
 def tokenize(texts: list[str]) -> list[list[str]]:
     """English BM25 tokens: lowercased, stop words removed, Snowball-stemmed; "G-7" is "g7"."""
     import bm25s

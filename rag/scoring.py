@@ -10,6 +10,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import PurePosixPath
 from typing import Any
 
+from rag.lexical import MONTHS
 from rag.measure import percentile
 
 FAILURE_LABELS: tuple[str, ...] = ("retrieval_miss", "answer_miss", "false_answer")
@@ -86,22 +87,7 @@ _NUMBER_WORDS: dict[str, str] = {
 }
 
 # Month names become their three-letter abbreviation, so "February 23" matches "Feb 23".
-_MONTHS: dict[str, str] = {
-    name: name[:3]
-    for name in [
-        "january",
-        "february",
-        "march",
-        "april",
-        "june",
-        "july",
-        "august",
-        "september",
-        "october",
-        "november",
-        "december",
-    ]
-}
+_MONTHS: dict[str, str] = {name: name[:3] for name in MONTHS if len(name) > 3}
 _MONTHS["sept"] = "sep"
 
 _WORD_MAP: dict[str, str] = {**_NUMBER_WORDS, **_MONTHS}

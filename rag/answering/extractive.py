@@ -16,15 +16,13 @@ from langchain_core.embeddings import Embeddings
 from rag.answering import Answer, OnToken
 from rag.attribution import quotes
 from rag.chunking import split_sentences
-from rag.lexical import Terms, tokenize
+from rag.lexical import MONTHS, Terms, tokenize
 from rag.question import Query
 from rag.retrieval import Passage
 from rag.settings import Tuning
 
-_MONTH = (
-    r"jan(uary)?|feb(ruary)?|mar(ch)?|apr(il)?|may|june?|july?|aug(ust)?|sept?(ember)?|"
-    r"oct(ober)?|nov(ember)?|dec(ember)?"
-)
+# A month, spelled out or abbreviated: "sept|jan(uary)?|feb(ruary)?|...|may|...".
+_MONTH = "sept|" + "|".join(f"{m[:3]}({m[3:]})?" if len(m) > 3 else m for m in MONTHS)
 _DATE = re.compile(
     rf"\b({_MONTH}|monday|tuesday|wednesday|thursday|friday|saturday|sunday|yesterday|today|"
     r"tomorrow|(last|next|this|earlier this|later this) (week|month|year|spring|summer|fall|"

@@ -376,9 +376,13 @@ def weights_section() -> list[str]:
     if not sweep:
         return lines
     lines += [
-        "The answerer's other weights are checked, not searched: each is varied on its own "
+        "The answerer's other values are checked, not searched: each is varied on its own "
         "from the defaults (`SWEEP` in the script; second_ratio 1.01 means never a second "
-        "sentence).",
+        "sentence; max_sentences 3 gains one rtqa-2022 question by padding answers, see "
+        "above). Since stop 12 the script retrieves and gates each question exactly as "
+        "`rag ask` does (the asked speaker's passage, the names rule at the gate): focus "
+        "1.0 and 2.0, which cost a shipped and two rtqa-2022 answers before, now tie with "
+        "the default.",
         "",
         "| weight = value | shipped accuracy | shipped refusals | held-out accuracy | "
         "held-out refusals | rtqa-2022 accuracy |",

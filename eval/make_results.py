@@ -381,7 +381,7 @@ def weights_section() -> list[str]:
         "sentence; max_sentences 3 gains one rtqa-2022 question by padding answers, see "
         "above). Since stop 12 the script retrieves and gates each question exactly as "
         "`rag ask` does (the asked speaker's passage, the names rule at the gate): focus "
-        "1.0 and 2.0, which cost a shipped and two rtqa-2022 answers before, now tie with "
+        "1.0 and 2.0, which cost two rtqa-2022 answers before (1.0 a shipped one too), now tie with "
         "the default.",
         "",
         "| weight = value | shipped accuracy | shipped refusals | held-out accuracy | "

@@ -30,10 +30,10 @@ class QuestionError(RagError):
 
 # --- word lists, each written once -------------------------------------------------------------
 
-# Question words, as written and as bm25s stems them ("why" -> "whi", "many" -> "mani").
+# Question words, as written.
 _WH = re.compile(r"\b(who|whom|whose|what|which|where|when|why|how)\b", re.I)
-# Stemmed words that shape a question but say nothing about its subject (bm25s's English stop
-# list keeps them).
+# Stemmed words that shape a question but say nothing about its subject, as bm25s stems them
+# ("why" -> "whi", "many" -> "mani"; its English stop list keeps them).
 QUESTION_STEMS = frozenset(
     {
         "who", "whom", "whose", "what", "which", "where", "when", "whi", "how", "mani", "much",

@@ -43,6 +43,17 @@ class Sentence:
     supported: bool
 
 
+@dataclass(frozen=True)
+class Pick:
+    """A sentence an answerer chose, and why: its score (higher is better) and the weighted
+    signals that add up to it (see ExtractiveAnswerer.rank), for `rag ask --json`."""
+
+    text: str
+    rank: int  # the retrieved passage it comes from
+    score: float
+    signals: dict[str, float]
+
+
 @dataclass
 class Answer:
     """What `rag ask` prints: the answer, its citations and the passages it was drawn from.
@@ -63,6 +74,7 @@ class Answer:
     timings_ms: dict[str, float] = field(default_factory=dict)
     as_of: date | None = None  # the day the question was asked as of, when one was given
     refused_by: str | None = None  # which check refused, and why (None when answered)
+    picks: list[Pick] = field(default_factory=list)  # the chosen sentences, when an answerer says
 
     @classmethod
     def refusal(

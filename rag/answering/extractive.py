@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 
 from langchain_core.embeddings import Embeddings
 
-from rag.answering import Answer, OnToken
+from rag.answering import Answer, OnToken, Pick
 from rag.attribution import quotes
 from rag.chunking import split_sentences
 from rag.lexical import MONTHS, Terms, tokenize
@@ -66,6 +66,8 @@ class ScoredSentence:
     coverage: float
     typed: bool
     near: str = ""  # the sentence with the sentences either side of it (_NEAR)
+    # What made the score: each weighted signal's share of it (they add up to it).
+    signals: tuple[tuple[str, float], ...] = ()
 
 
 def _has_type(sentence: str, query: Query) -> bool:
@@ -108,6 +110,12 @@ def _near_terms(ranked: list[ScoredSentence]) -> list[Terms]:
     """Each sentence's surroundings (the sentences either side, and the title) as terms."""
     tokens = tokenize([s.passage.title + " " + (s.near or s.passage.text) for s in ranked])
     return [Terms.of(t) for t in tokens]
+
+
+def _neighbour_of_speaker(s: ScoredSentence, share: float) -> ScoredSentence:
+    """The sentence scored at `share` of its score: it only neighbours the asked speaker's."""
+    score = round(s.score * share, 4)
+    return replace(s, score=score, signals=(*s.signals, ("neighbour_of_speaker", score - s.score)))
 
 
 def _in_text_order(chosen: list[ScoredSentence]) -> list[ScoredSentence]:
@@ -189,16 +197,26 @@ class ExtractiveAnswerer:
             new = len(terms - focus.keys()) / max(1, len(terms))
             typed = _has_type(text, query)
             cosine = sum(a * b for a, b in zip(q_vec, vec, strict=True))
-            score = (
-                w.cosine * cosine
-                + w.coverage * coverage
-                + w.context * context
-                + (w.typed if typed and query.kind else 0.0)
-                - (w.restated * (cut - new) / cut if new < cut else 0.0)
-                + w.rank_prior / passage.rank
+            signals = (
+                ("cosine", w.cosine * cosine),
+                ("coverage", w.coverage * coverage),
+                ("context", w.context * context),
+                ("typed", w.typed if typed and query.kind else 0.0),
+                ("restated", -(w.restated * (cut - new) / cut) if new < cut else 0.0),
+                ("rank_prior", w.rank_prior / passage.rank),
             )
+            score = sum(v for _, v in signals)
             scored.append(
-                ScoredSentence(passage, text, round(score, 4), cosine, coverage, typed, near)
+                ScoredSentence(
+                    passage,
+                    text,
+                    round(score, 4),
+                    cosine,
+                    coverage,
+                    typed,
+                    near,
+                    tuple((k, round(v, 4)) for k, v in signals),
+                )  # fmt: skip
             )
         scored.sort(key=lambda s: -s.score)
         return scored
@@ -233,8 +251,12 @@ class ExtractiveAnswerer:
             )
             if counter is not None:
                 chosen.append(counter)
-        text = " ".join(f"{s.text.strip()} [{s.passage.rank}]" for s in _in_text_order(chosen))
-        return Answer(query.text, text, False, self.name, [], list(passages), query=query)
+        ordered = _in_text_order(chosen)
+        text = " ".join(f"{s.text.strip()} [{s.passage.rank}]" for s in ordered)
+        picks = [Pick(s.text.strip(), s.passage.rank, s.score, dict(s.signals)) for s in ordered]
+        return Answer(
+            query.text, text, False, self.name, [], list(passages), query=query, picks=picks
+        )
 
     def _grounded(self, query: Query, ranked: list[ScoredSentence]) -> list[ScoredSentence]:
         """The ranked sentences that can answer the query at all, best first.
@@ -274,10 +296,7 @@ class ExtractiveAnswerer:
             # ("Podolyak threatened war with Iran" is not Iran's, the sentence after it is).
             own = self.tuning.own_speaker
             ranked = sorted(
-                (
-                    s if quotes(speaker, s.text) else replace(s, score=round(s.score * own, 4))
-                    for s in ranked
-                ),
+                (s if quotes(speaker, s.text) else _neighbour_of_speaker(s, own) for s in ranked),
                 key=lambda s: -s.score,
             )
         return ranked

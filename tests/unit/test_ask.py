@@ -45,6 +45,7 @@ def test_json_has_exactly_the_documented_shape(cli: CliRunner) -> None:
         "answerer",
         "as_of",
         "query",
+        "picks",
         "citations",
         "retrieved",
         "timings_ms",
@@ -57,6 +58,12 @@ def test_json_has_exactly_the_documented_shape(cli: CliRunner) -> None:
     # The analysed question, so a refusal or a pick can be explained from the output.
     assert data["query"]["text"] == QUESTION and data["query"]["kind"] == "place"
     assert data["query"]["today"] == date.today().isoformat()
+    # Each chosen sentence with the weighted signals that add up to its score.
+    assert data["picks"]
+    for pick in data["picks"]:
+        assert pick["sentence"] in data["answer"]
+        assert sum(pick["signals"].values()) == pytest.approx(pick["score"], abs=1e-3)
+        assert {"cosine", "coverage", "typed"} <= set(pick["signals"])
     assert len(data["retrieved"]) == 3
     for r in data["retrieved"]:
         assert list(r) == ["rank", "source", "title", "date", "score", "chunk_id"]

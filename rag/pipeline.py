@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 from langchain_core.embeddings import Embeddings
 
-from rag.answering import Answer, Answerer, OnToken
-from rag.answering.citations import renumber, verify
+from rag.answering import Answer, Answerer, Citation, OnToken, Sentence
+from rag.answering.citations import keep_supported, renumber, verify
 from rag.answering.extractive import ExtractiveAnswerer
 from rag.answering.llm import LLMAnswerer, check_endpoint, make_chat_model, resolve_spec
 from rag.conversation import Conversation, standalone
@@ -71,7 +71,8 @@ class Pipeline:
         if self._chat_model is not None:
             return LLMAnswerer(self._chat_model, self.settings, resolved)
         chat, url = make_chat_model(resolved, self.settings)
-        check_endpoint(resolved, url)
+        if not resolved.startswith("local:"):
+            check_endpoint(resolved, url)
         return LLMAnswerer(chat, self.settings, resolved, url)
 
     def ask(
@@ -111,10 +112,12 @@ class Pipeline:
             # Extracts are verbatim: a lexical check suffices; prose also gets the embedding.
             checker = None if answerer.verbatim else self.embedder
             sentences, citations = verify(answer.text, retrieval.passages, checker, settings.tuning)
-            if not (on_token and answerer.streams):
-                # A streamed answer is on the screen already with the model's own numbers.
-                text, sentences, citations = renumber(answer.text, sentences, citations)
-                answer = replace(answer, text=text)
+            if not answerer.verbatim:
+                answer, sentences, citations = ground(answer, sentences, citations, query)
+        if not answer.refused and not (on_token and answerer.streams):
+            # A streamed answer is on the screen already with the model's own numbers.
+            text, sentences, citations = renumber(answer.text, sentences, citations)
+            answer = replace(answer, text=text)
         timings["verify"] = round((time.perf_counter() - t) * 1000, 2)
         timings["total"] = round((time.perf_counter() - started) * 1000, 2)
         answer = replace(
@@ -129,6 +132,29 @@ class Pipeline:
         if conversation is not None:
             conversation.record(question, query.text, answer, carried)
         return answer
+
+
+def ground(
+    answer: Answer, sentences: list[Sentence], citations: list[Citation], query: Query
+) -> tuple[Answer, list[Sentence], list[Citation]]:
+    """A generated answer keeps only the sentences its cited passages support; the others are
+    dropped (and listed as such), and an answer left with none is a refusal.
+
+    This is the product's guarantee, not the model's: a small model cites wrongly and invents
+    answers, and whatever it wrote that the passages don't support is never given as an answer.
+    """
+    dropped = [s for s in sentences if not s.supported]
+    if not dropped:
+        return answer, sentences, citations
+    if len(dropped) == len(sentences):
+        reason = (
+            f"verification: none of the {len(sentences)} sentence(s) {answer.answerer} wrote is "
+            "supported by a passage it cites"
+        )
+        refusal = Answer.refusal(query, answer.passages, answer.answerer, reason)
+        return replace(refusal, dropped=dropped), [], []
+    text, kept, kept_citations = keep_supported(sentences, citations)
+    return replace(answer, text=text, dropped=dropped), kept, kept_citations
 
 
 def refusal_gate(query: Query, retrieval: Retrieval, settings: Settings) -> str | None:
@@ -193,5 +219,6 @@ def to_json(answer: Answer) -> dict[str, Any]:
             }
             for p in answer.passages
         ],
+        "dropped": [{"text": s.text, "cites": list(s.cites)} for s in answer.dropped],
         "timings_ms": answer.timings_ms,
     }

@@ -63,6 +63,9 @@ class Answer:
     timings_ms: dict[str, float] = field(default_factory=dict)
     as_of: date | None = None  # the day the question was asked as of, when one was given
     refused_by: str | None = None  # which check refused, and why (None when answered)
+    # Generated sentences that verification took out of the answer (unsupported, or citing
+    # nothing), kept so the output can show what the model wrote and was not allowed to say.
+    dropped: list[Sentence] = field(default_factory=list)
 
     @classmethod
     def refusal(

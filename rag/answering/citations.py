@@ -124,6 +124,32 @@ def verify(
     return sentences, citations
 
 
+_END = re.compile(r"[.!?][\"'”’)]*$")
+
+
+def keep_supported(
+    sentences: list[Sentence], citations: list[Citation]
+) -> tuple[str, list[Sentence], list[Citation]]:
+    """The answer rebuilt from its supported sentences only, each with its citations before
+    its final stop (`... in Tatarstan [2].`), and the citations those sentences make.
+
+    A kept sentence is supported by every passage it cites, so each kept citation is too.
+    """
+    kept = [s for s in sentences if s.supported]
+    cited = {n for s in kept for n in s.cites}
+    parts = []
+    for s in kept:
+        marker = " [" + ", ".join(str(n) for n in s.cites) + "]"
+        end = _END.search(s.text)
+        cut = end.start() if end else len(s.text)
+        parts.append(s.text[:cut] + marker + s.text[cut:])
+    return (
+        " ".join(parts),
+        kept,
+        [replace(c, supported=True) for c in citations if c.rank in cited],
+    )
+
+
 def renumber(
     text: str, sentences: list[Sentence], citations: list[Citation]
 ) -> tuple[str, list[Sentence], list[Citation]]:

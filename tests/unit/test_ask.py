@@ -47,9 +47,11 @@ def test_json_has_exactly_the_documented_shape(cli: CliRunner) -> None:
         "query",
         "citations",
         "retrieved",
+        "dropped",
         "timings_ms",
     ]
     assert data["question"] == QUESTION
+    assert data["dropped"] == []  # the extractive answer quotes the passages: nothing to drop
     assert data["answerer"] == "extractive"
     assert data["refused"] is False
     assert data["as_of"] is None

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from langchain_core.embeddings import Embeddings
 
 from rag.answering import Answer, Answerer, Citation, OnToken, Sentence
-from rag.answering.citations import keep_supported, renumber, verify
+from rag.answering.citations import compose, recite, renumber, verify
 from rag.answering.extractive import ExtractiveAnswerer
 from rag.answering.llm import LLMAnswerer, check_endpoint, make_chat_model, resolve_spec
 from rag.conversation import Conversation, standalone
@@ -113,7 +113,9 @@ class Pipeline:
             checker = None if answerer.verbatim else self.embedder
             sentences, citations = verify(answer.text, retrieval.passages, checker, settings.tuning)
             if not answerer.verbatim:
-                answer, sentences, citations = ground(answer, sentences, citations, query)
+                answer, sentences, citations = ground(
+                    answer, sentences, citations, query, self.embedder, settings.tuning
+                )
         if not answer.refused and not (on_token and answerer.streams):
             # A streamed answer is on the screen already with the model's own numbers.
             text, sentences, citations = renumber(answer.text, sentences, citations)
@@ -135,26 +137,37 @@ class Pipeline:
 
 
 def ground(
-    answer: Answer, sentences: list[Sentence], citations: list[Citation], query: Query
+    answer: Answer,
+    sentences: list[Sentence],
+    citations: list[Citation],
+    query: Query,
+    embedder: Embeddings,
+    tuning: Tuning,
 ) -> tuple[Answer, list[Sentence], list[Citation]]:
-    """A generated answer keeps only the sentences its cited passages support; the others are
-    dropped (and listed as such), and an answer left with none is a refusal.
+    """A generated answer keeps only sentences a retrieved passage supports.
 
-    This is the product's guarantee, not the model's: a small model cites wrongly and invents
-    answers, and whatever it wrote that the passages don't support is never given as an answer.
+    A sentence its cited passage doesn't support, or that cites nothing, is re-cited to the
+    retrieved passage that does support it (listed as re-cited), else dropped (listed as
+    dropped); an answer left with no sentence is a refusal. This is the product's guarantee,
+    not the model's: a small model cites the wrong passage and invents answers, and whatever
+    it wrote that the passages don't support is never given as an answer.
     """
-    dropped = [s for s in sentences if not s.supported]
-    if not dropped:
+    if all(s.supported for s in sentences):
         return answer, sentences, citations
-    if len(dropped) == len(sentences):
+    fixed = recite(sentences, answer.passages, embedder, tuning)
+    recited = [old for old, new in zip(sentences, fixed, strict=True) if new is not old]
+    dropped = [s for s in fixed if not s.supported]
+    kept = [s for s in fixed if s.supported]
+    if not kept:
         reason = (
             f"verification: none of the {len(sentences)} sentence(s) {answer.answerer} wrote is "
-            "supported by a passage it cites"
+            "supported by a retrieved passage"
         )
         refusal = Answer.refusal(query, answer.passages, answer.answerer, reason)
         return replace(refusal, dropped=dropped), [], []
-    text, kept, kept_citations = keep_supported(sentences, citations)
-    return replace(answer, text=text, dropped=dropped), kept, kept_citations
+    text = compose(kept)
+    sentences, citations = verify(text, answer.passages, embedder, tuning)
+    return replace(answer, text=text, dropped=dropped, recited=recited), sentences, citations
 
 
 def refusal_gate(query: Query, retrieval: Retrieval, settings: Settings) -> str | None:
@@ -220,5 +233,7 @@ def to_json(answer: Answer) -> dict[str, Any]:
             for p in answer.passages
         ],
         "dropped": [{"text": s.text, "cites": list(s.cites)} for s in answer.dropped],
+        # sentences whose citation verification corrected, with the model's own citations
+        "recited": [{"text": s.text, "cites": list(s.cites)} for s in answer.recited],
         "timings_ms": answer.timings_ms,
     }

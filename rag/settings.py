@@ -76,6 +76,10 @@ class Tuning(BaseModel):
     min_overlap: float = Field(0.6, ge=0, le=1)
     min_paraphrase_cosine: float = Field(0.75, ge=-1, le=1)
     min_paraphrase_overlap: float = Field(0.3, ge=0, le=1)
+    # A generated sentence that cites the wrong passage (or none) is re-cited to a retrieved
+    # passage supporting it only when it has this many content words: a word or two ("HACKED")
+    # is found in some passage too easily to count as support.
+    min_recite_words: int = Field(3, ge=1)
 
 
 _LLM_SPEC = re.compile(r"^(auto|extractive|(ollama|openai|local):\S.*)$")
@@ -143,8 +147,6 @@ class Settings(BaseSettings):
     local_max_new_tokens: int = Field(200, ge=1)
     # torch threads for a local model (process-wide); measured in bench/RESULTS.md.
     local_threads: int = Field(1, ge=1)
-    # Reuse the system prompt's KV cache across questions (measured in bench/RESULTS.md).
-    local_prefix_cache: bool = True
     ollama_url: str = "http://127.0.0.1:11434"
     ollama_model: str | None = None
     openai_base_url: str | None = None

@@ -66,6 +66,8 @@ class Answer:
     # Generated sentences that verification took out of the answer (unsupported, or citing
     # nothing), kept so the output can show what the model wrote and was not allowed to say.
     dropped: list[Sentence] = field(default_factory=list)
+    # Generated sentences whose citation verification corrected (as the model cited them).
+    recited: list[Sentence] = field(default_factory=list)
 
     @classmethod
     def refusal(

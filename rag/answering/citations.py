@@ -79,16 +79,9 @@ def verify(
     """
     by_n = {p.rank: p for p in passages}
     parsed = split_answer(answer_text)
-    passage_sents = {
-        n: [p.text[s:e] for s, e in split_sentences(p.text)] or [p.text] for n, p in by_n.items()
-    }
+    passage_sents = _passage_sentences(passages)
     cited = sorted({n for _, cites in parsed for n in cites if n in by_n})
-    vectors: dict[str, list[float]] = {}
-    if embedder is not None and cited:
-        texts = list(
-            dict.fromkeys([s for s, _ in parsed] + [x for n in cited for x in passage_sents[n]])
-        )
-        vectors = dict(zip(texts, embedder.embed_documents(texts), strict=True))
+    vectors = _vectors([s for s, _ in parsed], passage_sents, cited, embedder)
 
     sentences: list[Sentence] = []
     support: dict[int, list[tuple[bool, str]]] = {}
@@ -127,27 +120,69 @@ def verify(
 _END = re.compile(r"[.!?][\"'”’)]*$")
 
 
-def keep_supported(
-    sentences: list[Sentence], citations: list[Citation]
-) -> tuple[str, list[Sentence], list[Citation]]:
-    """The answer rebuilt from its supported sentences only, each with its citations before
-    its final stop (`... in Tatarstan [2].`), and the citations those sentences make.
-
-    A kept sentence is supported by every passage it cites, so each kept citation is too.
-    """
-    kept = [s for s in sentences if s.supported]
-    cited = {n for s in kept for n in s.cites}
+def compose(sentences: Sequence[Sentence]) -> str:
+    """An answer text of these sentences, each with its citations before its final stop
+    (`The factory is in Tatarstan [1].`)."""
     parts = []
-    for s in kept:
+    for s in sentences:
         marker = " [" + ", ".join(str(n) for n in s.cites) + "]"
         end = _END.search(s.text)
         cut = end.start() if end else len(s.text)
         parts.append(s.text[:cut] + marker + s.text[cut:])
-    return (
-        " ".join(parts),
-        kept,
-        [replace(c, supported=True) for c in citations if c.rank in cited],
-    )
+    return " ".join(parts)
+
+
+def recite(
+    sentences: list[Sentence],
+    passages: Sequence[Passage],
+    embedder: Embeddings | None,
+    tuning: Tuning = _DEFAULT_TUNING,
+) -> list[Sentence]:
+    """The sentences, each unsupported one of at least tuning.min_recite_words content words
+    citing instead the first retrieved passage that supports it (by the same check), when one
+    does: a model that cites the wrong passage, or none, has its citation corrected rather
+    than its true sentence lost."""
+    wrong = [
+        s.text
+        for s in sentences
+        if not s.supported and len(set(tokenize([s.text])[0])) >= tuning.min_recite_words
+    ]
+    if not wrong:
+        return sentences
+    passage_sents = _passage_sentences(passages)
+    vectors = _vectors(wrong, passage_sents, [p.rank for p in passages], embedder)
+    out = []
+    for s in sentences:
+        n = None
+        if s.text in wrong:
+            n = next(
+                (
+                    p.rank
+                    for p in passages
+                    if _check(s.text, p, passage_sents[p.rank], vectors, tuning)[0]
+                ),
+                None,
+            )
+        out.append(s if n is None else Sentence(s.text, (n,), True))
+    return out
+
+
+def _passage_sentences(passages: Sequence[Passage]) -> dict[int, list[str]]:
+    return {p.rank: [p.text[s:e] for s, e in split_sentences(p.text)] or [p.text] for p in passages}
+
+
+def _vectors(
+    sentences: list[str],
+    passage_sents: dict[int, list[str]],
+    ranks: Sequence[int],
+    embedder: Embeddings | None,
+) -> dict[str, list[float]]:
+    """Embeddings of the answer sentences and of the sentences of the passages ranked so,
+    in one batch; none without an embedder (verbatim extracts) or passages to check."""
+    if embedder is None or not ranks:
+        return {}
+    texts = list(dict.fromkeys(sentences + [x for n in ranks for x in passage_sents[n]]))
+    return dict(zip(texts, embedder.embed_documents(texts), strict=True))
 
 
 def renumber(

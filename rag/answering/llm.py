@@ -56,7 +56,6 @@ def make_chat_model(spec: str, settings: Settings) -> tuple[BaseChatModel, str]:
             folder=folder,
             max_new_tokens=settings.local_max_new_tokens,
             threads=settings.local_threads,
-            prefix_cache=settings.local_prefix_cache,
         )
         return chat, str(folder)
     if provider == "ollama":

@@ -4,11 +4,14 @@ Being a `BaseChatModel`, it is answered through `LLMAnswerer` like Ollama or an 
 the same prompts, streaming, condensing and error handling. It formats messages with the
 model's own chat template, decodes greedily, streams through `TextIteratorStreamer` while
 generating in a thread, and stops that thread when the caller stops reading (Ctrl-C).
+
+It does not keep the system prompt's KV cache across questions: measured here, starting from a
+copy of it made the time to first token longer, not shorter (bench/RESULTS.md); the system
+prompt is only about a tenth of a prompt's tokens.
 """
 
 from __future__ import annotations
 
-import copy
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -29,13 +32,9 @@ class LocalChatModel(BaseChatModel):
     folder: Path
     max_new_tokens: int = 256
     threads: int = 1
-    # Keep the system prompt's attention keys and values (its KV cache) and start each
-    # question from a copy, so the shared prefix is computed once per process.
-    prefix_cache: bool = True
 
     _model: Any = PrivateAttr(default=None)
     _tokenizer: Any = PrivateAttr(default=None)
-    _prefixes: dict[tuple[int, ...], Any] = PrivateAttr(default_factory=dict)
     _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
 
     @property
@@ -57,40 +56,12 @@ class LocalChatModel(BaseChatModel):
             self._model = model.eval()
         return self._model, self._tokenizer
 
-    def _prompt_ids(self, messages: list[BaseMessage]) -> tuple[Any, tuple[int, ...]]:
-        """(the prompt's token ids as a 1 x n tensor, the ids of its system-prompt prefix, or
-        () when the prompt has no system message or the template splits differently)."""
+    def _prompt_ids(self, messages: list[BaseMessage]) -> Any:
+        """The prompt's token ids (a 1 x n tensor), formatted by the model's chat template."""
         _, tokenizer = self._load()
         chat = [{"role": _ROLES.get(m.type, "user"), "content": m.text} for m in messages]
         text = tokenizer.apply_chat_template(chat, tokenize=False, add_generation_prompt=True)
-        ids = tokenizer(text, return_tensors="pt", add_special_tokens=False)["input_ids"]
-        if not (self.prefix_cache and len(chat) > 1 and chat[0]["role"] == "system"):
-            return ids, ()
-        head = tokenizer.apply_chat_template(chat[:1], tokenize=False)
-        if not text.startswith(head):
-            return ids, ()
-        prefix = tuple(tokenizer(head, add_special_tokens=False)["input_ids"])
-        if tuple(ids[0, : len(prefix)].tolist()) != prefix or len(prefix) >= ids.shape[1]:
-            return ids, ()
-        return ids, prefix
-
-    def _cache_for(self, prefix: tuple[int, ...]) -> Any:
-        """A fresh copy of the prefix's KV cache (computed once), or None."""
-        if not prefix:
-            return None
-        import torch
-        from transformers import DynamicCache
-
-        model, _ = self._load()
-        if prefix not in self._prefixes:
-            with torch.inference_mode():
-                out = model(
-                    input_ids=torch.tensor([prefix]),
-                    cache=DynamicCache(config=model.config),
-                    use_cache=True,
-                )
-            self._prefixes = {prefix: out.cache}  # one system prompt at a time
-        return copy.deepcopy(self._prefixes[prefix])
+        return tokenizer(text, return_tensors="pt", add_special_tokens=False)["input_ids"]
 
     def _generate(
         self,
@@ -112,7 +83,7 @@ class LocalChatModel(BaseChatModel):
         from transformers import StoppingCriteria, StoppingCriteriaList, TextIteratorStreamer
 
         model, tokenizer = self._load()
-        ids, prefix = self._prompt_ids(messages)
+        ids = self._prompt_ids(messages)
         cancelled = threading.Event()
 
         class Cancelled(StoppingCriteria):
@@ -128,7 +99,6 @@ class LocalChatModel(BaseChatModel):
                     model.generate(
                         input_ids=ids,
                         attention_mask=torch.ones_like(ids),
-                        cache=self._cache_for(prefix),
                         max_new_tokens=self.max_new_tokens,
                         do_sample=False,
                         temperature=None,

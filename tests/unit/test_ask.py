@@ -48,10 +48,12 @@ def test_json_has_exactly_the_documented_shape(cli: CliRunner) -> None:
         "citations",
         "retrieved",
         "dropped",
+        "recited",
         "timings_ms",
     ]
     assert data["question"] == QUESTION
-    assert data["dropped"] == []  # the extractive answer quotes the passages: nothing to drop
+    # the extractive answer quotes the passages: nothing to drop or re-cite
+    assert data["dropped"] == [] and data["recited"] == []
     assert data["answerer"] == "extractive"
     assert data["refused"] is False
     assert data["as_of"] is None

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from rag.answering import Answer
-from rag.answering.citations import renumber, split_answer, verify
+from rag.answering import Answer, Sentence
+from rag.answering.citations import compose, renumber, split_answer, verify
 from rag.retrieval import Passage
 from tests.fakes import HashingEmbeddings
 
@@ -148,3 +148,18 @@ def test_citations_are_numbered_in_the_order_the_answer_cites_them() -> None:
     sentences, citations = verify(f"{one} [9] {two} [2]", PASSAGES, None)
     text, _, citations = renumber(f"{one} [9] {two} [2]", sentences, citations)
     assert text.endswith("[1]") and "[9]" in text and [c.rank for c in citations] == [2]
+
+
+def test_a_composed_answer_cites_before_each_final_stop_and_parses_back() -> None:
+    sentences = [
+        Sentence("The factory is in Tatarstan.", (1,), True),
+        Sentence('Kirby said it was "a full-scale defence partnership."', (2, 3), True),
+        Sentence("No stop at the end", (4,), True),
+    ]
+    text = compose(sentences)
+    assert text == (
+        "The factory is in Tatarstan [1]. "
+        'Kirby said it was "a full-scale defence partnership [2, 3]." '
+        "No stop at the end [4]"
+    )
+    assert [cites for _, cites in split_answer(text)] == [(1,), (2, 3), (4,)]

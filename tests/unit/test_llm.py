@@ -117,33 +117,34 @@ def test_tokens_stream_in_several_chunks(llm_settings: Settings) -> None:
     assert answer.timings_ms["answer"] >= 0
 
 
-def test_unsupported_sentences_are_dropped_and_listed(llm_settings: Settings) -> None:
+def test_unsupported_sentences_are_dropped_and_wrong_citations_corrected(
+    llm_settings: Settings,
+) -> None:
     retriever = Pipeline(llm_settings, embedder=HashingEmbeddings()).retriever
     passages = retriever.search(analyse(QUESTION), llm_settings)
-    one = first_sentence(passages.passages[0].text).rstrip(".")
-    two = first_sentence(passages.passages[1].text).rstrip(".")
+    one, two, three = (first_sentence(p.text).rstrip(".") for p in passages.passages[:3])
     text = (
-        f"{one} [1]. {two}, in 4,321 separate cases [2]. {one} [9]. Everyone agrees this is true."
+        f"{one} [1]. {two}, in 4,321 separate cases [2]. {three} [9]. Everyone agrees this is true."
     )
     answer = pipeline(llm_settings, replying(text)).ask(QUESTION)
 
     assert not answer.refused
-    assert answer.text == f"{one} [1]."  # only the sentence its passage supports stands
-    assert [(s.cites, s.supported) for s in answer.sentences] == [((1,), True)]
+    # [9] cites no retrieved passage, but passage 3 supports its sentence: re-cited, and
+    # numbered 2 as the second passage the answer cites
+    assert answer.text == f"{one} [1]. {three} [2]."
+    assert [(s.cites, s.supported) for s in answer.sentences] == [((1,), True), ((2,), True)]
+    assert [(s.text.rstrip("."), s.cites) for s in answer.recited] == [(three, (9,))]
     assert answer.unsupported == 0
-    # a figure the passage lacks; a passage that was not retrieved; no citation at all
-    assert [(s.cites, s.supported) for s in answer.dropped] == [
-        ((2,), False),
-        ((9,), False),
-        ((), False),
-    ]
-    assert answer.dropped[2].text == "Everyone agrees this is true."
-    assert [(c.n, c.supported) for c in answer.citations] == [(1, True)]
+    # a figure the passage lacks; no citation and no passage saying so
+    assert [(s.cites, s.supported) for s in answer.dropped] == [((2,), False), ((), False)]
+    assert answer.dropped[1].text == "Everyone agrees this is true."
+    assert [(c.n, c.rank, c.supported) for c in answer.citations] == [(1, 1, True), (2, 3, True)]
     assert answer.citations[0].chunk_id == answer.passages[0].chunk_id
     assert answer.citations[0].quote.rstrip(".") == one
     data = to_json(answer)
-    assert data["answer"] == answer.text and len(data["dropped"]) == 3
+    assert data["answer"] == answer.text and len(data["dropped"]) == 2
     assert data["dropped"][0]["cites"] == [2] and "4,321" in data["dropped"][0]["text"]
+    assert data["recited"] == [{"text": answer.recited[0].text, "cites": [9]}]
 
 
 def test_streamed_answer_keeps_the_model_numbers_when_sentences_are_dropped(
@@ -153,13 +154,15 @@ def test_streamed_answer_keeps_the_model_numbers_when_sentences_are_dropped(
     passages = retriever.search(analyse(QUESTION), llm_settings)
     two = first_sentence(passages.passages[1].text).rstrip(".")
     tokens: list[str] = []
-    text = f"The moon is made of cheese [1]. {two} [2]."
+    text = f"The moon is made of cheese [1]. {two}."
     answer = pipeline(llm_settings, replying(text)).ask(QUESTION, on_token=tokens.append)
 
     assert "".join(tokens).strip() == text  # the stream shows what the model wrote
-    assert answer.text == f"{two} [2]."  # not renumbered: the screen shows the model's [2]
+    # not renumbered: the screen shows the passages by their retrieved numbers
+    assert answer.text == f"{two} [2]."
     assert [c.n for c in answer.citations] == [2]
     assert [s.text for s in answer.dropped] == ["The moon is made of cheese."]
+    assert [s.cites for s in answer.recited] == [()]
 
 
 def test_an_answer_with_no_supported_sentence_is_refused_by_verification(

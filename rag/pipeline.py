@@ -111,7 +111,11 @@ class Pipeline:
         if not answer.refused:
             # Extracts are verbatim: a lexical check suffices; prose also gets the embedding.
             checker = None if answerer.verbatim else self.embedder
-            sentences, citations = verify(answer.text, retrieval.passages, checker, settings.tuning)
+            # Generated prose is also held to the question's own words (see citations._check).
+            asked = frozenset() if answerer.verbatim else frozenset(query.focus)
+            sentences, citations = verify(
+                answer.text, retrieval.passages, checker, settings.tuning, asked
+            )
             if not answerer.verbatim:
                 answer, sentences, citations = ground(
                     answer, sentences, citations, query, self.embedder, settings.tuning
@@ -154,7 +158,8 @@ def ground(
     """
     if all(s.supported for s in sentences):
         return answer, sentences, citations
-    fixed = recite(sentences, answer.passages, embedder, tuning)
+    asked = frozenset(query.focus)
+    fixed = recite(sentences, answer.passages, embedder, tuning, asked)
     recited = [old for old, new in zip(sentences, fixed, strict=True) if new is not old]
     dropped = [s for s in fixed if not s.supported]
     kept = [s for s in fixed if s.supported]
@@ -166,7 +171,7 @@ def ground(
         refusal = Answer.refusal(query, answer.passages, answer.answerer, reason)
         return replace(refusal, dropped=dropped), [], []
     text = compose(kept)
-    sentences, citations = verify(text, answer.passages, embedder, tuning)
+    sentences, citations = verify(text, answer.passages, embedder, tuning, asked)
     return replace(answer, text=text, dropped=dropped, recited=recited), sentences, citations
 
 

@@ -71,11 +71,14 @@ def verify(
     passages: Sequence[Passage],
     embedder: Embeddings | None,
     tuning: Tuning = _DEFAULT_TUNING,
+    asked: frozenset[str] = frozenset(),
 ) -> tuple[list[Sentence], list[Citation]]:
     """Check every answer sentence against the passages it cites; build the citation list.
 
     A citation can only point at a retrieved passage: `[n]` outside 1..len(passages) makes its
     sentence unsupported. embedder=None checks lexical overlap only (verbatim extracts).
+    asked: the question's word stems (Query.focus); a sentence using one its passage lacks is
+    unsupported (see _check).
     """
     by_n = {p.rank: p for p in passages}
     parsed = split_answer(answer_text)
@@ -90,7 +93,7 @@ def verify(
         for n in cites:
             if n not in by_n:
                 continue
-            good, quote = _check(text, by_n[n], passage_sents[n], vectors, tuning)
+            good, quote = _check(text, by_n[n], passage_sents[n], vectors, tuning, asked)
             support.setdefault(n, []).append((good, quote))
             ok = ok and good
         sentences.append(Sentence(text, cites, ok))
@@ -137,6 +140,7 @@ def recite(
     passages: Sequence[Passage],
     embedder: Embeddings | None,
     tuning: Tuning = _DEFAULT_TUNING,
+    asked: frozenset[str] = frozenset(),
 ) -> list[Sentence]:
     """The sentences, each unsupported one of at least tuning.min_recite_words content words
     citing instead the first retrieved passage that supports it (by the same check), when one
@@ -159,7 +163,7 @@ def recite(
                 (
                     p.rank
                     for p in passages
-                    if _check(s.text, p, passage_sents[p.rank], vectors, tuning)[0]
+                    if _check(s.text, p, passage_sents[p.rank], vectors, tuning, asked)[0]
                 ),
                 None,
             )
@@ -212,10 +216,16 @@ def _check(
     passage_sents: list[str],
     vectors: dict[str, list[float]],
     tuning: Tuning,
+    asked: frozenset[str] = frozenset(),
 ) -> tuple[bool, str]:
     """(supported, the passage sentence that best supports it)."""
     words = set(tokenize([sentence])[0])
     passage_words = set(tokenize([passage.text])[0])
+    # A sentence repeating a word of the question that the passage lacks answers the question's
+    # premise, not the passage: "Iran's defence minister is Hossein Amirabdollahian" from a
+    # passage naming him foreign minister shares most of its words, but not "defence".
+    if (words & asked) - passage_words:
+        return False, _best_lexical(words, passage_sents)
     overlap = len(words & passage_words) / len(words) if words else 0.0
     # Figures are where paraphrase goes wrong: a number the passage lacks is never supported.
     numbers = {n.rstrip(".,").replace(",", "") for n in _NUMBER.findall(sentence)}

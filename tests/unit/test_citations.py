@@ -163,3 +163,21 @@ def test_a_composed_answer_cites_before_each_final_stop_and_parses_back() -> Non
         "No stop at the end [4]"
     )
     assert [cites for _, cites in split_answer(text)] == [(1,), (2, 3), (4,)]
+
+
+def test_a_sentence_using_a_word_of_the_question_its_passage_lacks_is_unsupported() -> None:
+    minister = passage(
+        1,
+        "For Iran's part, in November, Foreign Minister Hossein Amirabdollahian said that a "
+        "meeting was planned.",
+    )
+    answer = "Iran's defence minister is Hossein Amirabdollahian [1]."
+    question = frozenset({"iran", "defenc", "minist"})  # Query.focus of the question
+    # Most of its words are in the passage: only the question's "defence" gives it away.
+    assert verify(answer, [minister], None)[0][0].supported
+    (sentence,), (citation,) = verify(answer, [minister], None, asked=question)
+    assert not sentence.supported and not citation.supported
+    ok = "Foreign Minister Hossein Amirabdollahian said a meeting was planned [1]."
+    assert verify(ok, [minister], None, asked=frozenset({"iran", "foreign", "minist"}))[0][
+        0
+    ].supported

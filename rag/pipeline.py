@@ -150,19 +150,21 @@ def ground(
 ) -> tuple[Answer, list[Sentence], list[Citation]]:
     """A generated answer keeps only sentences a retrieved passage supports.
 
-    A sentence its cited passage doesn't support, or that cites nothing, is re-cited to the
-    retrieved passage that does support it (listed as re-cited), else dropped (listed as
-    dropped); an answer left with no sentence is a refusal. This is the product's guarantee,
-    not the model's: a small model cites the wrong passage and invents answers, and whatever
-    it wrote that the passages don't support is never given as an answer.
+    A sentence its cited passage doesn't support is re-cited to the retrieved passage that
+    does support it (listed as re-cited), else dropped, as is a sentence that cites nothing
+    (listed as dropped); a sentence repeated word for word is given once; an answer left with
+    no sentence is a refusal. This is the product's guarantee, not the model's: a small model
+    cites the wrong passage and invents answers, and whatever it wrote that the passages don't
+    support is never given as an answer.
     """
-    if all(s.supported for s in sentences):
+    repeated = len({s.text for s in sentences}) < len(sentences)
+    if all(s.supported for s in sentences) and not repeated:
         return answer, sentences, citations
     asked = frozenset(query.focus)
     fixed = recite(sentences, answer.passages, embedder, tuning, asked)
     recited = [old for old, new in zip(sentences, fixed, strict=True) if new is not old]
     dropped = [s for s in fixed if not s.supported]
-    kept = [s for s in fixed if s.supported]
+    kept = list({s.text: s for s in fixed if s.supported}.values())
     if not kept:
         reason = (
             f"verification: none of the {len(sentences)} sentence(s) {answer.answerer} wrote is "

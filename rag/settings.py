@@ -76,7 +76,7 @@ class Tuning(BaseModel):
     min_overlap: float = Field(0.6, ge=0, le=1)
     min_paraphrase_cosine: float = Field(0.75, ge=-1, le=1)
     min_paraphrase_overlap: float = Field(0.3, ge=0, le=1)
-    # A generated sentence that cites the wrong passage (or none) is re-cited to a retrieved
+    # A generated sentence that cites the wrong passage is re-cited to a retrieved
     # passage supporting it only when it has this many content words: a word or two ("HACKED")
     # is found in some passage too easily to count as support.
     min_recite_words: int = Field(3, ge=1)

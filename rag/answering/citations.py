@@ -142,32 +142,36 @@ def recite(
     tuning: Tuning = _DEFAULT_TUNING,
     asked: frozenset[str] = frozenset(),
 ) -> list[Sentence]:
-    """The sentences, each unsupported one of at least tuning.min_recite_words content words
-    citing instead the first retrieved passage that supports it (by the same check), when one
-    does: a model that cites the wrong passage, or none, has its citation corrected rather
-    than its true sentence lost."""
+    """The sentences, each one that cites a passage not supporting it (and has at least
+    tuning.min_recite_words content words) citing instead the first retrieved passage that
+    supports it (by the same check), when one does: a model that cites the wrong passage has
+    its citation corrected rather than its true sentence lost. A sentence that cites nothing
+    stays unsupported: a small model copies passage sentences that don't answer the question."""
     wrong = [
-        s.text
-        for s in sentences
-        if not s.supported and len(set(tokenize([s.text])[0])) >= tuning.min_recite_words
+        i
+        for i, s in enumerate(sentences)
+        if not s.supported
+        and s.cites
+        and len(set(tokenize([s.text])[0])) >= tuning.min_recite_words
     ]
     if not wrong:
         return sentences
     passage_sents = _passage_sentences(passages)
-    vectors = _vectors(wrong, passage_sents, [p.rank for p in passages], embedder)
-    out = []
-    for s in sentences:
-        n = None
-        if s.text in wrong:
-            n = next(
-                (
-                    p.rank
-                    for p in passages
-                    if _check(s.text, p, passage_sents[p.rank], vectors, tuning, asked)[0]
-                ),
-                None,
-            )
-        out.append(s if n is None else Sentence(s.text, (n,), True))
+    texts = [sentences[i].text for i in wrong]
+    vectors = _vectors(texts, passage_sents, [p.rank for p in passages], embedder)
+    out = list(sentences)
+    for i in wrong:
+        text = sentences[i].text
+        n = next(
+            (
+                p.rank
+                for p in passages
+                if _check(text, p, passage_sents[p.rank], vectors, tuning, asked)[0]
+            ),
+            None,
+        )
+        if n is not None:
+            out[i] = Sentence(text, (n,), True)
     return out
 
 

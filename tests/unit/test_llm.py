@@ -154,15 +154,19 @@ def test_streamed_answer_keeps_the_model_numbers_when_sentences_are_dropped(
     passages = retriever.search(analyse(QUESTION), llm_settings)
     two = first_sentence(passages.passages[1].text).rstrip(".")
     tokens: list[str] = []
-    text = f"The moon is made of cheese [1]. {two}."
+    text = f"The moon is made of cheese [1]. {two} [4]. {two} [4]. {two}."
     answer = pipeline(llm_settings, replying(text)).ask(QUESTION, on_token=tokens.append)
 
     assert "".join(tokens).strip() == text  # the stream shows what the model wrote
-    # not renumbered: the screen shows the passages by their retrieved numbers
+    # re-cited, given once, and not renumbered: the screen numbers passages as retrieved
     assert answer.text == f"{two} [2]."
     assert [c.n for c in answer.citations] == [2]
-    assert [s.text for s in answer.dropped] == ["The moon is made of cheese."]
-    assert [s.cites for s in answer.recited] == [()]
+    # a sentence that cites nothing is dropped even when a passage says it
+    assert [(s.text, s.cites) for s in answer.dropped] == [
+        ("The moon is made of cheese.", (1,)),
+        (f"{two}.", ()),
+    ]
+    assert [s.cites for s in answer.recited] == [(4,), (4,)]
 
 
 def test_an_answer_with_no_supported_sentence_is_refused_by_verification(

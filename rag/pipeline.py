@@ -150,10 +150,10 @@ def ground(
 ) -> tuple[Answer, list[Sentence], list[Citation]]:
     """A generated answer keeps only sentences a retrieved passage supports.
 
-    A sentence its cited passage doesn't support is re-cited to the retrieved passage that
-    does support it (listed as re-cited), else dropped, as is a sentence that cites nothing
-    (listed as dropped); a sentence repeated word for word is given once; an answer left with
-    no sentence is a refusal. This is the product's guarantee, not the model's: a small model
+    A sentence its cited passage doesn't support, or that cites nothing, is re-cited to the
+    retrieved passage that does support it (listed as re-cited; see citations.recite for
+    which qualify), else dropped (listed as dropped); a sentence repeated word for word is
+    given once; an answer left with no sentence is a refusal. This is the product's guarantee, not the model's: a small model
     cites the wrong passage and invents answers, and whatever it wrote that the passages don't
     support is never given as an answer.
     """

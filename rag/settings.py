@@ -76,10 +76,12 @@ class Tuning(BaseModel):
     min_overlap: float = Field(0.6, ge=0, le=1)
     min_paraphrase_cosine: float = Field(0.75, ge=-1, le=1)
     min_paraphrase_overlap: float = Field(0.3, ge=0, le=1)
-    # A generated sentence that cites the wrong passage is re-cited to a retrieved
+    # A generated sentence that cites the wrong passage (or none) is re-cited to a retrieved
     # passage supporting it only when it has this many content words: a word or two ("HACKED")
     # is found in some passage too easily to count as support.
     min_recite_words: int = Field(3, ge=1)
+    # ... and one that cites nothing only when it shares this share of the question's words.
+    recite_question_share: float = Field(0.5, ge=0, le=1)
 
 
 _LLM_SPEC = re.compile(r"^(auto|extractive|(ollama|openai|local):\S.*)$")

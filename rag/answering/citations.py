@@ -142,18 +142,21 @@ def recite(
     tuning: Tuning = _DEFAULT_TUNING,
     asked: frozenset[str] = frozenset(),
 ) -> list[Sentence]:
-    """The sentences, each one that cites a passage not supporting it (and has at least
-    tuning.min_recite_words content words) citing instead the first retrieved passage that
-    supports it (by the same check), when one does: a model that cites the wrong passage has
-    its citation corrected rather than its true sentence lost. A sentence that cites nothing
-    stays unsupported: a small model copies passage sentences that don't answer the question."""
-    wrong = [
-        i
-        for i, s in enumerate(sentences)
-        if not s.supported
-        and s.cites
-        and len(set(tokenize([s.text])[0])) >= tuning.min_recite_words
-    ]
+    """The sentences, each unsupported one citing instead the first retrieved passage that
+    supports it (by the same check), when one does: a model that cites the wrong passage, or
+    none (small models often write no markers), has its citation corrected rather than its true
+    sentence lost. Only sentences of at least tuning.min_recite_words content words qualify,
+    and one that cites nothing only when it shares at least tuning.recite_question_share of the
+    question's word stems (`asked`): a small model also copies passage sentences that are true
+    but don't answer the question."""
+
+    def qualifies(s: Sentence) -> bool:
+        words = set(tokenize([s.text])[0])
+        if s.supported or len(words) < tuning.min_recite_words:
+            return False
+        return bool(s.cites) or len(words & asked) >= tuning.recite_question_share * len(asked)
+
+    wrong = [i for i, s in enumerate(sentences) if qualifies(s)]
     if not wrong:
         return sentences
     passage_sents = _passage_sentences(passages)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from rag.answering import Answer, Sentence
-from rag.answering.citations import compose, renumber, split_answer, verify
+from rag.answering.citations import compose, recite, renumber, split_answer, verify
 from rag.retrieval import Passage
 from tests.fakes import HashingEmbeddings
 
@@ -181,3 +181,22 @@ def test_a_sentence_using_a_word_of_the_question_its_passage_lacks_is_unsupporte
     assert verify(ok, [minister], None, asked=frozenset({"iran", "foreign", "minist"}))[0][
         0
     ].supported
+
+
+def test_an_uncited_sentence_is_re_cited_only_when_it_is_about_the_question() -> None:
+    passages = [passage(1, SANCTIONS), passage(2, FACTORY)]
+    uncited = Sentence(
+        "The drone factory will be built in the Alabuga zone in Tatarstan.", (), False
+    )
+    factory_question = frozenset({"drone", "factori", "built"})
+    assert recite([uncited], passages, None, asked=factory_question) == [
+        Sentence(uncited.text, (2,), True)
+    ]
+    # true, but not about "Who is Iran's defence minister?": stays unsupported (dropped)
+    minister_question = frozenset({"iran", "defenc", "minist"})
+    assert recite([uncited], passages, None, asked=minister_question) == [uncited]
+    # a wrong citation is corrected whatever the question
+    cited = Sentence(uncited.text, (1,), False)
+    assert recite([cited], passages, None, asked=minister_question) == [
+        Sentence(uncited.text, (2,), True)
+    ]

@@ -145,7 +145,8 @@ def recite(
     """The sentences, each unsupported one citing instead the first retrieved passage that
     supports it (by the same check), when one does: a model that cites the wrong passage, or
     none (small models often write no markers), has its citation corrected rather than its true
-    sentence lost. Only sentences of at least tuning.min_recite_words content words qualify,
+    sentence lost, when one passage sentence (or two in a row) holds all its content words.
+    Only sentences of at least tuning.min_recite_words content words qualify,
     and one that cites nothing only when it shares at least tuning.recite_question_share of the
     question's word stems (`asked`): a small model also copies passage sentences that are true
     but don't answer the question."""
@@ -169,13 +170,27 @@ def recite(
             (
                 p.rank
                 for p in passages
-                if _check(text, p, passage_sents[p.rank], vectors, tuning, asked)[0]
+                if _says_all(text, passage_sents[p.rank])
+                and _check(text, p, passage_sents[p.rank], vectors, tuning, asked)[0]
             ),
             None,
         )
         if n is not None:
             out[i] = Sentence(text, (n,), True)
     return out
+
+
+def _says_all(sentence: str, passage_sents: list[str]) -> bool:
+    """Whether one passage sentence, or two in a row, holds every content word of sentence.
+
+    A citation rag assigns (the model gave a wrong one, or none) needs more than the overlap
+    a model's own citation does: a passage saying "Foreign Minister Hossein Amirabdollahian"
+    shares four of the five words of "Iran's defense minister is Hossein Amirabdollahian".
+    """
+    words = set(tokenize([sentence])[0])
+    pairs = zip(passage_sents, passage_sents[1:], strict=False)  # the second is one shorter
+    spans = passage_sents + [a + " " + b for a, b in pairs]
+    return any(words <= set(tokens) for tokens in tokenize(spans))
 
 
 def _passage_sentences(passages: Sequence[Passage]) -> dict[int, list[str]]:

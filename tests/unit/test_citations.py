@@ -200,3 +200,17 @@ def test_an_uncited_sentence_is_re_cited_only_when_it_is_about_the_question() ->
     assert recite([cited], passages, None, asked=minister_question) == [
         Sentence(uncited.text, (2,), True)
     ]
+
+
+def test_a_citation_is_assigned_only_where_one_passage_sentence_says_it_all() -> None:
+    minister = passage(
+        1,
+        "For Iran's part, in November, Foreign Minister Hossein Amirabdollahian said that a "
+        "meeting was planned.",
+    )
+    invented = Sentence("Iran's defense minister is Hossein Amirabdollahian.", (), False)
+    # most of its words are in the passage's sentence, and the US spelling escapes the
+    # question's "defence": but "defense" is in no passage sentence
+    question = frozenset({"iran", "defenc", "minist"})
+    assert verify(f"{invented.text[:-1]} [1].", [minister], None)[0][0].supported
+    assert recite([invented], [minister], None, asked=question) == [invented]

@@ -28,7 +28,7 @@ Ask a question about the articles; follow-ups ("and what about drones?") use the
   /sources   the passages behind the last answer
   /open N    passage N of the last answer in full, with its article, file, date and offsets
   /k N       retrieve N passages per question
-  /llm X     answer with X: extractive, ollama:MODEL, openai:MODEL or auto
+  /llm X     answer with X: extractive, local:MODEL, ollama:MODEL, openai:MODEL or auto
   /asof DAY  answer as of DAY (YYYY-MM-DD): later articles left out; /asof off for all
   /reset     forget the conversation
   /help      this help

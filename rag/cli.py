@@ -455,7 +455,9 @@ LlmOpt = Annotated[
     str | None,
     typer.Option(
         "--llm",
-        help="extractive | ollama:MODEL | openai:MODEL | auto (an LLM if configured) [env: RAG_LLM].",
+        help="extractive | local:MODEL (a .gguf file, smollm2-135m, qwen2.5-coder-0.5b or "
+        "qwen2.5-coder-1.5b, run in process) | ollama:MODEL | openai:MODEL | auto (an LLM if "
+        "configured) [env: RAG_LLM].",
     ),
 ]
 

@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 from langchain_core.embeddings import Embeddings
 
-from rag.answering import Answer, Answerer, OnToken
-from rag.answering.citations import renumber, verify
+from rag.answering import Answer, Answerer, Citation, OnToken, Sentence
+from rag.answering.citations import compose, recite, renumber, verify
 from rag.answering.extractive import ExtractiveAnswerer
 from rag.answering.llm import LLMAnswerer, check_endpoint, make_chat_model, resolve_spec
 from rag.conversation import Conversation, standalone
@@ -71,7 +71,8 @@ class Pipeline:
         if self._chat_model is not None:
             return LLMAnswerer(self._chat_model, self.settings, resolved)
         chat, url = make_chat_model(resolved, self.settings)
-        check_endpoint(resolved, url)
+        if not resolved.startswith("local:"):
+            check_endpoint(resolved, url)
         return LLMAnswerer(chat, self.settings, resolved, url)
 
     def ask(
@@ -110,11 +111,19 @@ class Pipeline:
         if not answer.refused:
             # Extracts are verbatim: a lexical check suffices; prose also gets the embedding.
             checker = None if answerer.verbatim else self.embedder
-            sentences, citations = verify(answer.text, retrieval.passages, checker, settings.tuning)
-            if not (on_token and answerer.streams):
-                # A streamed answer is on the screen already with the model's own numbers.
-                text, sentences, citations = renumber(answer.text, sentences, citations)
-                answer = replace(answer, text=text)
+            # Generated prose is also held to the question's own words (see citations._check).
+            asked = frozenset() if answerer.verbatim else frozenset(query.focus)
+            sentences, citations = verify(
+                answer.text, retrieval.passages, checker, settings.tuning, asked
+            )
+            if not answerer.verbatim:
+                answer, sentences, citations = ground(
+                    answer, sentences, citations, query, self.embedder, settings.tuning
+                )
+        if not answer.refused and not (on_token and answerer.streams):
+            # A streamed answer is on the screen already with the model's own numbers.
+            text, sentences, citations = renumber(answer.text, sentences, citations)
+            answer = replace(answer, text=text)
         timings["verify"] = round((time.perf_counter() - t) * 1000, 2)
         timings["total"] = round((time.perf_counter() - started) * 1000, 2)
         answer = replace(
@@ -129,6 +138,43 @@ class Pipeline:
         if conversation is not None:
             conversation.record(question, query.text, answer, carried)
         return answer
+
+
+def ground(
+    answer: Answer,
+    sentences: list[Sentence],
+    citations: list[Citation],
+    query: Query,
+    embedder: Embeddings,
+    tuning: Tuning,
+) -> tuple[Answer, list[Sentence], list[Citation]]:
+    """A generated answer keeps only sentences a retrieved passage supports.
+
+    A sentence its cited passage doesn't support, or that cites nothing, is re-cited to the
+    retrieved passage that does support it (listed as re-cited; see citations.recite for
+    which qualify), else dropped (listed as dropped); a sentence repeated word for word is
+    given once; an answer left with no sentence is a refusal. This is the product's guarantee, not the model's: a small model
+    cites the wrong passage and invents answers, and whatever it wrote that the passages don't
+    support is never given as an answer.
+    """
+    repeated = len({s.text for s in sentences}) < len(sentences)
+    if all(s.supported for s in sentences) and not repeated:
+        return answer, sentences, citations
+    asked = frozenset(query.focus)
+    fixed = recite(sentences, answer.passages, embedder, tuning, asked)
+    recited = [old for old, new in zip(sentences, fixed, strict=True) if new is not old]
+    dropped = [s for s in fixed if not s.supported]
+    kept = list({s.text: s for s in fixed if s.supported}.values())
+    if not kept:
+        reason = (
+            f"verification: none of the {len(sentences)} sentence(s) {answer.answerer} wrote is "
+            "supported by a retrieved passage"
+        )
+        refusal = Answer.refusal(query, answer.passages, answer.answerer, reason)
+        return replace(refusal, dropped=dropped), [], []
+    text = compose(kept)
+    sentences, citations = verify(text, answer.passages, embedder, tuning, asked)
+    return replace(answer, text=text, dropped=dropped, recited=recited), sentences, citations
 
 
 def refusal_gate(query: Query, retrieval: Retrieval, settings: Settings) -> str | None:
@@ -197,5 +243,8 @@ def to_json(answer: Answer) -> dict[str, Any]:
             }
             for p in answer.passages
         ],
+        "dropped": [{"text": s.text, "cites": list(s.cites)} for s in answer.dropped],
+        # sentences whose citation verification corrected, with the model's own citations
+        "recited": [{"text": s.text, "cites": list(s.cites)} for s in answer.recited],
         "timings_ms": answer.timings_ms,
     }

@@ -43,6 +43,9 @@ def print_answer(out: Console, err: Console, answer: Answer, streamed: bool = Fa
         err.print(f"[yellow]note:[/] {escape(answer.note)}", soft_wrap=True)
     if not streamed:
         out.print(Markdown(answer.text))
+    elif answer.dropped or answer.recited:  # the streamed text is not what stands: show it
+        out.print("[bold]verified answer:[/]", highlight=False)
+        out.print(Markdown(answer.text))
     if answer.refused:
         near = list(dict.fromkeys(p.title for p in answer.passages))[:3]
         if near:
@@ -65,6 +68,20 @@ def print_answer(out: Console, err: Console, answer: Answer, streamed: bool = Fa
             if not s.supported:
                 cites = "".join(f"[{n}]" for n in s.cites) or "no citation"
                 out.print(f"[red]  ✗[/] {escape(s.text)} [dim]{escape(cites)}[/]", highlight=False)
+    for s in answer.recited:
+        cites = "".join(f"[{n}]" for n in s.cites) or "no citation"
+        out.print(
+            f"[yellow]re-cited:[/] {escape(s.text)} [dim](the model cited {escape(cites)})[/]",
+            highlight=False,
+        )
+    if answer.dropped:
+        out.print(
+            f"[red]dropped {len(answer.dropped)} sentence(s) the cited passages don't support:[/]",
+            highlight=False,
+        )
+        for s in answer.dropped:
+            cites = "".join(f"[{n}]" for n in s.cites) or "no citation"
+            out.print(f"[red]  ✗[/] {escape(s.text)} [dim]{escape(cites)}[/]", highlight=False)
     as_of = f" as of {answer.as_of.isoformat()}" if answer.as_of else ""
     out.print(
         f"[dim]answered by {escape(answer.answerer)}{as_of} in "

@@ -76,9 +76,15 @@ class Tuning(BaseModel):
     min_overlap: float = Field(0.6, ge=0, le=1)
     min_paraphrase_cosine: float = Field(0.75, ge=-1, le=1)
     min_paraphrase_overlap: float = Field(0.3, ge=0, le=1)
+    # A generated sentence that cites the wrong passage (or none) is re-cited to a retrieved
+    # passage supporting it only when it has this many content words: a word or two ("HACKED")
+    # is found in some passage too easily to count as support.
+    min_recite_words: int = Field(3, ge=1)
+    # ... and one that cites nothing only when it shares this share of the question's words.
+    recite_question_share: float = Field(0.5, ge=0, le=1)
 
 
-_LLM_SPEC = re.compile(r"^(auto|extractive|(ollama|openai):\S.*)$")
+_LLM_SPEC = re.compile(r"^(auto|extractive|(ollama|openai|local):\S.*)$")
 
 
 class Settings(BaseSettings):
@@ -138,9 +144,17 @@ class Settings(BaseSettings):
     # "latest" means the newest of the candidates. An eval question's "asked" date wins.
     as_of: date | None = None
 
-    # 'auto' (an LLM when RAG_OPENAI_MODEL or RAG_OLLAMA_MODEL is set, else extractive),
-    # 'extractive', 'ollama:MODEL' or 'openai:MODEL'.
+    # 'auto' (the first configured of RAG_LOCAL_MODEL, RAG_OLLAMA_MODEL and RAG_OPENAI_MODEL,
+    # else extractive), 'extractive', 'local:MODEL', 'ollama:MODEL' or 'openai:MODEL'.
     llm: str = "auto"
+    # A model run in this process: a .gguf file or a packaged name (rag/local_models.py).
+    local_model: str | None = None
+    # Where local models are converted once for fast loading (a folder per file's sha256).
+    models_dir: Path = Path("~/.cache/rag/models")
+    # Greedy decoding stops here at the latest: answers are two to four sentences.
+    local_max_new_tokens: int = Field(200, ge=1)
+    # torch threads for a local model (process-wide); measured in bench/RESULTS.md.
+    local_threads: int = Field(1, ge=1)
     ollama_url: str = "http://127.0.0.1:11434"
     ollama_model: str | None = None
     openai_base_url: str | None = None
@@ -176,7 +190,8 @@ class Settings(BaseSettings):
         value = value.strip()
         if not _LLM_SPEC.match(value):
             raise ValueError(
-                f"{value!r} is not an answerer: use extractive, auto, ollama:MODEL or openai:MODEL"
+                f"{value!r} is not an answerer: use extractive, auto, local:MODEL, ollama:MODEL "
+                "or openai:MODEL"
             )
         return value
 

@@ -26,6 +26,7 @@ def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("RAG_ARTICLES_DIR", str(tmp_path / "articles"))
     monkeypatch.setenv("RAG_INDEX_DIR", str(tmp_path / "index"))
     monkeypatch.setenv("RAG_CONFIG", str(tmp_path / "rag.toml"))
+    monkeypatch.setenv("RAG_MODELS_DIR", str(tmp_path / "models"))
     monkeypatch.chdir(tmp_path)
 
 

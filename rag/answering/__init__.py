@@ -75,6 +75,11 @@ class Answer:
     as_of: date | None = None  # the day the question was asked as of, when one was given
     refused_by: str | None = None  # which check refused, and why (None when answered)
     picks: list[Pick] = field(default_factory=list)  # the chosen sentences, when an answerer says
+    # Generated sentences that verification took out of the answer (unsupported, or citing
+    # nothing), kept so the output can show what the model wrote and was not allowed to say.
+    dropped: list[Sentence] = field(default_factory=list)
+    # Generated sentences whose citation verification corrected (as the model cited them).
+    recited: list[Sentence] = field(default_factory=list)
 
     @classmethod
     def refusal(

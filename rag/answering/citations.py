@@ -71,24 +71,20 @@ def verify(
     passages: Sequence[Passage],
     embedder: Embeddings | None,
     tuning: Tuning = _DEFAULT_TUNING,
+    asked: frozenset[str] = frozenset(),
 ) -> tuple[list[Sentence], list[Citation]]:
     """Check every answer sentence against the passages it cites; build the citation list.
 
     A citation can only point at a retrieved passage: `[n]` outside 1..len(passages) makes its
     sentence unsupported. embedder=None checks lexical overlap only (verbatim extracts).
+    asked: the question's word stems (Query.focus); a sentence using one its passage lacks is
+    unsupported (see _check).
     """
     by_n = {p.rank: p for p in passages}
     parsed = split_answer(answer_text)
-    passage_sents = {
-        n: [p.text[s:e] for s, e in split_sentences(p.text)] or [p.text] for n, p in by_n.items()
-    }
+    passage_sents = _passage_sentences(passages)
     cited = sorted({n for _, cites in parsed for n in cites if n in by_n})
-    vectors: dict[str, list[float]] = {}
-    if embedder is not None and cited:
-        texts = list(
-            dict.fromkeys([s for s, _ in parsed] + [x for n in cited for x in passage_sents[n]])
-        )
-        vectors = dict(zip(texts, embedder.embed_documents(texts), strict=True))
+    vectors = _vectors([s for s, _ in parsed], passage_sents, cited, embedder)
 
     sentences: list[Sentence] = []
     support: dict[int, list[tuple[bool, str]]] = {}
@@ -97,7 +93,7 @@ def verify(
         for n in cites:
             if n not in by_n:
                 continue
-            good, quote = _check(text, by_n[n], passage_sents[n], vectors, tuning)
+            good, quote = _check(text, by_n[n], passage_sents[n], vectors, tuning, asked)
             support.setdefault(n, []).append((good, quote))
             ok = ok and good
         sentences.append(Sentence(text, cites, ok))
@@ -122,6 +118,97 @@ def verify(
             )
         )
     return sentences, citations
+
+
+_END = re.compile(r"[.!?][\"'”’)]*$")
+
+
+def compose(sentences: Sequence[Sentence]) -> str:
+    """An answer text of these sentences, each with its citations before its final stop
+    (`The factory is in Tatarstan [1].`)."""
+    parts = []
+    for s in sentences:
+        marker = " [" + ", ".join(str(n) for n in s.cites) + "]"
+        end = _END.search(s.text)
+        cut = end.start() if end else len(s.text)
+        parts.append(s.text[:cut] + marker + s.text[cut:])
+    return " ".join(parts)
+
+
+def recite(
+    sentences: list[Sentence],
+    passages: Sequence[Passage],
+    embedder: Embeddings | None,
+    tuning: Tuning = _DEFAULT_TUNING,
+    asked: frozenset[str] = frozenset(),
+) -> list[Sentence]:
+    """The sentences, each unsupported one citing instead the first retrieved passage that
+    supports it (by the same check), when one does: a model that cites the wrong passage, or
+    none (small models often write no markers), has its citation corrected rather than its true
+    sentence lost, when one passage sentence (or two in a row) holds all its content words.
+    Only sentences of at least tuning.min_recite_words content words qualify,
+    and one that cites nothing only when it shares at least tuning.recite_question_share of the
+    question's word stems (`asked`): a small model also copies passage sentences that are true
+    but don't answer the question."""
+
+    def qualifies(s: Sentence) -> bool:
+        words = set(tokenize([s.text])[0])
+        if s.supported or len(words) < tuning.min_recite_words:
+            return False
+        return bool(s.cites) or len(words & asked) >= tuning.recite_question_share * len(asked)
+
+    wrong = [i for i, s in enumerate(sentences) if qualifies(s)]
+    if not wrong:
+        return sentences
+    passage_sents = _passage_sentences(passages)
+    texts = [sentences[i].text for i in wrong]
+    vectors = _vectors(texts, passage_sents, [p.rank for p in passages], embedder)
+    out = list(sentences)
+    for i in wrong:
+        text = sentences[i].text
+        n = next(
+            (
+                p.rank
+                for p in passages
+                if _says_all(text, passage_sents[p.rank])
+                and _check(text, p, passage_sents[p.rank], vectors, tuning, asked)[0]
+            ),
+            None,
+        )
+        if n is not None:
+            out[i] = Sentence(text, (n,), True)
+    return out
+
+
+def _says_all(sentence: str, passage_sents: list[str]) -> bool:
+    """Whether one passage sentence, or two in a row, holds every content word of sentence.
+
+    A citation rag assigns (the model gave a wrong one, or none) needs more than the overlap
+    a model's own citation does: a passage saying "Foreign Minister Hossein Amirabdollahian"
+    shares four of the five words of "Iran's defense minister is Hossein Amirabdollahian".
+    """
+    words = set(tokenize([sentence])[0])
+    pairs = zip(passage_sents, passage_sents[1:], strict=False)  # the second is one shorter
+    spans = passage_sents + [a + " " + b for a, b in pairs]
+    return any(words <= set(tokens) for tokens in tokenize(spans))
+
+
+def _passage_sentences(passages: Sequence[Passage]) -> dict[int, list[str]]:
+    return {p.rank: [p.text[s:e] for s, e in split_sentences(p.text)] or [p.text] for p in passages}
+
+
+def _vectors(
+    sentences: list[str],
+    passage_sents: dict[int, list[str]],
+    ranks: Sequence[int],
+    embedder: Embeddings | None,
+) -> dict[str, list[float]]:
+    """Embeddings of the answer sentences and of the sentences of the passages ranked so,
+    in one batch; none without an embedder (verbatim extracts) or passages to check."""
+    if embedder is None or not ranks:
+        return {}
+    texts = list(dict.fromkeys(sentences + [x for n in ranks for x in passage_sents[n]]))
+    return dict(zip(texts, embedder.embed_documents(texts), strict=True))
 
 
 def renumber(
@@ -151,10 +238,16 @@ def _check(
     passage_sents: list[str],
     vectors: dict[str, list[float]],
     tuning: Tuning,
+    asked: frozenset[str] = frozenset(),
 ) -> tuple[bool, str]:
     """(supported, the passage sentence that best supports it)."""
     words = set(tokenize([sentence])[0])
     passage_words = set(tokenize([passage.text])[0])
+    # A sentence repeating a word of the question that the passage lacks answers the question's
+    # premise, not the passage: "Iran's defence minister is Hossein Amirabdollahian" from a
+    # passage naming him foreign minister shares most of its words, but not "defence".
+    if (words & asked) - passage_words:
+        return False, _best_lexical(words, passage_sents)
     overlap = len(words & passage_words) / len(words) if words else 0.0
     # Figures are where paraphrase goes wrong: a number the passage lacks is never supported.
     numbers = {n.rstrip(".,").replace(",", "") for n in _NUMBER.findall(sentence)}

@@ -16,6 +16,7 @@ from rag.settings import Settings
 
 if TYPE_CHECKING:  # loaded only when an LLM answers (see _messages)
     from langchain_core.language_models.chat_models import BaseChatModel
+    from langchain_core.messages import BaseMessage
 
 
 class LLMError(RagError):
@@ -23,23 +24,40 @@ class LLMError(RagError):
 
 
 def resolve_spec(settings: Settings) -> str:
-    """The answerer to use: an explicit 'ollama:M' / 'openai:M' / 'extractive', or for 'auto'
-    the configured LLM (RAG_OPENAI_MODEL or RAG_OLLAMA_MODEL), else 'extractive'."""
+    """The answerer to use: an explicit 'local:M' / 'ollama:M' / 'openai:M' / 'extractive', or
+    for 'auto' the first configured of RAG_LOCAL_MODEL, RAG_OLLAMA_MODEL and RAG_OPENAI_MODEL
+    (a model in this process needs no server), else 'extractive'."""
     spec = settings.llm.strip()
     if spec != "auto":
         return spec
-    if settings.openai_model:
-        return f"openai:{settings.openai_model}"
+    if settings.local_model:
+        return f"local:{settings.local_model}"
     if settings.ollama_model:
         return f"ollama:{settings.ollama_model}"
+    if settings.openai_model:
+        return f"openai:{settings.openai_model}"
     return "extractive"
 
 
 def make_chat_model(spec: str, settings: Settings) -> tuple[BaseChatModel, str]:
-    """(chat model, the endpoint URL it talks to) for 'ollama:MODEL' or 'openai:MODEL'."""
+    """(chat model, where it runs: the endpoint URL, or a local model's folder) for
+    'local:MODEL', 'ollama:MODEL' or 'openai:MODEL'."""
     provider, _, model = spec.partition(":")
     if not model:
-        raise LLMError(f"--llm {spec!r}: expected extractive, auto, ollama:MODEL or openai:MODEL")
+        raise LLMError(
+            f"--llm {spec!r}: expected extractive, auto, local:MODEL, ollama:MODEL or openai:MODEL"
+        )
+    if provider == "local":
+        from rag.answering.local import LocalChatModel
+        from rag.local_models import prepare
+
+        folder = prepare(model, settings.models_dir)
+        chat = LocalChatModel(
+            folder=folder,
+            max_new_tokens=settings.local_max_new_tokens,
+            threads=settings.local_threads,
+        )
+        return chat, str(folder)
     if provider == "ollama":
         from langchain_ollama import ChatOllama
 
@@ -69,7 +87,9 @@ def make_chat_model(spec: str, settings: Settings) -> tuple[BaseChatModel, str]:
             max_retries=0,
         )
         return chat, url
-    raise LLMError(f"--llm {spec!r}: unknown provider {provider!r} (use ollama: or openai:)")
+    raise LLMError(
+        f"--llm {spec!r}: unknown provider {provider!r} (use local:, ollama: or openai:)"
+    )
 
 
 def check_endpoint(spec: str, url: str, timeout: float = 3.0) -> None:
@@ -140,7 +160,9 @@ class LLMAnswerer:
             detail = " ".join(str(exc).split())[:200].rstrip(".")
             setting = "RAG_OLLAMA_URL" if self.name.startswith("ollama:") else "RAG_OPENAI_BASE_URL"
             check = f"check that the server is running and {setting}"
-            if self.name.startswith("ollama:") and "not found" in detail:
+            if self.name.startswith("local:"):
+                check = f"check the model folder {self.url} (delete it to convert the model again)"
+            elif self.name.startswith("ollama:") and "not found" in detail:
                 check = f"`ollama pull {self.name.partition(':')[2]}` fetches the model"
             raise LLMError(
                 f"the LLM {self.name} at {self.url or 'its endpoint'} failed "
@@ -149,14 +171,13 @@ class LLMAnswerer:
             ) from exc
         return "".join(parts).strip()
 
-    def answer(
-        self, query: Query, passages: Sequence[Passage], on_token: OnToken | None = None
-    ) -> Answer:
-        """The model's answer with [n] markers, asked on query.today (else today)."""
+    def messages(self, query: Query, passages: Sequence[Passage]) -> list[BaseMessage]:
+        """The system prompt and the numbered passages with the question, asked on
+        query.today (else today)."""
         from langchain_core.messages import HumanMessage, SystemMessage
 
         asked = query.today or date.today()
-        messages = [
+        return [
             SystemMessage(prompts.render(self.settings.prompts_dir, "system", refusal=REFUSAL)),
             HumanMessage(
                 prompts.render(
@@ -168,7 +189,12 @@ class LLMAnswerer:
                 )
             ),
         ]
-        text = self._invoke(messages, on_token)
+
+    def answer(
+        self, query: Query, passages: Sequence[Passage], on_token: OnToken | None = None
+    ) -> Answer:
+        """The model's answer with [n] markers."""
+        text = self._invoke(self.messages(query, passages), on_token)
         if not text or _normal(REFUSAL) in _normal(text):
             return Answer.refusal(query, passages, self.name, f"the model {self.name} declined")
         return Answer(query.text, text, False, self.name, [], list(passages), query=query)

@@ -48,9 +48,13 @@ def test_json_has_exactly_the_documented_shape(cli: CliRunner) -> None:
         "picks",
         "citations",
         "retrieved",
+        "dropped",
+        "recited",
         "timings_ms",
     ]
     assert data["question"] == QUESTION
+    # the extractive answer quotes the passages: nothing to drop or re-cite
+    assert data["dropped"] == [] and data["recited"] == []
     assert data["answerer"] == "extractive"
     assert data["refused"] is False
     assert data["as_of"] is None

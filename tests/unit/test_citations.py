@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from rag.answering import Answer
-from rag.answering.citations import renumber, split_answer, verify
+from rag.answering import Answer, Sentence
+from rag.answering.citations import compose, recite, renumber, split_answer, verify
 from rag.retrieval import Passage
 from tests.fakes import HashingEmbeddings
 
@@ -148,3 +148,69 @@ def test_citations_are_numbered_in_the_order_the_answer_cites_them() -> None:
     sentences, citations = verify(f"{one} [9] {two} [2]", PASSAGES, None)
     text, _, citations = renumber(f"{one} [9] {two} [2]", sentences, citations)
     assert text.endswith("[1]") and "[9]" in text and [c.rank for c in citations] == [2]
+
+
+def test_a_composed_answer_cites_before_each_final_stop_and_parses_back() -> None:
+    sentences = [
+        Sentence("The factory is in Tatarstan.", (1,), True),
+        Sentence('Kirby said it was "a full-scale defence partnership."', (2, 3), True),
+        Sentence("No stop at the end", (4,), True),
+    ]
+    text = compose(sentences)
+    assert text == (
+        "The factory is in Tatarstan [1]. "
+        'Kirby said it was "a full-scale defence partnership [2, 3]." '
+        "No stop at the end [4]"
+    )
+    assert [cites for _, cites in split_answer(text)] == [(1,), (2, 3), (4,)]
+
+
+def test_a_sentence_using_a_word_of_the_question_its_passage_lacks_is_unsupported() -> None:
+    minister = passage(
+        1,
+        "For Iran's part, in November, Foreign Minister Hossein Amirabdollahian said that a "
+        "meeting was planned.",
+    )
+    answer = "Iran's defence minister is Hossein Amirabdollahian [1]."
+    question = frozenset({"iran", "defenc", "minist"})  # Query.focus of the question
+    # Most of its words are in the passage: only the question's "defence" gives it away.
+    assert verify(answer, [minister], None)[0][0].supported
+    (sentence,), (citation,) = verify(answer, [minister], None, asked=question)
+    assert not sentence.supported and not citation.supported
+    ok = "Foreign Minister Hossein Amirabdollahian said a meeting was planned [1]."
+    assert verify(ok, [minister], None, asked=frozenset({"iran", "foreign", "minist"}))[0][
+        0
+    ].supported
+
+
+def test_an_uncited_sentence_is_re_cited_only_when_it_is_about_the_question() -> None:
+    passages = [passage(1, SANCTIONS), passage(2, FACTORY)]
+    uncited = Sentence(
+        "The drone factory will be built in the Alabuga zone in Tatarstan.", (), False
+    )
+    factory_question = frozenset({"drone", "factori", "built"})
+    assert recite([uncited], passages, None, asked=factory_question) == [
+        Sentence(uncited.text, (2,), True)
+    ]
+    # true, but not about "Who is Iran's defence minister?": stays unsupported (dropped)
+    minister_question = frozenset({"iran", "defenc", "minist"})
+    assert recite([uncited], passages, None, asked=minister_question) == [uncited]
+    # a wrong citation is corrected whatever the question
+    cited = Sentence(uncited.text, (1,), False)
+    assert recite([cited], passages, None, asked=minister_question) == [
+        Sentence(uncited.text, (2,), True)
+    ]
+
+
+def test_a_citation_is_assigned_only_where_one_passage_sentence_says_it_all() -> None:
+    minister = passage(
+        1,
+        "For Iran's part, in November, Foreign Minister Hossein Amirabdollahian said that a "
+        "meeting was planned.",
+    )
+    invented = Sentence("Iran's defense minister is Hossein Amirabdollahian.", (), False)
+    # most of its words are in the passage's sentence, and the US spelling escapes the
+    # question's "defence": but "defense" is in no passage sentence
+    question = frozenset({"iran", "defenc", "minist"})
+    assert verify(f"{invented.text[:-1]} [1].", [minister], None)[0][0].supported
+    assert recite([invented], [minister], None, asked=question) == [invented]

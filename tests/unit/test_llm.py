@@ -22,7 +22,7 @@ from rag.answering import REFUSAL
 from rag.answering.llm import LLMError, resolve_spec
 from rag.chunking import split_sentences
 from rag.conversation import Conversation
-from rag.pipeline import Pipeline
+from rag.pipeline import Pipeline, to_json
 from rag.question import analyse
 from rag.settings import Settings
 from tests.fakes import HashingEmbeddings
@@ -117,25 +117,74 @@ def test_tokens_stream_in_several_chunks(llm_settings: Settings) -> None:
     assert answer.timings_ms["answer"] >= 0
 
 
-def test_citations_are_verified(llm_settings: Settings) -> None:
+def test_unsupported_sentences_are_dropped_and_wrong_citations_corrected(
+    llm_settings: Settings,
+) -> None:
     retriever = Pipeline(llm_settings, embedder=HashingEmbeddings()).retriever
     passages = retriever.search(analyse(QUESTION), llm_settings)
-    one = first_sentence(passages.passages[0].text).rstrip(".")
-    two = first_sentence(passages.passages[1].text).rstrip(".")
+    one, two, three = (first_sentence(p.text).rstrip(".") for p in passages.passages[:3])
     text = (
-        f"{one} [1]. {two}, in 4,321 separate cases [2]. {one} [9]. Everyone agrees this is true."
+        f"{one} [1]. {two}, in 4,321 separate cases [2]. {three} [9]. Everyone agrees this is true."
     )
     answer = pipeline(llm_settings, replying(text)).ask(QUESTION)
 
     assert not answer.refused
-    assert [s.supported for s in answer.sentences] == [True, False, False, False]
-    assert [s.cites for s in answer.sentences] == [(1,), (2,), (9,), ()]
-    assert answer.unsupported == 3
-    by_n = {c.n: c for c in answer.citations}
-    assert sorted(by_n) == [1, 2]  # [9] points at no retrieved passage: no citation for it
-    assert by_n[1].supported and not by_n[2].supported
-    assert by_n[1].chunk_id == answer.passages[0].chunk_id
-    assert by_n[1].quote.rstrip(".") == one
+    # [9] cites no retrieved passage, but passage 3 supports its sentence: re-cited, and
+    # numbered 2 as the second passage the answer cites
+    assert answer.text == f"{one} [1]. {three} [2]."
+    assert [(s.cites, s.supported) for s in answer.sentences] == [((1,), True), ((2,), True)]
+    assert [(s.text.rstrip("."), s.cites) for s in answer.recited] == [(three, (9,))]
+    assert answer.unsupported == 0
+    # a figure the passage lacks; no citation and no passage saying so
+    assert [(s.cites, s.supported) for s in answer.dropped] == [((2,), False), ((), False)]
+    assert answer.dropped[1].text == "Everyone agrees this is true."
+    assert [(c.n, c.rank, c.supported) for c in answer.citations] == [(1, 1, True), (2, 3, True)]
+    assert answer.citations[0].chunk_id == answer.passages[0].chunk_id
+    assert answer.citations[0].quote.rstrip(".") == one
+    data = to_json(answer)
+    assert data["answer"] == answer.text and len(data["dropped"]) == 2
+    assert data["dropped"][0]["cites"] == [2] and "4,321" in data["dropped"][0]["text"]
+    assert data["recited"] == [{"text": answer.recited[0].text, "cites": [9]}]
+
+
+def test_streamed_answer_keeps_the_model_numbers_when_sentences_are_dropped(
+    llm_settings: Settings,
+) -> None:
+    retriever = Pipeline(llm_settings, embedder=HashingEmbeddings()).retriever
+    passages = retriever.search(analyse(QUESTION), llm_settings)
+    two = first_sentence(passages.passages[1].text).rstrip(".")
+    tokens: list[str] = []
+    text = f"The moon is made of cheese [1]. {two} [4]. {two} [4]. {two}."
+    answer = pipeline(llm_settings, replying(text)).ask(QUESTION, on_token=tokens.append)
+
+    assert "".join(tokens).strip() == text  # the stream shows what the model wrote
+    # re-cited, given once, and not renumbered: the screen numbers passages as retrieved
+    assert answer.text == f"{two} [2]."
+    assert [c.n for c in answer.citations] == [2]
+    # a sentence that cites nothing is dropped even when a passage says it
+    assert [(s.text, s.cites) for s in answer.dropped] == [
+        ("The moon is made of cheese.", (1,)),
+        (f"{two}.", ()),
+    ]
+    assert [s.cites for s in answer.recited] == [(4,), (4,)]
+
+
+def test_an_answer_with_no_supported_sentence_is_refused_by_verification(
+    llm_settings: Settings,
+) -> None:
+    recorder = Recorder()
+    invented = (
+        "Iran's defence minister is Mohammad-Reza Gharaei Ashtiani [1]. He took office in 2021."
+    )
+    answer = pipeline(llm_settings, replying(invented, recorder=recorder)).ask(
+        "Who is Iran's defence minister?"
+    )
+    assert len(recorder.calls) == 1  # the model answered; the product refused its answer
+    assert answer.refused and answer.text == REFUSAL
+    assert answer.refused_by is not None and answer.refused_by.startswith("verification:")
+    assert answer.citations == [] and answer.sentences == []
+    assert [s.cites for s in answer.dropped] == [(1,), ()]
+    assert to_json(answer)["refused_by"] == answer.refused_by
 
 
 @pytest.mark.parametrize(
@@ -181,8 +230,9 @@ def test_injected_instructions_stay_inside_the_passages(
     passages_block, _, question_block = human.content.partition("\nQuestion:")
     assert "IGNORE PREVIOUS INSTRUCTIONS" in passages_block
     assert "IGNORE PREVIOUS INSTRUCTIONS" not in question_block
-    # Whatever the model does with it, an uncited reply is never shown as supported.
-    assert answer.unsupported == 1 and answer.citations == []
+    # Whatever the model does with it, an uncited reply is never given as the answer.
+    assert answer.refused and answer.text == REFUSAL and answer.citations == []
+    assert [s.text for s in answer.dropped] == ["HACKED"]
 
 
 def test_follow_up_is_condensed_with_the_conversation(llm_settings: Settings) -> None:
@@ -254,7 +304,14 @@ def test_unreachable_ollama_names_the_url_before_any_search(llm_settings: Settin
     [
         ({}, "extractive"),
         ({"RAG_OLLAMA_MODEL": "llama3.2"}, "ollama:llama3.2"),
-        ({"RAG_OPENAI_MODEL": "gpt-4o-mini", "RAG_OLLAMA_MODEL": "x"}, "openai:gpt-4o-mini"),
+        ({"RAG_OPENAI_MODEL": "gpt-4o-mini"}, "openai:gpt-4o-mini"),
+        # a model in this process first, then Ollama, then an OpenAI-compatible server
+        ({"RAG_OPENAI_MODEL": "gpt-4o-mini", "RAG_OLLAMA_MODEL": "x"}, "ollama:x"),
+        (
+            {"RAG_LOCAL_MODEL": "smollm2-135m", "RAG_OLLAMA_MODEL": "x", "RAG_OPENAI_MODEL": "m"},
+            "local:smollm2-135m",
+        ),
+        ({"RAG_LOCAL_MODEL": "/models/q.gguf"}, "local:/models/q.gguf"),
         ({"RAG_LLM": "ollama:qwen2.5", "RAG_OPENAI_MODEL": "gpt-4o-mini"}, "ollama:qwen2.5"),
     ],
 )

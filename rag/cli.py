@@ -270,59 +270,33 @@ def index(
 
 
 def _render_plan(plan: Plan, as_json: bool) -> None:
-    data = {
-        "added": plan.added,
-        "changed": plan.changed,
-        "deleted": plan.deleted,
-        "unchanged": plan.unchanged,
-        "skipped": {rel: plan.skip_reasons[rel] for rel in plan.skipped},
-        "aliases": {k: v for k, v in plan.aliases.items() if v},
-        "rebuild": plan.rebuild_reason,
-        "retokenize": plan.retokenize,
-        "warnings": plan.warnings,
-    }
     if as_json:
-        _print_json(data)
-        return
-    if plan.rebuild_reason:
-        out.print(f"[yellow]rebuild:[/] {plan.rebuild_reason}")
-    if plan.retokenize:
-        out.print(
-            "[yellow]re-tokenize:[/] the keyword (BM25) index was made by an older tokenizer: "
-            "indexing tokenizes its chunks again (nothing is re-embedded)"
+        _print_json(
+            {
+                "added": plan.added,
+                "changed": plan.changed,
+                "deleted": plan.deleted,
+                "unchanged": plan.unchanged,
+                "skipped": {rel: plan.skip_reasons[rel] for rel in plan.skipped},
+                "aliases": {k: v for k, v in plan.aliases.items() if v},
+                "rebuild": plan.rebuild_reason,
+                "retokenize": plan.retokenize,
+                "warnings": plan.warnings,
+            }
         )
-    for key, colour in (("added", "green"), ("changed", "yellow"), ("deleted", "red")):
-        for rel in data[key]:
-            out.print(f"[{colour}]{key:>9}[/] {escape(rel)}", highlight=False)
-    for rel, reason in data["skipped"].items():
-        out.print(f"[magenta]  skipped[/] {escape(rel)}: {escape(reason)}", highlight=False)
-    for rel, names in data["aliases"].items():
-        out.print(f"[dim]    alias[/] {escape(', '.join(names))} = {escape(rel)}", highlight=False)
-    for w in plan.warnings:
-        err.print(f"[yellow]warning:[/] {escape(w)}", highlight=False, soft_wrap=True)
-    out.print(
-        f"plan: {len(plan.added)} added, {len(plan.changed)} changed, {len(plan.deleted)} deleted,"
-        f" {len(plan.unchanged)} unchanged, {len(plan.skipped)} skipped"
-        " (dry run: nothing was changed)"
-    )
+    else:
+        from rag.render import print_plan
+
+        print_plan(out, err, plan)
 
 
 def _render_report(report: IndexReport, as_json: bool) -> None:
     if as_json:
-        data = asdict(report)
-        _print_json(data)
-        return
-    for w in report.warnings:
-        err.print(f"[yellow]warning:[/] {escape(w)}", highlight=False, soft_wrap=True)
-    if report.rebuilt:
-        out.print(f"[yellow]rebuilt:[/] {report.rebuilt}")
-    out.print(
-        f"indexed: {report.added} added, {report.changed} changed, {report.deleted} deleted, "
-        f"{report.unchanged} unchanged, {report.skipped} skipped"
-        f"; {report.chunks} chunks in the index, "
-        f"{report.embedded_chunks} embedded ({report.reused_chunks} reused) "
-        f"in {report.seconds:.1f}s"
-    )
+        _print_json(asdict(report))
+    else:
+        from rag.render import print_report
+
+        print_report(out, err, report)
 
 
 @app.command(cls=_Command)
@@ -656,45 +630,10 @@ def compare_command(
         _render_compare(deltas, str(old), str(new), notes)
 
 
-def _metric(name: str, value: Any) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, int):
-        return str(value)
-    if name.startswith("latency"):
-        return f"{value:.0f}"
-    return f"{value:.3f}"
-
-
 def _render_eval(result: EvalResult) -> None:
-    """Metrics as rows, overall then one column per question type; then the failed ids."""
-    from rich import box
-    from rich.table import Table
+    from rag.render import print_eval
 
-    from rag.scoring import SUMMARY_METRICS
-
-    summary = result.summary
-    kinds = list(summary.get("by_type", {}))
-    title = (
-        f"{Path(summary['set']).name}: {summary['n']} questions, {summary['answerer']}, "
-        f"k={summary['k']}" + (f", as of {summary['as_of']}" if summary.get("as_of") else "")
-    )
-    # Metric names stay whole (they are the summary.json keys); narrow type headers fold.
-    table = Table(title=title, box=box.SIMPLE_HEAD, pad_edge=False)
-    table.add_column("metric", no_wrap=True)
-    for header in ("overall", *kinds):
-        table.add_column(header, justify="right", overflow="fold", min_width=5)
-    for name in SUMMARY_METRICS:
-        row = [_metric(name, summary.get(name))]
-        row += [_metric(name, summary["by_type"][kind].get(name)) for kind in kinds]
-        table.add_row(name, *row)
-    out.print(table)
-    for label, ids in summary.get("failed_ids", {}).items():
-        if ids:
-            out.print(f"[red]{label}[/] ({len(ids)}): {', '.join(ids)}", highlight=False)
-    if not any(summary.get("failed_ids", {}).values()):
-        out.print("[green]no failures[/]")
-    out.print(f"[dim]results: {result.results_path}  summary: {result.summary_path}[/]")
+    print_eval(out, result)
 
 
 def _deltas(deltas: list[Delta]) -> list[dict[str, Any]]:
@@ -702,25 +641,9 @@ def _deltas(deltas: list[Delta]) -> list[dict[str, Any]]:
 
 
 def _render_compare(deltas: list[Delta], old: str, new: str, notes: list[str]) -> None:
-    """One row per metric: old, new, and the change (green better, red worse)."""
-    from rich import box
-    from rich.table import Table
+    from rag.render import print_compare
 
-    table = Table("metric", "old", "new", "delta", title=f"{old} -> {new}", box=box.SIMPLE_HEAD)
-    for d in deltas:
-        change = "-" if d.delta is None else f"{d.delta:+.3f}"
-        if isinstance(d.delta, int) or (d.metric.startswith("latency") and d.delta is not None):
-            change = f"{d.delta:+.0f}"
-        colour = {True: "green", False: "red"}.get(d.better, "dim" if not d.delta else "")
-        table.add_row(
-            d.metric,
-            _metric(d.metric, d.old),
-            _metric(d.metric, d.new),
-            f"[{colour}]{change}[/]" if colour else change,
-        )
-    out.print(table)
-    for note in notes:
-        err.print(f"[yellow]note:[/] {note}", highlight=False, soft_wrap=True)
+    print_compare(out, err, deltas, old, new, notes)
 
 
 def main() -> None:

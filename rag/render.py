@@ -1,6 +1,10 @@
-"""Rich rendering of answers and passages, shared by `rag ask` and the `rag chat` REPL."""
+"""Rich rendering for the terminal: answers and passages (shared by `rag ask` and the `rag chat`
+REPL), index plans and reports, eval results and comparisons. `rag/cli.py` calls it."""
 
 from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.markdown import Markdown
@@ -8,6 +12,10 @@ from rich.markup import escape
 
 from rag.answering import Answer
 from rag.retrieval import Passage
+
+if TYPE_CHECKING:
+    from rag.evaluation import Delta, EvalResult
+    from rag.indexing import IndexReport, Plan
 
 
 class TokenPrinter:
@@ -130,3 +138,117 @@ def print_passage(
             "[dim]also reported in: " + escape(", ".join(passage.corroborated_by)) + "[/]",
             highlight=False,
         )
+
+
+def print_plan(out: Console, err: Console, plan: Plan) -> None:
+    """What `rag index --dry-run` would do, file by file, and the plan's counts."""
+    if plan.rebuild_reason:
+        out.print(f"[yellow]rebuild:[/] {plan.rebuild_reason}")
+    if plan.retokenize:
+        out.print(
+            "[yellow]re-tokenize:[/] the keyword (BM25) index was made by an older tokenizer: "
+            "indexing tokenizes its chunks again (nothing is re-embedded)"
+        )
+    for key, colour, rels in (
+        ("added", "green", plan.added),
+        ("changed", "yellow", plan.changed),
+        ("deleted", "red", plan.deleted),
+    ):
+        for rel in rels:
+            out.print(f"[{colour}]{key:>9}[/] {escape(rel)}", highlight=False)
+    for rel in plan.skipped:
+        reason = plan.skip_reasons[rel]
+        out.print(f"[magenta]  skipped[/] {escape(rel)}: {escape(reason)}", highlight=False)
+    for rel, names in plan.aliases.items():
+        if names:
+            out.print(
+                f"[dim]    alias[/] {escape(', '.join(names))} = {escape(rel)}", highlight=False
+            )
+    for w in plan.warnings:
+        err.print(f"[yellow]warning:[/] {escape(w)}", highlight=False, soft_wrap=True)
+    out.print(
+        f"plan: {len(plan.added)} added, {len(plan.changed)} changed, {len(plan.deleted)} deleted,"
+        f" {len(plan.unchanged)} unchanged, {len(plan.skipped)} skipped"
+        " (dry run: nothing was changed)"
+    )
+
+
+def print_report(out: Console, err: Console, report: IndexReport) -> None:
+    """What `rag index` did: its warnings and one line of counts."""
+    for w in report.warnings:
+        err.print(f"[yellow]warning:[/] {escape(w)}", highlight=False, soft_wrap=True)
+    if report.rebuilt:
+        out.print(f"[yellow]rebuilt:[/] {report.rebuilt}")
+    out.print(
+        f"indexed: {report.added} added, {report.changed} changed, {report.deleted} deleted, "
+        f"{report.unchanged} unchanged, {report.skipped} skipped"
+        f"; {report.chunks} chunks in the index, "
+        f"{report.embedded_chunks} embedded ({report.reused_chunks} reused) "
+        f"in {report.seconds:.1f}s"
+    )
+
+
+def _metric(name: str, value: Any) -> str:
+    """A metric as a table shows it: counts whole, latencies in ms, rates to 3 places."""
+    if value is None:
+        return "-"
+    if isinstance(value, int):
+        return str(value)
+    if name.startswith("latency"):
+        return f"{value:.0f}"
+    return f"{value:.3f}"
+
+
+def print_eval(out: Console, result: EvalResult) -> None:
+    """Metrics as rows, overall then one column per question type; then the failed ids."""
+    from rich import box
+    from rich.table import Table
+
+    from rag.scoring import SUMMARY_METRICS
+
+    summary = result.summary
+    kinds = list(summary.get("by_type", {}))
+    title = (
+        f"{Path(summary['set']).name}: {summary['n']} questions, {summary['answerer']}, "
+        f"k={summary['k']}" + (f", as of {summary['as_of']}" if summary.get("as_of") else "")
+    )
+    # Metric names stay whole (they are the summary.json keys); narrow type headers fold.
+    table = Table(title=title, box=box.SIMPLE_HEAD, pad_edge=False)
+    table.add_column("metric", no_wrap=True)
+    for header in ("overall", *kinds):
+        table.add_column(header, justify="right", overflow="fold", min_width=5)
+    for name in SUMMARY_METRICS:
+        row = [_metric(name, summary.get(name))]
+        row += [_metric(name, summary["by_type"][kind].get(name)) for kind in kinds]
+        table.add_row(name, *row)
+    out.print(table)
+    for label, ids in summary.get("failed_ids", {}).items():
+        if ids:
+            out.print(f"[red]{label}[/] ({len(ids)}): {', '.join(ids)}", highlight=False)
+    if not any(summary.get("failed_ids", {}).values()):
+        out.print("[green]no failures[/]")
+    out.print(f"[dim]results: {result.results_path}  summary: {result.summary_path}[/]")
+
+
+def print_compare(
+    out: Console, err: Console, deltas: list[Delta], old: str, new: str, notes: list[str]
+) -> None:
+    """One row per metric: old, new, and the change (green better, red worse)."""
+    from rich import box
+    from rich.table import Table
+
+    table = Table("metric", "old", "new", "delta", title=f"{old} -> {new}", box=box.SIMPLE_HEAD)
+    for d in deltas:
+        change = "-" if d.delta is None else f"{d.delta:+.3f}"
+        if isinstance(d.delta, int) or (d.metric.startswith("latency") and d.delta is not None):
+            change = f"{d.delta:+.0f}"
+        colour = {True: "green", False: "red"}.get(d.better, "dim" if not d.delta else "")
+        table.add_row(
+            d.metric,
+            _metric(d.metric, d.old),
+            _metric(d.metric, d.new),
+            f"[{colour}]{change}[/]" if colour else change,
+        )
+    out.print(table)
+    for note in notes:
+        err.print(f"[yellow]note:[/] {note}", highlight=False, soft_wrap=True)

@@ -15,7 +15,7 @@ from langchain_core.embeddings import Embeddings
 from rag.answering import Answer, Answerer, Citation, OnToken, Sentence
 from rag.answering.citations import compose, recite, renumber, verify
 from rag.answering.extractive import ExtractiveAnswerer
-from rag.answering.llm import LLMAnswerer, check_endpoint, make_chat_model, resolve_spec
+from rag.answering.llm import LLMAnswerer, make_chat_model, resolve_spec
 from rag.conversation import Conversation, standalone
 from rag.lexical import Terms, tokenize
 from rag.question import Query, analyse, clean
@@ -71,8 +71,6 @@ class Pipeline:
         if self._chat_model is not None:
             return LLMAnswerer(self._chat_model, self.settings, resolved)
         chat, url = make_chat_model(resolved, self.settings)
-        if not resolved.startswith("local:"):
-            check_endpoint(resolved, url)
         return LLMAnswerer(chat, self.settings, resolved, url)
 
     def ask(

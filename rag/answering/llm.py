@@ -41,7 +41,8 @@ def resolve_spec(settings: Settings) -> str:
 
 def make_chat_model(spec: str, settings: Settings) -> tuple[BaseChatModel, str]:
     """(chat model, where it runs: the endpoint URL, or a local model's folder) for
-    'local:MODEL', 'ollama:MODEL' or 'openai:MODEL'."""
+    'local:MODEL', 'ollama:MODEL' or 'openai:MODEL'; a server is checked reachable first
+    (check_endpoint), so a dead one is found before any search."""
     provider, _, model = spec.partition(":")
     if not model:
         raise LLMError(
@@ -68,6 +69,7 @@ def make_chat_model(spec: str, settings: Settings) -> tuple[BaseChatModel, str]:
             temperature=0,
             client_kwargs={"timeout": settings.llm_timeout},  # a hung server must not hang rag
         )
+        check_endpoint(spec, url)
         return chat, url
     if provider == "openai":
         from langchain_openai import ChatOpenAI
@@ -86,6 +88,7 @@ def make_chat_model(spec: str, settings: Settings) -> tuple[BaseChatModel, str]:
             timeout=settings.llm_timeout,
             max_retries=0,
         )
+        check_endpoint(spec, url)
         return chat, url
     raise LLMError(
         f"--llm {spec!r}: unknown provider {provider!r} (use local:, ollama: or openai:)"

@@ -331,6 +331,10 @@ def render(summaries: dict[str, dict[str, Any] | None]) -> str:
         "`eval/out/<set>/results.jsonl` after a run. Targets are for the default extractive "
         "answerer.",
         "",
+        "The extractive answerer's learned sentence selector (`RAG_TUNING__SELECTOR=learned`, "
+        "fitted by `eval/train_selector.py` on rtqa-2024-train) is measured against these "
+        "figures, set by set, in `eval/LEARNED.md`; it is not the default.",
+        "",
     ]
     for name, spec in SETS.items():
         lines += section(spec, summaries.get(name))

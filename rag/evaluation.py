@@ -199,6 +199,16 @@ def index_fingerprint(settings: Settings) -> dict[str, Any]:
     }
 
 
+def selector_provenance(settings: Settings) -> dict[str, Any] | None:
+    """What fitted the learned sentence selector the run used (None with hand-set weights)."""
+    if settings.tuning.selector != "learned":
+        return None
+    from rag.answering import selector
+
+    model = selector.load()
+    return {"fingerprint": model.fingerprint, "threshold": model.threshold}
+
+
 def _source_warnings(questions: list[Question], settings: Settings) -> list[str]:
     """Questions whose expected articles are not in the folder (a guaranteed retrieval miss)."""
     from rag.indexing import current_manifest
@@ -302,6 +312,7 @@ def run(
             "refusal_threshold": settings.refusal_threshold,
         },
         tuning=settings.tuning.model_dump(),
+        selector=selector_provenance(settings),
         machine=machine(),
         timestamp=datetime.now(UTC).isoformat(timespec="seconds"),
         seconds=round(time.perf_counter() - started, 2),

@@ -214,7 +214,13 @@ def to_json(answer: Answer) -> dict[str, Any]:
         "as_of": answer.as_of.isoformat() if answer.as_of else None,
         "query": answer.query.to_json() if answer.query else None,
         "picks": [
-            {"sentence": p.text, "rank": p.rank, "score": p.score, "signals": p.signals}
+            {
+                "sentence": p.text,
+                "rank": p.rank,
+                "score": p.score,
+                "probability": p.probability,
+                "signals": p.signals,
+            }
             for p in answer.picks
         ],
         "citations": [

@@ -50,7 +50,17 @@ class Tuning(BaseModel):
     recency_half_life_days: float = Field(
         14, gt=0, description="with --as-of, an article this much older gets half the lift"
     )
-    # The extractive answerer's sentence score: a weighted mix, higher is better.
+    # The extractive answerer's sentence score: "weights", the hand-set weighted mix below, or
+    # "learned", the selector fitted on rtqa-2024-train by eval/train_selector.py
+    # (rag/answering/selector.json). The hand-set mix stays the default because it measured
+    # better: learned, shipped-set accuracy 0.69 (false refusals 0.27) and rtqa-2022 0.45,
+    # against 0.93 and 0.58 (eval/RESULTS.md, "Learned sentence selector").
+    selector: Literal["learned", "weights"] = "weights"
+    # Drop sentences without the asked kind (a date for "when"), or not naming the question's
+    # named things nearby, before scoring. None: on with "weights"; with "learned", as its fit
+    # chose (it also reads these as features). Turning them off with "weights" costs the
+    # shipped set's refusals of unanswerable questions 0.94 -> 0.24.
+    kind_filters: bool | None = None
     cosine: float = 0.30
     coverage: float = 0.45
     context: float = 0.10

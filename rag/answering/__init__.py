@@ -45,13 +45,16 @@ class Sentence:
 
 @dataclass(frozen=True)
 class Pick:
-    """A sentence an answerer chose, and why: its score (higher is better) and the weighted
-    signals that add up to it (see ExtractiveAnswerer.rank), for `rag ask --json`."""
+    """A sentence an answerer chose, and why, for `rag ask --json`: its score (higher is
+    better) and signals: the learned selector's largest contributions to the log-odds of its
+    probability, or the hand-set weighted signals that add up to the score (see
+    ExtractiveAnswerer.rank)."""
 
     text: str
     rank: int  # the retrieved passage it comes from
     score: float
     signals: dict[str, float]
+    probability: float | None = None  # the learned selector's P(answers), when it chose
 
 
 @dataclass

@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 
 from langchain_core.embeddings import Embeddings
 
-from rag.answering import Answer, OnToken, Pick
+from rag.answering import Answer, OnToken, Pick, selector
 from rag.attribution import quotes
 from rag.chunking import split_sentences
 from rag.lexical import MONTHS, Terms, tokenize
@@ -37,6 +37,7 @@ _NUMBER = re.compile(
     re.I,
 )
 _NAME = re.compile(r"(?<![.!?]\s)(?<!^)\b[A-Z][a-zA-Z'’-]+(?:\s+[A-Z][a-zA-Z'’-]+)*")
+_QUOTE = re.compile(r"[\"“”]")
 
 _MONEY = re.compile(
     r"[$€£]\s?\d|\b\d[\d,.]*\s*(?:million |billion )?(?:dollars?|euros?|pounds?|rials?|rubles?|"
@@ -51,13 +52,14 @@ _DISPUTED = re.compile(
     re.I,
 )
 
-# Sentences either side of a candidate that count as its surroundings (see _near_terms).
+# Sentences either side of a candidate that count as its surroundings (names_missing, ...).
 _NEAR = 1
 
 
 @dataclass(frozen=True)
 class ScoredSentence:
-    """A candidate answer sentence; score is a weighted mix in [0, ~1] (higher is better)."""
+    """A candidate answer sentence and its score (higher is better): the learned selector's
+    probability that it answers, or with Tuning.selector "weights" the hand-set weighted mix."""
 
     passage: Passage
     text: str
@@ -66,8 +68,11 @@ class ScoredSentence:
     coverage: float
     typed: bool
     near: str = ""  # the sentence with the sentences either side of it (_NEAR)
-    # What made the score: each weighted signal's share of it (they add up to it).
+    # What made the score: the learned model's largest contributions to the log-odds, or each
+    # weighted signal's share of the hand-set score (they add up to it).
     signals: tuple[tuple[str, float], ...] = ()
+    features: tuple[tuple[str, float], ...] = ()  # what the learned selector reads
+    probability: float | None = None  # the learned selector's P(answers)
 
 
 def _has_type(sentence: str, query: Query) -> bool:
@@ -104,12 +109,6 @@ def _passage_terms(passages: Sequence[Passage]) -> dict[str, frozenset[str]]:
     """Stemmed words of each passage with its title, by chunk id."""
     tokens = tokenize([p.title + " " + p.text for p in passages])
     return {p.chunk_id: frozenset(t) for p, t in zip(passages, tokens, strict=True)}
-
-
-def _near_terms(ranked: list[ScoredSentence]) -> list[Terms]:
-    """Each sentence's surroundings (the sentences either side, and the title) as terms."""
-    tokens = tokenize([s.passage.title + " " + (s.near or s.passage.text) for s in ranked])
-    return [Terms.of(t) for t in tokens]
 
 
 def _neighbour_of_speaker(s: ScoredSentence, share: float) -> ScoredSentence:
@@ -187,9 +186,15 @@ class ExtractiveAnswerer:
         q_vec = vectors[0]
         cut = w.restated_below
 
-        scored = []
-        for (passage, text, near), terms, vec in zip(
-            candidates, sent_terms, vectors[1:], strict=True
+        near_terms = [Terms.of(t) for t in tokenize([p.title + " " + n for p, _, n in candidates])]
+        title_terms = {
+            p.chunk_id: set(t)
+            for p, t in zip(passages, tokenize([p.title for p in passages]), strict=True)
+        }
+        q_words = query.words
+        rows = []
+        for (passage, text, near), terms, vec, around in zip(
+            candidates, sent_terms, vectors[1:], near_terms, strict=True
         ):
             coverage = sum(weight[t] for t in terms if t in weight) / total
             context = sum(weight[t] for t in passage_terms[passage.chunk_id] if t in weight) / total
@@ -197,25 +202,72 @@ class ExtractiveAnswerer:
             new = len(terms - focus.keys()) / max(1, len(terms))
             typed = _has_type(text, query)
             cosine = sum(a * b for a, b in zip(q_vec, vec, strict=True))
-            signals = (
-                ("cosine", w.cosine * cosine),
-                ("coverage", w.coverage * coverage),
-                ("context", w.context * context),
-                ("typed", w.typed if typed and query.kind else 0.0),
-                ("restated", -(w.restated * (cut - new) / cut) if new < cut else 0.0),
-                ("rank_prior", w.rank_prior / passage.rank),
-            )
-            score = sum(v for _, v in signals)
+            at = passage.text.find(text)
+            features = {
+                "cosine": cosine,
+                "coverage": coverage,
+                "context": context,
+                "near_coverage": sum(weight[t] for t in around.words if t in weight) / total,
+                "title": sum(weight[t] for t in title_terms[passage.chunk_id] if t in weight)
+                / total,
+                "new_words": new,
+                "typed": float(bool(query.kind) and typed),
+                "untyped": float(bool(query.kind) and not typed),
+                "names_missing": float(not around.names_all(query.names)),
+                "asked_missing": float(not query.asked_about <= around.words),
+                "new_name": float(any(n.lower() not in q_words for n in _NAME.findall(text))),
+                "new_number": float(any(n.lower() not in q_words for n in _NUMBER.findall(text))),
+                "inv_rank": 1.0 / passage.rank,
+                "passage_similarity": passage.similarity or 0.0,
+                "position": max(0, at) / max(1, len(passage.text)),
+                "lead": float(passage.start == 0 and at == 0),
+                "words": math.log1p(len(text.split())),
+                "quoted": float(bool(_QUOTE.search(text))),
+            }
+            rows.append((passage, text, near, typed, features))
+        best_cosine = max(f["cosine"] for *_, f in rows)
+        best_coverage = max(f["coverage"] for *_, f in rows)
+        best_near = max(f["near_coverage"] for *_, f in rows)
+        for *_, f in rows:
+            f["cosine_gap"] = f["cosine"] - best_cosine
+            f["coverage_gap"] = f["coverage"] - best_coverage
+            f["near_gap"] = f["near_coverage"] - best_near
+        model = selector.load() if w.selector == "learned" else None
+        chances = model.probabilities([f for *_, f in rows]) if model else [None] * len(rows)
+        scored = []
+        for (passage, text, near, typed, f), probability in zip(rows, chances, strict=True):
+            if model is not None and probability is not None:
+                score = probability
+                top = sorted(model.contributions(f).items(), key=lambda kv: -abs(kv[1]))[:5]
+                signals = tuple((k, round(v, 4)) for k, v in top)
+            else:
+                weighted = (
+                    ("cosine", w.cosine * f["cosine"]),
+                    ("coverage", w.coverage * f["coverage"]),
+                    ("context", w.context * f["context"]),
+                    ("typed", w.typed * f["typed"]),
+                    (
+                        "restated",
+                        -(w.restated * (cut - f["new_words"]) / cut)
+                        if f["new_words"] < cut
+                        else 0.0,
+                    ),
+                    ("rank_prior", w.rank_prior * f["inv_rank"]),
+                )
+                score = sum(v for _, v in weighted)
+                signals = tuple((k, round(v, 4)) for k, v in weighted)
             scored.append(
                 ScoredSentence(
                     passage,
                     text,
                     round(score, 4),
-                    cosine,
-                    coverage,
+                    f["cosine"],
+                    f["coverage"],
                     typed,
                     near,
-                    tuple((k, round(v, 4)) for k, v in signals),
+                    signals,
+                    tuple((k, round(f[k], 4)) for k in selector.FEATURES),
+                    None if probability is None else round(probability, 4),
                 )  # fmt: skip
             )
         scored.sort(key=lambda s: -s.score)
@@ -227,11 +279,17 @@ class ExtractiveAnswerer:
         """The best sentences with [n] markers, or a refusal when none qualifies."""
         w = self.tuning
         ranked = self._grounded(query, self.rank(query, passages))
-        if not ranked or ranked[0].score < w.min_score:
+        learned = w.selector == "learned"
+        floor = selector.load().threshold if learned else w.min_score
+        second_ratio = selector.load().second_ratio if learned else w.second_ratio
+        if not ranked or ranked[0].score < floor:
             reason = (
                 "no sentence of the passages qualifies (see the query's kind, names and speaker)"
                 if not ranked
-                else f"the best sentence scores {ranked[0].score:.3f} < min_score {w.min_score}"
+                else f"the best sentence's probability of answering is {ranked[0].score:.3f} < "
+                f"the learned threshold {floor:.3f}"
+                if learned
+                else f"the best sentence scores {ranked[0].score:.3f} < min_score {floor}"
             )
             return Answer.refusal(query, passages, self.name, reason)
         chosen = [ranked[0]]
@@ -240,7 +298,7 @@ class ExtractiveAnswerer:
                 break
             # A close second, from anywhere: the passage around the matching sentence often
             # holds the fact the question asks for in the next sentence.
-            if s.score >= ranked[0].score * w.second_ratio:
+            if s.score >= max(floor, ranked[0].score * second_ratio):
                 chosen.append(s)
         if query.yes_no and not any(_DISPUTED.search(s.text) for s in chosen):
             # "Did Iran send missiles to Russia?": news reports claims, and a claim somebody
@@ -253,7 +311,10 @@ class ExtractiveAnswerer:
                 chosen.append(counter)
         ordered = _in_text_order(chosen)
         text = " ".join(f"{s.text.strip()} [{s.passage.rank}]" for s in ordered)
-        picks = [Pick(s.text.strip(), s.passage.rank, s.score, dict(s.signals)) for s in ordered]
+        picks = [
+            Pick(s.text.strip(), s.passage.rank, s.score, dict(s.signals), s.probability)
+            for s in ordered
+        ]
         return Answer(
             query.text, text, False, self.name, [], list(passages), query=query, picks=picks
         )
@@ -270,24 +331,24 @@ class ExtractiveAnswerer:
         close it is otherwise. "What did Iran say ..." is answered only by a sentence whose
         surroundings report Iran saying something (see attribution.py).
         """
-        kind = query.kind
-        if kind in ("date", "number", "money", "author", "published"):
-            ranked = [s for s in ranked if s.typed]
-        named: tuple[tuple[str, ...], ...] = ()
-        if kind in ("date", "number", "money"):
-            named = query.names
-            ranked = [s for s in ranked if s.coverage >= self.tuning.typed_min_coverage]
-        asked = query.asked_about
-        if named or asked:
+        filters = self.tuning.kind_filters
+        if filters is None:
+            filters = selector.load().kind_filters if self.tuning.selector == "learned" else True
+        if filters:
+            kind = query.kind
+            if kind in ("date", "number", "money", "author", "published"):
+                ranked = [s for s in ranked if s.typed]
+            if kind in ("date", "number", "money"):
+                ranked = [
+                    s
+                    for s in ranked
+                    if s.coverage >= self.tuning.typed_min_coverage
+                    and not dict(s.features)["names_missing"]
+                ]
             # Checked near the sentence, not across the whole passage: a passage of several
             # chunks can name "the UN Security Council" paragraphs away from a date about
             # something else.
-            near = _near_terms(ranked)
-            ranked = [
-                s
-                for s, t in zip(ranked, near, strict=True)
-                if t.names_all(named) and asked <= t.words
-            ]
+            ranked = [s for s in ranked if not dict(s.features)["asked_missing"]]
         speaker = query.speaker
         if speaker:
             ranked = [s for s in ranked if quotes(speaker, s.near or s.text)]

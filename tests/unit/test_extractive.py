@@ -209,3 +209,34 @@ def test_the_headline_is_never_quoted_as_an_answer() -> None:
         passage(1, text, title=title)
     ])  # fmt: skip
     assert [s.text for s in ranked] == ["The shipments crossed the sea in May, officials said."]
+
+
+def test_the_learned_selector_explains_its_pick_and_names_its_threshold_when_it_refuses() -> None:
+    from rag.answering import selector
+
+    learned = ExtractiveAnswerer(HashingEmbeddings(), Tuning(selector="learned"))
+    passages = [
+        passage(1, "Russia's ambassador to Iran, Alexey Dedov, met Iranian officials on Monday."),
+        passage(2, "Iran has sent hundreds of drones to Russia, officials said."),
+    ]
+    query = analyse("Who is Russia's ambassador to Iran?")
+    ranked = learned.rank(query, passages)
+    model = selector.load()
+    assert [s.score for s in ranked] == sorted((s.score for s in ranked), reverse=True)
+    for s in ranked:
+        assert s.probability == s.score and 0.0 < s.score < 1.0
+        assert {k for k, _ in s.features} == set(selector.FEATURES)
+        assert {k for k, _ in s.signals} <= set(selector.FEATURES)  # its largest contributions
+    answer = learned.answer(query, passages)
+    if answer.refused:
+        assert "learned threshold" in (answer.refused_by or "")
+        assert ranked[0].score < model.threshold
+    else:
+        assert answer.picks[0].probability is not None
+        assert answer.picks[0].probability >= model.threshold
+    # The hand-set weights score the same sentences on their own scale, without probabilities.
+    weighted = answerer().rank(query, passages)
+    assert all(s.probability is None for s in weighted)
+    assert {k for k, _ in weighted[0].signals} == {
+        "cosine", "coverage", "context", "typed", "restated", "rank_prior"
+    }  # fmt: skip

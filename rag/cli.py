@@ -435,6 +435,17 @@ LlmOpt = Annotated[
     ),
 ]
 
+FallbackOpt = Annotated[
+    bool,
+    typer.Option(
+        "--fallback",
+        metavar="",
+        help="When verification refuses an LLM's answer (no sentence of it is supported), "
+        "give the extractive answer instead, labelled as such [env: RAG_LLM_FALLBACK; "
+        "default: off].",
+    ),
+]
+
 
 def _as_of(value: str | None) -> date | None:
     if value is None:
@@ -462,6 +473,7 @@ def ask(
     question: Annotated[str, typer.Argument(help="Your question, in quotes.")],
     k: KOpt = None,
     llm: LlmOpt = None,
+    fallback: FallbackOpt = False,
     index_dir: IndexOpt = None,
     as_of: AsOfOpt = None,
     as_json: JsonOpt = False,
@@ -474,7 +486,9 @@ def ask(
     from rag.pipeline import Pipeline, to_json
     from rag.render import TokenPrinter, print_answer
 
-    settings = _settings(ctx, index_dir=index_dir, k=k, llm=llm, as_of=_as_of(as_of))
+    settings = _settings(
+        ctx, index_dir=index_dir, k=k, llm=llm, llm_fallback=fallback or None, as_of=_as_of(as_of)
+    )
     with _errors():
         pipeline = Pipeline(settings)
         streaming = not as_json and pipeline.answerer().streams
@@ -494,6 +508,7 @@ def chat(
     ctx: typer.Context,
     k: KOpt = None,
     llm: LlmOpt = None,
+    fallback: FallbackOpt = False,
     index_dir: IndexOpt = None,
     as_of: AsOfOpt = None,
 ) -> None:
@@ -503,7 +518,9 @@ def chat(
     """
     from rag import chat as repl
 
-    settings = _settings(ctx, index_dir=index_dir, k=k, llm=llm, as_of=_as_of(as_of))
+    settings = _settings(
+        ctx, index_dir=index_dir, k=k, llm=llm, llm_fallback=fallback or None, as_of=_as_of(as_of)
+    )
     with _errors():
         repl.run(settings, out, err)
 
@@ -537,6 +554,7 @@ def eval_command(
     ] = None,
     k: KOpt = None,
     llm: LlmOpt = None,
+    fallback: FallbackOpt = False,
     as_of: Annotated[
         str | None,
         typer.Option(
@@ -576,7 +594,9 @@ def eval_command(
         old = evaluation.load_summary(compare) if compare is not None else None
         set_file = set_path or evaluation.resolve_default(evaluation.DEFAULT_SET)
         articles_dir = articles or evaluation.default_articles(set_file)
-        base = _settings(ctx, articles_dir=articles_dir, k=k, llm=llm, as_of=_as_of(as_of))
+        base = _settings(
+            ctx, articles_dir=articles_dir, k=k, llm=llm, llm_fallback=fallback or None, as_of=_as_of(as_of)
+        )
         settings = base.with_overrides(
             index_dir=index_dir or evaluation.default_index_dir(base, articles_dir)
         )

@@ -118,6 +118,12 @@ class Pipeline:
                 answer, sentences, citations = ground(
                     answer, sentences, citations, query, self.embedder, settings.tuning
                 )
+                if answer.refused and settings.llm_fallback:
+                    answer, sentences, citations, fell_back = self._fallback(
+                        answer, query, retrieval.passages
+                    )
+                    if fell_back:
+                        note = f"{note}; {fell_back}" if note else fell_back
         if not answer.refused and not (on_token and answerer.streams):
             # A streamed answer is on the screen already with the model's own numbers.
             text, sentences, citations = renumber(answer.text, sentences, citations)
@@ -136,6 +142,23 @@ class Pipeline:
         if conversation is not None:
             conversation.record(question, query.text, answer, carried)
         return answer
+
+    def _fallback(
+        self, refused: Answer, query: Query, passages: Sequence[Passage]
+    ) -> tuple[Answer, list[Sentence], list[Citation], str | None]:
+        """The extractive answer to the same passages, in place of a generated answer that
+        verification refused (Settings.llm_fallback); the refusal when it refuses too."""
+        extractive = ExtractiveAnswerer(self.embedder, self.settings.tuning)
+        answer = extractive.answer(query, passages)
+        if answer.refused:
+            return refused, [], [], None
+        sentences, citations = verify(answer.text, passages, None, self.settings.tuning)
+        label = (
+            f"{refused.answerer}'s answer failed verification (none of its sentences is "
+            "supported by a retrieved passage); this is the extractive answer instead"
+        )
+        fallback = replace(answer, dropped=refused.dropped, fallback_from=refused.answerer)
+        return fallback, sentences, citations, label
 
 
 def ground(
@@ -250,5 +273,7 @@ def to_json(answer: Answer) -> dict[str, Any]:
         "dropped": [{"text": s.text, "cites": list(s.cites)} for s in answer.dropped],
         # sentences whose citation verification corrected, with the model's own citations
         "recited": [{"text": s.text, "cites": list(s.cites)} for s in answer.recited],
+        # the LLM whose answer verification refused, when this is the extractive fallback
+        "fallback_from": answer.fallback_from,
         "timings_ms": answer.timings_ms,
     }

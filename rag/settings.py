@@ -165,6 +165,9 @@ class Settings(BaseSettings):
     local_max_new_tokens: int = Field(200, ge=1)
     # torch threads for a local model (process-wide); measured in bench/RESULTS.md.
     local_threads: int = Field(1, ge=1)
+    # When verification leaves an LLM's answer with no supported sentence, give the extractive
+    # answer to the same passages instead, labelled as such (off: the refusal stands).
+    llm_fallback: bool = False
     ollama_url: str = "http://127.0.0.1:11434"
     ollama_model: str | None = None
     openai_base_url: str | None = None

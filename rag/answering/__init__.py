@@ -83,6 +83,8 @@ class Answer:
     dropped: list[Sentence] = field(default_factory=list)
     # Generated sentences whose citation verification corrected (as the model cited them).
     recited: list[Sentence] = field(default_factory=list)
+    # The answerer whose answer verification refused, when this is the extractive fallback.
+    fallback_from: str | None = None
 
     @classmethod
     def refusal(

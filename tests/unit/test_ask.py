@@ -50,6 +50,7 @@ def test_json_has_exactly_the_documented_shape(cli: CliRunner) -> None:
         "retrieved",
         "dropped",
         "recited",
+        "fallback_from",
         "timings_ms",
     ]
     assert data["question"] == QUESTION
@@ -59,6 +60,7 @@ def test_json_has_exactly_the_documented_shape(cli: CliRunner) -> None:
     assert data["refused"] is False
     assert data["as_of"] is None
     assert data["refused_by"] is None
+    assert data["fallback_from"] is None
     # The analysed question, so a refusal or a pick can be explained from the output.
     assert data["query"]["text"] == QUESTION and data["query"]["kind"] == "place"
     assert data["query"]["today"] == date.today().isoformat()
@@ -68,6 +70,7 @@ def test_json_has_exactly_the_documented_shape(cli: CliRunner) -> None:
         assert pick["sentence"] in data["answer"]
         assert sum(pick["signals"].values()) == pytest.approx(pick["score"], abs=1e-3)
         assert {"cosine", "coverage", "typed"} <= set(pick["signals"])
+        assert pick["probability"] is None  # the hand-set weights give no probability
     assert len(data["retrieved"]) == 3
     for r in data["retrieved"]:
         assert list(r) == ["rank", "source", "title", "date", "score", "chunk_id"]

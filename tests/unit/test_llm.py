@@ -187,6 +187,43 @@ def test_an_answer_with_no_supported_sentence_is_refused_by_verification(
     assert to_json(answer)["refused_by"] == answer.refused_by
 
 
+def test_with_fallback_a_refused_generated_answer_gives_way_to_the_extractive_one_labelled(
+    llm_settings: Settings,
+) -> None:
+    invented = "The factory is on the moon [1]. Cheese is its main product [2]."
+    without = pipeline(llm_settings, replying(invented)).ask(QUESTION)
+    assert without.refused and without.refused_by.startswith("verification:")
+
+    tokens: list[str] = []
+    settings = llm_settings.with_overrides(llm_fallback=True)
+    answer = pipeline(settings, replying(invented)).ask(QUESTION, on_token=tokens.append)
+    assert "".join(tokens).strip() == invented  # the stream showed what the model wrote
+    extractive = Pipeline(settings.with_overrides(llm="extractive"), HashingEmbeddings()).ask(
+        QUESTION
+    )
+    assert not answer.refused and answer.answerer == "extractive"
+    assert answer.fallback_from is not None and answer.fallback_from != "extractive"
+    assert "failed verification" in (answer.note or "") and "extractive answer" in answer.note
+    # the same sentences the extractive answerer gives, every one supported
+    assert [s.text for s in answer.sentences] == [s.text for s in extractive.sentences]
+    assert answer.citations and all(c.supported for c in answer.citations)
+    assert [s.text for s in answer.dropped] == [s.text for s in without.dropped]
+    assert to_json(answer)["fallback_from"] == answer.fallback_from
+
+
+def test_with_fallback_a_refusal_stands_when_the_extractive_answerer_refuses_too(
+    llm_settings: Settings,
+) -> None:
+    invented = "Iran paid 4 billion dollars for the drones [1]."
+    settings = llm_settings.with_overrides(llm_fallback=True)
+    question = "How many billion dollars did the Tatarstan factory strike cost Airbus?"
+    extractive = Pipeline(settings.with_overrides(llm="extractive"), HashingEmbeddings())
+    assert extractive.ask(question).refused  # no sentence holds such a figure
+    answer = pipeline(settings, replying(invented)).ask(question)
+    assert answer.refused and answer.refused_by.startswith("verification:")
+    assert answer.fallback_from is None and answer.note is None
+
+
 @pytest.mark.parametrize(
     "reply",
     [

@@ -595,7 +595,12 @@ def eval_command(
         set_file = set_path or evaluation.resolve_default(evaluation.DEFAULT_SET)
         articles_dir = articles or evaluation.default_articles(set_file)
         base = _settings(
-            ctx, articles_dir=articles_dir, k=k, llm=llm, llm_fallback=fallback or None, as_of=_as_of(as_of)
+            ctx,
+            articles_dir=articles_dir,
+            k=k,
+            llm=llm,
+            llm_fallback=fallback or None,
+            as_of=_as_of(as_of),
         )
         settings = base.with_overrides(
             index_dir=index_dir or evaluation.default_index_dir(base, articles_dir)

@@ -147,3 +147,25 @@ def test_the_fitting_script_says_plainly_when_the_training_set_is_missing(
 ) -> None:
     assert ts.main([str(tmp_path)]) == 2
     assert "no qa.jsonl" in capsys.readouterr().err
+
+
+def test_the_fusion_probe_counts_a_hit_only_in_the_top_five() -> None:
+    from eval import fusion_probe
+
+    width = 4
+    rows = [
+        ts.QuestionRows("a", False, True, [[0.0] * width] * 7, [0, 0, 0, 0, 0, 0, 1], [], []),
+        ts.QuestionRows("b", False, True, [[0.0] * width] * 7, [1, 0, 0, 0, 0, 0, 0], [], []),
+    ]
+    scores = [[7, 6, 5, 4, 3, 2, 1], [7, 6, 5, 4, 3, 2, 1]]
+    assert fusion_probe.hit_rate(rows, scores) == 0.5
+    assert fusion_probe.hit_rate(rows, [[1, 2, 3, 4, 5, 6, 7]] * 2) == 0.5
+
+
+def test_the_fusion_probe_needs_the_training_set(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from eval import fusion_probe
+
+    assert fusion_probe.main([str(tmp_path)]) == 2
+    assert "train_selector.py" in capsys.readouterr().err

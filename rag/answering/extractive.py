@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 
 from langchain_core.embeddings import Embeddings
@@ -68,8 +68,8 @@ class ScoredSentence:
     coverage: float
     typed: bool
     near: str = ""  # the sentence with the sentences either side of it (_NEAR)
-    # What made the score: the learned model's largest contributions to the log-odds, or each
-    # weighted signal's share of the hand-set score (they add up to it).
+    # What made the score: the learned ranker's largest feature contributions to its score, or
+    # each weighted signal's share of the hand-set score (they add up to it).
     signals: tuple[tuple[str, float], ...] = ()
     features: tuple[tuple[str, float], ...] = ()  # what the learned selector reads
     probability: float | None = None  # the learned selector's P(answers)
@@ -109,6 +109,109 @@ def _passage_terms(passages: Sequence[Passage]) -> dict[str, frozenset[str]]:
     """Stemmed words of each passage with its title, by chunk id."""
     tokens = tokenize([p.title + " " + p.text for p in passages])
     return {p.chunk_id: frozenset(t) for p, t in zip(passages, tokens, strict=True)}
+
+
+Candidate = tuple[Passage, str, str]  # passage, sentence, the sentence with its neighbours
+Measured = tuple[Passage, str, str, bool, dict[str, float]]  # ... typed, selector.FEATURES
+
+
+def _candidates(passages: Sequence[Passage]) -> list[Candidate]:
+    """Every distinct sentence of the passages that could answer, with its surroundings."""
+    seen: set[str] = set()
+    candidates = []
+    for p in passages:
+        spans = split_sentences(p.text)
+        # The headline names the story; it is not a sentence of it to quote as an answer.
+        headline = " ".join(p.title.lower().split())
+        for i, (s, e) in enumerate(spans):
+            key = " ".join(p.text[s:e].lower().split())
+            if key.rstrip(".") == headline:
+                continue
+            # A question in the article (a quiz, a rhetorical one) answers nothing.
+            if e - s > 12 and key not in seen and not key.rstrip("\"'” ").endswith("?"):
+                seen.add(key)
+                lo, hi = spans[max(0, i - _NEAR)][0], spans[min(len(spans) - 1, i + _NEAR)][1]
+                candidates.append((p, p.text[s:e], p.text[lo:hi]))
+    return candidates
+
+
+def _measure(
+    query: Query,
+    passages: Sequence[Passage],
+    candidates: list[Candidate],
+    vectors: list[list[float]],
+) -> list[Measured]:
+    """Each candidate with whether it holds the kind asked for, and its selector.FEATURES.
+
+    vectors: the asking sentence's embedding, then each candidate's.
+    """
+    focus = query.focus
+    sent_terms = [set(t) for t in tokenize([c[1] for c in candidates])]
+    # idf over the candidate sentences: a word every passage shares ("Iran") says little.
+    df = {t: sum(1 for s in sent_terms if t in s) for t in focus}
+    weight = {t: focus[t] * math.log(1 + len(sent_terms) / (1 + df[t])) for t in focus}
+    total = sum(weight.values()) or 1.0
+
+    def share(terms: Iterable[str]) -> float:
+        """The focus-weighted share of the question's words among terms."""
+        return sum(weight[t] for t in terms if t in weight) / total
+
+    passage_terms = _passage_terms(passages)
+    titles = tokenize([p.title for p in passages])
+    title_terms = {p.chunk_id: set(t) for p, t in zip(passages, titles, strict=True)}
+    near_terms = [Terms.of(t) for t in tokenize([p.title + " " + n for p, _, n in candidates])]
+    q_vec, q_words = vectors[0], query.words
+    measured = []
+    for (passage, text, near), terms, vec, around in zip(
+        candidates, sent_terms, vectors[1:], near_terms, strict=True
+    ):
+        typed = _has_type(text, query)
+        at = passage.text.find(text)
+        features = {
+            "cosine": sum(a * b for a, b in zip(q_vec, vec, strict=True)),
+            "coverage": share(terms),
+            "context": share(passage_terms[passage.chunk_id]),
+            "near_coverage": share(around.words),
+            "title": share(title_terms[passage.chunk_id]),
+            # A sentence that only restates the question tells the reader nothing new.
+            "new_words": len(terms - focus.keys()) / max(1, len(terms)),
+            "typed": float(bool(query.kind) and typed),
+            "untyped": float(bool(query.kind) and not typed),
+            "names_missing": float(not around.names_all(query.names)),
+            "asked_missing": float(not query.asked_about <= around.words),
+            "new_name": float(any(n.lower() not in q_words for n in _NAME.findall(text))),
+            "new_number": float(any(n.lower() not in q_words for n in _NUMBER.findall(text))),
+            "inv_rank": 1.0 / passage.rank,
+            "passage_similarity": passage.similarity or 0.0,
+            "position": max(0, at) / max(1, len(passage.text)),
+            "lead": float(passage.start == 0 and at == 0),
+            "words": math.log1p(len(text.split())),
+            "quoted": float(bool(_QUOTE.search(text))),
+        }
+        measured.append((passage, text, near, typed, features))
+    for gap, of in (
+        ("cosine_gap", "cosine"),
+        ("coverage_gap", "coverage"),
+        ("near_gap", "near_coverage"),
+    ):
+        best = max(f[of] for *_, f in measured)
+        for *_, f in measured:
+            f[gap] = f[of] - best
+    return measured
+
+
+def _weighted(w: Tuning, f: dict[str, float]) -> tuple[tuple[str, float], ...]:
+    """The hand-set score's signals (Tuning.selector "weights"): they add up to it."""
+    cut = w.restated_below
+    restated = f["new_words"] < cut
+    return (
+        ("cosine", w.cosine * f["cosine"]),
+        ("coverage", w.coverage * f["coverage"]),
+        ("context", w.context * f["context"]),
+        ("typed", w.typed * f["typed"]),
+        ("restated", -(w.restated * (cut - f["new_words"]) / cut) if restated else 0.0),
+        ("rank_prior", w.rank_prior * f["inv_rank"]),
+    )
 
 
 def _neighbour_of_speaker(s: ScoredSentence, share: float) -> ScoredSentence:
@@ -152,108 +255,26 @@ class ExtractiveAnswerer:
 
     def rank(self, query: Query, passages: Sequence[Passage]) -> list[ScoredSentence]:
         """Every distinct sentence of the passages, best first."""
-        w = self.tuning
-        seen: set[str] = set()
-        candidates = []
-        for p in passages:
-            spans = split_sentences(p.text)
-            # The headline names the story; it is not a sentence of it to quote as an answer.
-            headline = " ".join(p.title.lower().split())
-            for i, (s, e) in enumerate(spans):
-                key = " ".join(p.text[s:e].lower().split())
-                if key.rstrip(".") == headline:
-                    continue
-                # A question in the article (a quiz, a rhetorical one) answers nothing.
-                if e - s > 12 and key not in seen and not key.rstrip("\"'” ").endswith("?"):
-                    seen.add(key)
-                    lo, hi = spans[max(0, i - _NEAR)][0], spans[min(len(spans) - 1, i + _NEAR)][1]
-                    candidates.append((p, p.text[s:e], p.text[lo:hi]))
+        candidates = _candidates(passages)
         if not candidates:
             return []
-        texts = [c[1] for c in candidates]
-        focus = query.focus
-        sent_terms = [set(t) for t in tokenize(texts)]
-        # idf over the candidate sentences: a word every passage shares ("Iran") says little.
-        df = {t: sum(1 for s in sent_terms if t in s) for t in focus}
-        weight = {t: focus[t] * math.log(1 + len(sent_terms) / (1 + df[t])) for t in focus}
-        total = sum(weight.values()) or 1.0
-        passage_terms = _passage_terms(passages)
-
         # Similarity to the sentence that asks: "Roger Federer will retire after the Laver Cup.
         # Which Grand Slam has he won most?" is answered by a sentence close to the second
         # sentence, not by one that retells the first (its words still count in coverage).
-        vectors = self.embedder.embed_documents([query.asking, *texts])
-        q_vec = vectors[0]
-        cut = w.restated_below
-
-        near_terms = [Terms.of(t) for t in tokenize([p.title + " " + n for p, _, n in candidates])]
-        title_terms = {
-            p.chunk_id: set(t)
-            for p, t in zip(passages, tokenize([p.title for p in passages]), strict=True)
-        }
-        q_words = query.words
-        rows = []
-        for (passage, text, near), terms, vec, around in zip(
-            candidates, sent_terms, vectors[1:], near_terms, strict=True
-        ):
-            coverage = sum(weight[t] for t in terms if t in weight) / total
-            context = sum(weight[t] for t in passage_terms[passage.chunk_id] if t in weight) / total
-            # A sentence that only restates the question tells the reader nothing new.
-            new = len(terms - focus.keys()) / max(1, len(terms))
-            typed = _has_type(text, query)
-            cosine = sum(a * b for a, b in zip(q_vec, vec, strict=True))
-            at = passage.text.find(text)
-            features = {
-                "cosine": cosine,
-                "coverage": coverage,
-                "context": context,
-                "near_coverage": sum(weight[t] for t in around.words if t in weight) / total,
-                "title": sum(weight[t] for t in title_terms[passage.chunk_id] if t in weight)
-                / total,
-                "new_words": new,
-                "typed": float(bool(query.kind) and typed),
-                "untyped": float(bool(query.kind) and not typed),
-                "names_missing": float(not around.names_all(query.names)),
-                "asked_missing": float(not query.asked_about <= around.words),
-                "new_name": float(any(n.lower() not in q_words for n in _NAME.findall(text))),
-                "new_number": float(any(n.lower() not in q_words for n in _NUMBER.findall(text))),
-                "inv_rank": 1.0 / passage.rank,
-                "passage_similarity": passage.similarity or 0.0,
-                "position": max(0, at) / max(1, len(passage.text)),
-                "lead": float(passage.start == 0 and at == 0),
-                "words": math.log1p(len(text.split())),
-                "quoted": float(bool(_QUOTE.search(text))),
-            }
-            rows.append((passage, text, near, typed, features))
-        best_cosine = max(f["cosine"] for *_, f in rows)
-        best_coverage = max(f["coverage"] for *_, f in rows)
-        best_near = max(f["near_coverage"] for *_, f in rows)
-        for *_, f in rows:
-            f["cosine_gap"] = f["cosine"] - best_cosine
-            f["coverage_gap"] = f["coverage"] - best_coverage
-            f["near_gap"] = f["near_coverage"] - best_near
+        vectors = self.embedder.embed_documents([query.asking, *(c[1] for c in candidates)])
+        measured = _measure(query, passages, candidates, vectors)
+        w = self.tuning
         model = selector.load() if w.selector == "learned" else None
-        chances = model.probabilities([f for *_, f in rows]) if model else [None] * len(rows)
+        chances = model.probabilities([f for *_, f in measured]) if model else None
         scored = []
-        for (passage, text, near, typed, f), probability in zip(rows, chances, strict=True):
-            if model is not None and probability is not None:
+        for i, (passage, text, near, typed, f) in enumerate(measured):
+            probability = chances[i] if model and chances else None
+            if model and probability is not None:
                 score = probability
                 top = sorted(model.contributions(f).items(), key=lambda kv: -abs(kv[1]))[:5]
                 signals = tuple((k, round(v, 4)) for k, v in top)
             else:
-                weighted = (
-                    ("cosine", w.cosine * f["cosine"]),
-                    ("coverage", w.coverage * f["coverage"]),
-                    ("context", w.context * f["context"]),
-                    ("typed", w.typed * f["typed"]),
-                    (
-                        "restated",
-                        -(w.restated * (cut - f["new_words"]) / cut)
-                        if f["new_words"] < cut
-                        else 0.0,
-                    ),
-                    ("rank_prior", w.rank_prior * f["inv_rank"]),
-                )
+                weighted = _weighted(w, f)
                 score = sum(v for _, v in weighted)
                 signals = tuple((k, round(v, 4)) for k, v in weighted)
             scored.append(

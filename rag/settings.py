@@ -54,7 +54,7 @@ class Tuning(BaseModel):
     # "learned", the selector fitted on rtqa-2024-train by eval/train_selector.py
     # (rag/answering/selector.json). The hand-set mix stays the default because it measured
     # better: learned, shipped-set accuracy 0.69 (false refusals 0.27) and rtqa-2022 0.45,
-    # against 0.93 and 0.58 (eval/RESULTS.md, "Learned sentence selector").
+    # against 0.93 and 0.58 (eval/LEARNED.md).
     selector: Literal["learned", "weights"] = "weights"
     # Drop sentences without the asked kind (a date for "when"), or not naming the question's
     # named things nearby, before scoring. None: on with "weights"; with "learned", as its fit

@@ -46,8 +46,8 @@ class Sentence:
 @dataclass(frozen=True)
 class Pick:
     """A sentence an answerer chose, and why, for `rag ask --json`: its score (higher is
-    better) and signals: the learned selector's largest contributions to the log-odds of its
-    probability, or the hand-set weighted signals that add up to the score (see
+    better) and signals: the learned selector's largest feature contributions to its ranker
+    score, or the hand-set weighted signals that add up to the score (see
     ExtractiveAnswerer.rank)."""
 
     text: str

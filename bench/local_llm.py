@@ -41,7 +41,7 @@ def main() -> None:
     from rag.settings import Settings
 
     load_avg = os.getloadavg()[0]
-    settings = Settings(llm=f"local:{args.model}", local_max_new_tokens=args.max_new_tokens)
+    settings = Settings(llm=f"local:{args.model}", llm_max_tokens=args.max_new_tokens)
     pipeline = Pipeline(settings)
     started = time.perf_counter()
     answerer = pipeline.answerer()  # locate, check and (first time) convert the model

@@ -161,8 +161,9 @@ class Settings(BaseSettings):
     local_model: str | None = None
     # Where local models are converted once for fast loading (a folder per file's sha256).
     models_dir: Path = Path("~/.cache/rag/models")
-    # Greedy decoding stops here at the latest: answers are two to four sentences.
-    local_max_new_tokens: int = Field(200, ge=1)
+    # The most tokens any LLM answerer may write for one answer (a local model's greedy
+    # decoding, a server's max_tokens, Ollama's num_predict): answers are two to four sentences.
+    llm_max_tokens: int = Field(200, ge=1)
     # torch threads for a local model (process-wide); measured in bench/RESULTS.md.
     local_threads: int = Field(1, ge=1)
     # When verification leaves an LLM's answer with no supported sentence, give the extractive

@@ -83,3 +83,36 @@ def real_index_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
         settings = Settings()
         indexing.apply(settings, indexing.plan(settings))
     return env
+
+
+@pytest.fixture(scope="session")
+def models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where local models are converted, once per test run (about 30 s for SmolLM2); set
+    RAG_TEST_MODELS_DIR to keep the converted folders between runs."""
+    kept = os.environ.get("RAG_TEST_MODELS_DIR")
+    return Path(kept) if kept else tmp_path_factory.mktemp("models")
+
+
+@pytest.fixture(scope="module")
+def local_env(real_index_env: dict[str, str], models_dir: Path) -> dict[str, str]:
+    """The real index's settings, the models folder, two passages and short answers (speed)."""
+    return {
+        **real_index_env,
+        "RAG_MODELS_DIR": str(models_dir),
+        "RAG_K": "2",
+        "RAG_LLM_MAX_TOKENS": "60",
+    }
+
+
+def settings_of(env: dict[str, str], **overrides: object) -> Settings:
+    """Settings from local_env's variables, as the CLI would build them from the environment."""
+    values: dict[str, object] = {
+        "articles_dir": Path(env["RAG_ARTICLES_DIR"]),
+        "index_dir": Path(env["RAG_INDEX_DIR"]),
+        "models_dir": Path(env["RAG_MODELS_DIR"]),
+        "k": int(env["RAG_K"]),
+        "llm_max_tokens": int(env["RAG_LLM_MAX_TOKENS"]),
+    }
+    if "RAG_OPENAI_BASE_URL" in env:
+        values["openai_base_url"] = env["RAG_OPENAI_BASE_URL"]
+    return Settings(**{**values, **overrides})

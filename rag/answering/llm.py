@@ -55,7 +55,7 @@ def make_chat_model(spec: str, settings: Settings) -> tuple[BaseChatModel, str]:
         folder = prepare(model, settings.models_dir)
         chat = LocalChatModel(
             folder=folder,
-            max_new_tokens=settings.local_max_new_tokens,
+            max_new_tokens=settings.llm_max_tokens,
             threads=settings.local_threads,
         )
         return chat, str(folder)
@@ -67,6 +67,7 @@ def make_chat_model(spec: str, settings: Settings) -> tuple[BaseChatModel, str]:
             model=model,
             base_url=url,
             temperature=0,
+            num_predict=settings.llm_max_tokens,
             client_kwargs={"timeout": settings.llm_timeout},  # a hung server must not hang rag
         )
         check_endpoint(spec, url)
@@ -85,6 +86,7 @@ def make_chat_model(spec: str, settings: Settings) -> tuple[BaseChatModel, str]:
             base_url=url,
             api_key=key or "not-needed",
             temperature=0,
+            max_tokens=settings.llm_max_tokens,
             timeout=settings.llm_timeout,
             max_retries=0,
         )
@@ -93,6 +95,21 @@ def make_chat_model(spec: str, settings: Settings) -> tuple[BaseChatModel, str]:
     raise LLMError(
         f"--llm {spec!r}: unknown provider {provider!r} (use local:, ollama: or openai:)"
     )
+
+
+def _server_says(exc: Exception, already: str) -> str:
+    """The server's own error message from an HTTP error's body (OpenAI's {"error": {"message"}},
+    FastAPI's {"detail"}), which the client's exception text may leave out; "" if none or
+    already said."""
+    body = getattr(exc, "body", None)
+    if not isinstance(body, dict):
+        return ""
+    error = body.get("error")
+    said = error.get("message") if isinstance(error, dict) else error
+    said = said or body.get("detail") or body.get("message")
+    if not isinstance(said, str) or said in already:
+        return ""
+    return f"- {said}"
 
 
 def check_endpoint(spec: str, url: str, timeout: float = 3.0) -> None:
@@ -160,7 +177,7 @@ class LLMAnswerer:
         except RagError:
             raise
         except Exception as exc:  # providers raise their own client errors; report them as one line
-            detail = " ".join(str(exc).split())[:200].rstrip(".")
+            detail = " ".join(f"{exc} {_server_says(exc, str(exc))}".split())[:300].rstrip(".")
             setting = "RAG_OLLAMA_URL" if self.name.startswith("ollama:") else "RAG_OPENAI_BASE_URL"
             check = f"check that the server is running and {setting}"
             if self.name.startswith("local:"):

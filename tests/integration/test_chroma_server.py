@@ -3,11 +3,7 @@
 from __future__ import annotations
 
 import shutil
-import socket
-import subprocess
 import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -24,14 +20,9 @@ from rag.store import SERVER_MARKER, ChunkStore, Generations, StoreError, collec
 from tests.conftest import SHIPPED_ARTICLES
 from tests.corpus import DRONES, G7, NEW_ARTICLE
 from tests.fakes import HashingEmbeddings
+from tests.integration.servers import free_port, running
 
 pytestmark = pytest.mark.integration
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @contextmanager
@@ -41,43 +32,20 @@ def chroma_server(data: Path) -> Iterator[str]:
     if not chroma.is_file():
         pytest.skip("the chroma CLI is not installed next to this interpreter")
     data.mkdir(parents=True, exist_ok=True)
-    port = _free_port()
-    log = (data / "server.log").open("wb")
-    proc = subprocess.Popen(
-        [
-            str(chroma),
-            "run",
-            "--path",
-            str(data / "db"),
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
+    port = str(free_port())
     url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/api/v2/heartbeat", timeout=2) as resp:
-                    if resp.status == 200:
-                        break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(f"chroma server did not start: {(data / 'server.log').read_text()}")
-                time.sleep(0.3)
+    command = [
+        str(chroma),
+        "run",
+        "--path",
+        str(data / "db"),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        port,
+    ]
+    with running(command, f"{url}/api/v2/heartbeat", data / "server.log"):
         yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
 
 
 @pytest.fixture(scope="module")
@@ -153,7 +121,7 @@ def test_index_update_ask_and_rebuild_through_a_chroma_server(
 
 
 def test_an_unreachable_server_is_one_clear_error(tmp_path: Path) -> None:
-    settings = Settings(chroma_url=f"http://127.0.0.1:{_free_port()}")
+    settings = Settings(chroma_url=f"http://127.0.0.1:{free_port()}")
     gen = Generations(settings.index_dir).create()
     with pytest.raises(StoreError, match="cannot reach the Chroma server at http://127.0.0.1:"):
         ChunkStore(settings, gen).count()
@@ -161,7 +129,7 @@ def test_an_unreachable_server_is_one_clear_error(tmp_path: Path) -> None:
 
 def test_pruning_keeps_a_generation_whose_server_is_down(tmp_path: Path) -> None:
     """Its collection may still be on the server: the next prune, with the server up, drops it."""
-    settings = Settings(chroma_url=f"http://127.0.0.1:{_free_port()}")
+    settings = Settings(chroma_url=f"http://127.0.0.1:{free_port()}")
     generations = Generations(settings.index_dir)
     old, new = generations.create(), generations.create()
     (old / SERVER_MARKER).write_text(

@@ -5,27 +5,24 @@ which is what these tests need: its real output goes through parsing and verific
 what the passages don't support must never stand as an answer. They assert shape and
 grounding, not wording. Greedy decoding makes each run repeat the last.
 
-The converted model folder is made once per run (about 30 s); set RAG_TEST_MODELS_DIR to keep
-it between runs.
+The converted model folder is made once per test run (tests/conftest.py's models_dir).
 """
 
 from __future__ import annotations
 
 import importlib.util
 import json
-import os
 import threading
 import time
-from pathlib import Path
 
 import pytest
 
-from rag.answering import REFUSAL
+from rag.answering import REFUSAL, Answer
 from rag.answering.citations import split_answer
 from rag.answering.llm import LLMAnswerer
 from rag.answering.local import LocalChatModel
 from rag.pipeline import Pipeline
-from rag.settings import Settings
+from tests.conftest import settings_of
 from tests.integration.test_ask_cli import run_rag
 
 pytestmark = pytest.mark.integration
@@ -34,30 +31,6 @@ SMOL = "local:smollm2-135m"
 QWEN = "local:qwen2.5-coder-0.5b"
 FACTORY = "Where is the drone factory being built?"
 MINISTER = "Who is Iran's defence minister?"
-
-
-@pytest.fixture(scope="module")
-def local_env(real_index_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> dict:
-    """The real index's settings, a models folder, two passages and short answers (speed)."""
-    models = os.environ.get("RAG_TEST_MODELS_DIR") or str(tmp_path_factory.mktemp("models"))
-    return {
-        **real_index_env,
-        "RAG_MODELS_DIR": models,
-        "RAG_K": "2",
-        "RAG_LOCAL_MAX_NEW_TOKENS": "60",
-    }
-
-
-def settings_of(env: dict[str, str], **overrides: object) -> Settings:
-    """Settings from env, as the CLI would build them from those variables."""
-    values: dict[str, object] = {
-        "articles_dir": Path(env["RAG_ARTICLES_DIR"]),
-        "index_dir": Path(env["RAG_INDEX_DIR"]),
-        "models_dir": Path(env["RAG_MODELS_DIR"]),
-        "k": int(env["RAG_K"]),
-        "local_max_new_tokens": int(env["RAG_LOCAL_MAX_NEW_TOKENS"]),
-    }
-    return Settings(**{**values, **overrides})
 
 
 @pytest.fixture(scope="module")
@@ -72,10 +45,14 @@ def test_a_streamed_local_answer_is_parsed_and_verified(smol: Pipeline) -> None:
 
     assert answer.answerer == SMOL
     assert len(tokens) > 5  # streamed piece by piece, not at the end
-    streamed = "".join(tokens).strip()
-    parsed = split_answer(streamed)
+    assert_every_sentence_judged(answer, "".join(tokens))
+
+
+def assert_every_sentence_judged(answer: Answer, streamed: str) -> None:
+    """Every sentence the model streamed was judged: it stands, supported by the passages it
+    cites, or is listed as dropped; an answer left with none is verification's refusal."""
+    parsed = split_answer(streamed.strip())
     assert parsed, streamed
-    # Every sentence the model wrote was judged: it stands (verified) or is listed as dropped.
     judged = [s.text for s in answer.sentences] + [s.text for s in answer.dropped]
     assert sorted(set(judged)) == sorted({text for text, _ in parsed})
     ranks = {p.rank for p in answer.passages}
@@ -112,7 +89,13 @@ def test_rag_ask_text_output_names_the_local_answerer(local_env: dict[str, str])
 
 
 def test_a_follow_up_is_condensed_by_the_real_model(smol: Pipeline) -> None:
-    answerer = smol.answerer()
+    assert_condenses_a_follow_up(smol)
+
+
+def assert_condenses_a_follow_up(pipeline: Pipeline) -> None:
+    """The pipeline's model rewrites "And Iran?" into one standalone question that carries the
+    conversation's subject."""
+    answerer = pipeline.answerer()
     assert isinstance(answerer, LLMAnswerer) and answerer.condense is not None
     history = [
         (
@@ -123,7 +106,6 @@ def test_a_follow_up_is_condensed_by_the_real_model(smol: Pipeline) -> None:
     standalone = answerer.condense(history, "And Iran?")
     assert standalone and "\n" not in standalone
     assert standalone != "And Iran?"
-    # the conversation's subject carried into the standalone question
     assert {"drone", "factory", "kirby", "tatarstan"} & set(standalone.lower().split())
 
 
@@ -148,7 +130,7 @@ def test_closing_the_stream_stops_generating(smol: Pipeline) -> None:
 def test_qwen_answers_with_a_verified_citation_and_refuses_the_unanswerable(
     local_env: dict[str, str],
 ) -> None:
-    qwen = Pipeline(settings_of(local_env, llm=QWEN, k=5, local_max_new_tokens=80))
+    qwen = Pipeline(settings_of(local_env, llm=QWEN, k=5, llm_max_tokens=80))
     tokens: list[str] = []
     answer = qwen.ask(FACTORY, on_token=tokens.append)
     assert len(tokens) > 1 and not answer.refused

@@ -98,6 +98,7 @@ def test_streamed_ollama_answer_with_verified_citation(
     real_index_env: dict[str, str], ollama: FakeOllama
 ) -> None:
     env = {**real_index_env, "RAG_OLLAMA_URL": ollama.url}
+    env["RAG_LLM_MAX_TOKENS"] = "150"
     result = rag_ask(env, QUESTION, "--llm", f"ollama:{MODEL}", "--as-of", "2024-03-01")
     assert result.exit_code == 0, result.output
 
@@ -105,6 +106,7 @@ def test_streamed_ollama_answer_with_verified_citation(
     assert request["path"] == "/api/chat"
     assert request["model"] == MODEL and request["stream"] is True
     assert request["options"]["temperature"] == 0
+    assert request["options"]["num_predict"] == 150  # the answer's length is capped
     system, human = request["messages"]
     assert system["role"] == "system" and REFUSAL in system["content"]
     assert human["role"] == "user" and QUESTION in human["content"]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import socket
 import time
 from collections.abc import Iterator
 from http.server import ThreadingHTTPServer
@@ -16,6 +15,7 @@ from typer.testing import CliRunner, Result
 from rag.answering import REFUSAL
 from rag.cli import app
 from tests.integration.http_fakes import JSONHandler, first_passage_sentence, serving
+from tests.integration.servers import free_port
 
 pytestmark = pytest.mark.integration
 
@@ -26,9 +26,12 @@ UNCITED = "Analysts expect more such factories."
 class FakeOpenAI(ThreadingHTTPServer):
     """Speaks /v1/chat/completions: a streamed (SSE) or plain reply quoting passage [1]."""
 
-    def __init__(self, status: int = 200, delay: float = 0.0) -> None:
+    def __init__(
+        self, status: int = 200, delay: float = 0.0, error: dict[str, Any] | None = None
+    ) -> None:
         super().__init__(("127.0.0.1", 0), Handler)
         self.status = status
+        self.error = error or {"error": {"message": "the model crashed"}}  # the body of a non-200
         self.delay = delay  # seconds between streamed chunks
         self.requests: list[dict[str, Any]] = []
         self.answers: list[str] = []
@@ -50,7 +53,7 @@ class Handler(JSONHandler):
             self.send_json(404, {"error": {"message": f"no route {self.path}"}})
             return
         if self.server.status != 200:
-            self.send_json(self.server.status, {"error": {"message": "the model crashed"}})
+            self.send_json(self.server.status, self.server.error)
             return
         answer = f"{first_passage_sentence(body['messages'][-1]['content'])} [1] {UNCITED}"
         self.server.answers.append(answer)
@@ -87,9 +90,11 @@ def _envelope(kind: str) -> dict[str, Any]:
     return {"id": "chatcmpl-test", "object": kind, "created": 1, "model": "test-model"}
 
 
-def serve(status: int = 200, delay: float = 0.0) -> Iterator[FakeOpenAI]:
+def serve(
+    status: int = 200, delay: float = 0.0, error: dict[str, Any] | None = None
+) -> Iterator[FakeOpenAI]:
     """A FakeOpenAI serving on a thread for as long as the generator is suspended."""
-    yield from serving(FakeOpenAI(status, delay))
+    yield from serving(FakeOpenAI(status, delay, error))
 
 
 @pytest.fixture
@@ -102,13 +107,6 @@ def openai_server() -> Iterator[FakeOpenAI]:
 def broken_server() -> Iterator[FakeOpenAI]:
     """A server that answers every completion with HTTP 500."""
     yield from serve(500)
-
-
-def free_port() -> int:
-    """A port on 127.0.0.1 with nothing listening."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def rag_ask(env: dict[str, str], *args: str) -> Result:
@@ -130,13 +128,14 @@ def assert_one_clear_error(result: Result, *mentions: str) -> None:
 def test_streamed_answer_with_verified_citation(
     real_index_env: dict[str, str], openai_server: FakeOpenAI
 ) -> None:
-    env = {**real_index_env, "RAG_OPENAI_BASE_URL": openai_server.url}
+    env = {**real_index_env, "RAG_OPENAI_BASE_URL": openai_server.url, "RAG_LLM_MAX_TOKENS": "150"}
     result = rag_ask(env, QUESTION, "--llm", "openai:test-model")
     assert result.exit_code == 0, result.output
 
     (request,) = openai_server.requests
     assert request["path"] == "/v1/chat/completions"
     assert request["model"] == "test-model" and request["stream"] is True
+    assert request["max_completion_tokens"] == 150  # the answer's length is capped
     system, human = request["messages"]
     assert system["role"] == "system" and REFUSAL in system["content"]
     assert human["role"] == "user"
@@ -207,8 +206,19 @@ def test_server_error_is_one_clear_error(
 ) -> None:
     env = {**real_index_env, "RAG_OPENAI_BASE_URL": broken_server.url}
     result = rag_ask(env, QUESTION, "--llm", "openai:test-model")
-    assert_one_clear_error(result, broken_server.url, "500")
+    assert_one_clear_error(result, broken_server.url, "500", "the model crashed")
     assert len(broken_server.requests) == 1  # no silent retries
+
+
+def test_a_servers_own_error_detail_is_in_the_one_line_error(
+    real_index_env: dict[str, str],
+) -> None:
+    """FastAPI servers (transformers serve, among others) say what is wrong in {"detail"}."""
+    detail = "Server is pinned to 'other-model'; requested 'test-model'."
+    for server in serve(400, error={"detail": detail}):
+        env = {**real_index_env, "RAG_OPENAI_BASE_URL": server.url}
+        result = rag_ask(env, QUESTION, "--llm", "openai:test-model")
+        assert_one_clear_error(result, server.url, "400", detail.rstrip("."))
 
 
 def test_unreachable_ollama_is_one_clear_error(real_index_env: dict[str, str]) -> None:

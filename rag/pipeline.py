@@ -47,6 +47,7 @@ class Pipeline:
         self.retriever = Retriever(settings, self.embedder)
         self._chat_model = chat_model
         self._answerers: dict[tuple[str, Tuning], Answerer] = {}
+        self._resolved: dict[tuple[str | None, ...], tuple[str, str | None]] = {}
 
     def with_settings(self, settings: Settings) -> Pipeline:
         """This pipeline under other settings, sharing the embedder, index and answerers."""
@@ -56,7 +57,7 @@ class Pipeline:
 
     def answerer(self) -> Answerer:
         """The answerer settings.llm names ('auto' resolves from settings), built once."""
-        resolved = resolve_spec(self.settings)
+        resolved, _ = self._resolve()
         # An injected chat model answers every spec but an explicit 'extractive' ('auto' too).
         if self._chat_model is not None and self.settings.llm != "extractive":
             resolved = f"fake:{type(self._chat_model).__name__}"
@@ -64,6 +65,14 @@ class Pipeline:
         if key not in self._answerers:
             self._answerers[key] = self._build(resolved)
         return self._answerers[key]
+
+    def _resolve(self) -> tuple[str, str | None]:
+        """resolve_spec, once per answerer configuration ('auto' may ask Ollama if it is up)."""
+        s = self.settings
+        key = (s.llm, s.local_model, s.ollama_model, s.ollama_url, s.openai_model)
+        if key not in self._resolved:
+            self._resolved[key] = resolve_spec(s)
+        return self._resolved[key]
 
     def _build(self, resolved: str) -> Answerer:
         if resolved == "extractive":
@@ -84,6 +93,9 @@ class Pipeline:
         settings = self.settings
         question, note = clean(question, settings.max_question_chars)
         answerer = self.answerer()
+        passed_over = self._resolve()[1]  # 'auto' skipped a configured LLM that can't answer
+        if passed_over:
+            note = f"{note}; {passed_over}" if note else passed_over
         t = time.perf_counter()
         text, carried = standalone(question, conversation, answerer.condense)
         query = analyse(text, settings.as_of or date.today(), settings.tuning)
@@ -234,6 +246,7 @@ def to_json(answer: Answer) -> dict[str, Any]:
         "refused": answer.refused,
         "refused_by": answer.refused_by,
         "answerer": answer.answerer,
+        "note": answer.note,  # also on stderr: a long question cut, articles left out, ...
         "as_of": answer.as_of.isoformat() if answer.as_of else None,
         "query": answer.query.to_json() if answer.query else None,
         "picks": [

@@ -23,20 +23,49 @@ class LLMError(RagError):
     """The LLM endpoint failed or could not be reached."""
 
 
-def resolve_spec(settings: Settings) -> str:
-    """The answerer to use: an explicit 'local:M' / 'ollama:M' / 'openai:M' / 'extractive', or
-    for 'auto' the first configured of RAG_LOCAL_MODEL, RAG_OLLAMA_MODEL and RAG_OPENAI_MODEL
-    (a model in this process needs no server), else 'extractive'."""
+def resolve_spec(settings: Settings) -> tuple[str, str | None]:
+    """(the answerer to use, why a configured LLM was passed over or None).
+
+    An explicit 'local:M' / 'ollama:M' / 'openai:M' / 'extractive' is used as given. 'auto'
+    takes the first that can answer: RAG_LOCAL_MODEL (in this process, no server), RAG_OLLAMA_MODEL
+    when that Ollama answers and lists the model, RAG_OPENAI_MODEL, else 'extractive'.
+    """
     spec = settings.llm.strip()
     if spec != "auto":
-        return spec
+        return spec, None
     if settings.local_model:
-        return f"local:{settings.local_model}"
+        return f"local:{settings.local_model}", None
+    passed_over = None
     if settings.ollama_model:
-        return f"ollama:{settings.ollama_model}"
+        problem = ollama_problem(settings.ollama_model, settings.ollama_url, timeout=1.0)
+        if problem is None:
+            return f"ollama:{settings.ollama_model}", None
+        passed_over = f"auto: {problem}"
     if settings.openai_model:
-        return f"openai:{settings.openai_model}"
-    return "extractive"
+        return f"openai:{settings.openai_model}", passed_over
+    if passed_over:
+        passed_over += "; answered extractively"
+    return "extractive", passed_over
+
+
+def ollama_problem(model: str, url: str, timeout: float) -> str | None:
+    """Why Ollama at url cannot answer with model (unreachable, or the model is not pulled),
+    or None when it can (or its listing says nothing either way)."""
+    import httpx
+
+    try:
+        response = httpx.get(f"{url.rstrip('/')}/api/tags", timeout=timeout)
+    except httpx.HTTPError as exc:
+        return f"Ollama at {url} cannot be reached ({exc.__class__.__name__})"
+    if response.status_code != 200:
+        return None  # not Ollama's listing: let the answer itself say what is wrong
+    try:
+        names = {m.get("name", "") for m in response.json().get("models", [])}
+    except (ValueError, AttributeError):
+        return None
+    if names and not ({model, f"{model}:latest"} & names):
+        return f"model {model!r} not found on Ollama at {url} (`ollama pull {model}` fetches it)"
+    return None
 
 
 def make_chat_model(spec: str, settings: Settings) -> tuple[BaseChatModel, str]:
@@ -122,26 +151,20 @@ def check_endpoint(spec: str, url: str, timeout: float = 3.0) -> None:
     import httpx
 
     provider, _, model = spec.partition(":")
-    listing = f"{url.rstrip('/')}/api/tags" if provider == "ollama" else f"{url.rstrip('/')}/models"
-    setting = "RAG_OLLAMA_URL" if provider == "ollama" else "RAG_OPENAI_BASE_URL"
+    if provider == "ollama":
+        problem = ollama_problem(model, url, timeout)
+        if problem is None:
+            return
+        if "cannot be reached" in problem:
+            problem += "; check that the server is running and RAG_OLLAMA_URL"
+        raise LLMError(f"the LLM {spec}: {problem}, or answer offline with --llm extractive")
     try:
-        response = httpx.get(listing, timeout=timeout)
+        httpx.get(f"{url.rstrip('/')}/models", timeout=timeout)
     except httpx.HTTPError as exc:
         raise LLMError(
             f"the LLM {spec} at {url} cannot be reached ({exc.__class__.__name__}); check that "
-            f"the server is running and {setting}, or answer offline with --llm extractive"
+            "the server is running and RAG_OPENAI_BASE_URL, or answer offline with --llm extractive"
         ) from exc
-    if provider != "ollama" or response.status_code != 200:
-        return
-    try:
-        names = {m.get("name", "") for m in response.json().get("models", [])}
-    except (ValueError, AttributeError):
-        return  # not Ollama's listing: let the answer itself say what is wrong
-    if names and not ({model, f"{model}:latest"} & names):
-        raise LLMError(
-            f"the LLM {spec} at {url}: model {model!r} not found on the server; "
-            f"`ollama pull {model}` fetches it, or answer offline with --llm extractive"
-        )
 
 
 def format_passages(passages: Sequence[Passage]) -> str:

@@ -12,9 +12,13 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
+import re
 import threading
 import time
+from pathlib import Path
 
+import pexpect
 import pytest
 
 from rag.answering import REFUSAL, Answer
@@ -120,6 +124,49 @@ def test_closing_the_stream_stops_generating(smol: Pipeline) -> None:
     stream.close()
     assert time.perf_counter() - started < 5
     assert not any(t.name == "rag-local-generate" for t in threading.enumerate())
+
+
+def test_ctrl_c_in_rag_chat_stops_the_local_model(
+    smol: Pipeline, local_env: dict[str, str], tmp_path: Path
+) -> None:
+    """In a real terminal: Ctrl-C while the model streams prints 'cancelled', gives the prompt
+    back, and the model stops computing (the process goes idle)."""
+    from tests.integration.test_chat_pty import PROMPT, screen_text, spawn_chat
+
+    # Greedy decoding: the chat's answer begins with the words this one begins with.
+    tokens: list[str] = []
+    smol.ask(FACTORY, on_token=tokens.append)
+    first_words = "".join(tokens).split()[:3]
+    assert len(first_words) == 3
+
+    env = {**local_env, "RAG_LLM_MAX_TOKENS": "400"}  # far longer than the test waits for
+    child = spawn_chat(env, tmp_path, "--llm", SMOL)
+    try:
+        child.expect_exact(PROMPT)
+        child.sendline(FACTORY)
+        child.expect(r"\s+".join(re.escape(w) for w in first_words))  # streaming has begun
+        child.sendintr()
+        started = time.monotonic()
+        child.expect_exact("cancelled", timeout=30)
+        assert time.monotonic() - started < 10
+        child.expect_exact(PROMPT)
+        assert "answered by" not in screen_text(child.before)
+        before = _cpu_seconds(child.pid)
+        time.sleep(3)
+        assert _cpu_seconds(child.pid) - before < 0.5  # no thread still generating
+        child.sendline("/quit")
+        child.expect(pexpect.EOF)
+        child.close()
+        assert child.exitstatus == 0
+    finally:
+        if child.isalive():
+            child.terminate(force=True)
+
+
+def _cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) the process has used, from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 @pytest.mark.skipif(

@@ -135,6 +135,20 @@ def test_auto_uses_the_configured_ollama_model_and_json_checks_it(
     assert f"The question is asked on {today}" in ollama.requests[0]["messages"][-1]["content"]
 
 
+def test_auto_passes_over_an_ollama_without_the_model_and_says_so(
+    real_index_env: dict[str, str],
+) -> None:
+    for ollama in serving(FakeOllama(models=("mistral",))):
+        env = {**real_index_env, "RAG_OLLAMA_URL": ollama.url, "RAG_OLLAMA_MODEL": MODEL}
+        result = rag_ask(env, QUESTION, "--json")
+        assert result.exit_code == 0, result.output
+        data = json.loads(result.stdout)
+        assert data["answerer"] == "extractive" and not data["refused"]
+        assert f"auto: model '{MODEL}' not found on Ollama at {ollama.url}" in data["note"]
+        assert "answered extractively" in data["note"]
+        assert ollama.listings == 1 and ollama.requests == []
+
+
 def test_a_model_that_was_never_pulled_is_one_clear_error(
     real_index_env: dict[str, str], ollama: FakeOllama
 ) -> None:

@@ -43,6 +43,7 @@ def test_json_has_exactly_the_documented_shape(cli: CliRunner) -> None:
         "refused",
         "refused_by",
         "answerer",
+        "note",
         "as_of",
         "query",
         "picks",
@@ -58,7 +59,7 @@ def test_json_has_exactly_the_documented_shape(cli: CliRunner) -> None:
     assert data["dropped"] == [] and data["recited"] == []
     assert data["answerer"] == "extractive"
     assert data["refused"] is False
-    assert data["as_of"] is None
+    assert data["as_of"] is None and data["note"] is None
     assert data["refused_by"] is None
     assert data["fallback_from"] is None
     # The analysed question, so a refusal or a pick can be explained from the output.

@@ -337,27 +337,36 @@ def test_unreachable_ollama_names_the_url_before_any_search(llm_settings: Settin
 
 
 @pytest.mark.parametrize(
-    ("env", "spec"),
+    ("env", "spec", "passed_over"),
     [
-        ({}, "extractive"),
-        ({"RAG_OLLAMA_MODEL": "llama3.2"}, "ollama:llama3.2"),
-        ({"RAG_OPENAI_MODEL": "gpt-4o-mini"}, "openai:gpt-4o-mini"),
-        # a model in this process first, then Ollama, then an OpenAI-compatible server
-        ({"RAG_OPENAI_MODEL": "gpt-4o-mini", "RAG_OLLAMA_MODEL": "x"}, "ollama:x"),
+        ({}, "extractive", None),
+        ({"RAG_OPENAI_MODEL": "gpt-4o-mini"}, "openai:gpt-4o-mini", None),
+        # a model in this process first, asking no server
         (
             {"RAG_LOCAL_MODEL": "smollm2-135m", "RAG_OLLAMA_MODEL": "x", "RAG_OPENAI_MODEL": "m"},
             "local:smollm2-135m",
+            None,
         ),
-        ({"RAG_LOCAL_MODEL": "/models/q.gguf"}, "local:/models/q.gguf"),
-        ({"RAG_LLM": "ollama:qwen2.5", "RAG_OPENAI_MODEL": "gpt-4o-mini"}, "ollama:qwen2.5"),
+        ({"RAG_LOCAL_MODEL": "/models/q.gguf"}, "local:/models/q.gguf", None),
+        ({"RAG_LLM": "ollama:qwen2.5", "RAG_OPENAI_MODEL": "gpt-4o-mini"}, "ollama:qwen2.5", None),
+        # an Ollama that does not answer is passed over, and the answer says so
+        ({"RAG_OLLAMA_MODEL": "x", "RAG_OPENAI_MODEL": "m"}, "openai:m", "cannot be reached"),
+        ({"RAG_OLLAMA_MODEL": "x"}, "extractive", "answered extractively"),
     ],
 )
 def test_auto_resolves_from_settings(
-    monkeypatch: pytest.MonkeyPatch, env: dict[str, str], spec: str
+    monkeypatch: pytest.MonkeyPatch, env: dict[str, str], spec: str, passed_over: str | None
 ) -> None:
+    monkeypatch.setenv("RAG_OLLAMA_URL", f"http://127.0.0.1:{free_port()}")  # nothing there
     for key, value in env.items():
         monkeypatch.setenv(key, value)
-    assert resolve_spec(Settings()) == spec
+    resolved, note = resolve_spec(Settings())
+    assert resolved == spec
+    if passed_over is None:
+        assert note is None
+    else:
+        assert note is not None and note.startswith("auto: Ollama at http://127.0.0.1:")
+        assert passed_over in note
 
 
 @pytest.mark.parametrize("spec", ["gpt-4", "claude:opus", "ollama:", "olama:llama3"])

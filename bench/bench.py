@@ -40,6 +40,8 @@ ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CORPUS = ROOT.parent / "shared" / "bench" / "rtqa-2022"
 DEFAULT_OUT = ROOT / "bench" / "RESULTS.md"
 DEFAULT_JSON = ROOT / "bench" / "results.json"
+# What `python bench/local_llm.py MODEL --save` measured: a local model beside the extractive one.
+DEFAULT_LOCAL = ROOT / "bench" / "local_llm.jsonl"
 ADDED_ARTICLE = "zz-bench-added-article.txt"
 
 # name: (results path, comparison, limit, unit); checked against every run, never in tests.
@@ -650,7 +652,50 @@ def table(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def markdown(results: dict[str, Any], json_path: Path, out_path: Path) -> str:
+def local_section(local_path: Path, out_path: Path) -> list[str]:
+    """RESULTS.md lines for a local model's answers (bench/local_llm.py's saved runs), each
+    question's time to first token and answer time beside the extractive `ask` on it."""
+    runs: list[tuple[dict[str, Any], list[dict[str, Any]]]] = []
+    for line in local_path.read_text().splitlines():
+        record = json.loads(line)
+        if "model" in record:
+            runs.append((record, []))
+        elif runs:
+            runs[-1][1].append(record)
+    ref = Path(os.path.relpath(local_path.resolve(), out_path.resolve().parent)).as_posix()
+    lines = [
+        "",
+        "## A local model (`--llm local:`) beside the extractive answerer",
+        "",
+        f"Measured by `python bench/local_llm.py MODEL --save` over an index of the shipped "
+        f"articles (k=5: prompts of 1,700-2,400 tokens), one question at a time, the model's "
+        f"time alone (retrieval excluded) and then the whole warm extractive `ask` on the same "
+        f"question in the same process. Raw lines: [{ref}]({ref}).",
+        "",
+        "| model | run | threads | question | prompt tokens | first token | answer "
+        "| tokens written | extractive `ask` | load avg |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for head, rows in runs:
+        run = f"{head.get('date', '?')} @ {head.get('commit') or '?'}"
+        for r in rows:
+            lines.append(
+                f"| {head['model']} | {run} | {r['threads']} | {r['question']} "
+                f"| {r['prompt_tokens']} | {r['ttft_s']} s | {r['answer_s']} s "
+                f"| {r['generated_tokens']} | {r['extractive_ask_s']} s | {r['load_average']} |"
+            )
+    lines += [
+        "",
+        "Reading the prompt dominates: nearly all of a short answer's time passes before its "
+        "first token. The load average column is the machine's 1-minute load as each question "
+        "finished: above 2 (two cores), other processes slowed the model.",
+    ]
+    return lines
+
+
+def markdown(
+    results: dict[str, Any], json_path: Path, out_path: Path, local_path: Path | None = None
+) -> str:
     """bench/RESULTS.md: the table, the machine, and how each figure was taken."""
     m = results["machine"]
     cfg = results["config"]
@@ -727,6 +772,8 @@ def markdown(results: dict[str, Any], json_path: Path, out_path: Path) -> str:
             f"ONNX Runtime fp32 {probe['onnx_chunks_per_s']} chunks/s; minimum cosine between "
             f"the two {probe['min_cosine']}."
         )
+    if local_path is not None and local_path.is_file():
+        parts += local_section(local_path, out_path)
     return "\n".join(parts) + "\n"
 
 
@@ -749,6 +796,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--workdir", type=Path, help="keep the indexes here (default: a tmp dir)")
     parser.add_argument("--out", type=Path, help="RESULTS.md to write")
     parser.add_argument("--json", type=Path, dest="json_out", help="results JSON to write")
+    parser.add_argument(
+        "--render",
+        action="store_true",
+        help="only rewrite RESULTS.md from the saved results JSON and bench/local_llm.jsonl",
+    )
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("worker_args", nargs="*", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -774,6 +826,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     out = args.out or (config.workdir / "RESULTS.md" if quick else DEFAULT_OUT)
     json_out = args.json_out or (config.workdir / "results.json" if quick else DEFAULT_JSON)
 
+    local = None if quick else DEFAULT_LOCAL
+    if args.render:
+        out.write_text(markdown(json.loads(json_out.read_text()), json_out, out, local))
+        print(f"wrote {out}", file=sys.stderr)
+        return 0
+
     def log(message: str) -> None:
         print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
@@ -788,7 +846,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     json_out.parent.mkdir(parents=True, exist_ok=True)
     json_out.write_text(json.dumps(results, indent=1) + "\n")
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(markdown(results, json_out, out))
+    out.write_text(markdown(results, json_out, out, local))
     print(table(results))
     print(f"\nwrote {out} and {json_out}", file=sys.stderr)
     return 0

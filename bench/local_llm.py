@@ -6,7 +6,10 @@ from the repo root over an index of the shipped articles (`rag index` first):
 
     python bench/local_llm.py qwen2.5-coder-0.5b --threads 1 2
 
-Prints one JSON object a line, then a summary line. The model must be installed (see README).
+Prints one JSON object a line: the model and machine, then one per question and thread count.
+`--save bench/local_llm.jsonl` also appends them there, which `python bench/bench.py --render`
+shows in bench/RESULTS.md beside the extractive answerer. The model must be installed (see
+README).
 """
 
 from __future__ import annotations
@@ -31,7 +34,15 @@ def main() -> None:
     parser.add_argument("model", help="a packaged model name or a .gguf path")
     parser.add_argument("--threads", type=int, nargs="+", default=[1])
     parser.add_argument("--max-new-tokens", type=int, default=200)
+    parser.add_argument("--save", type=argparse.FileType("a"), help="also append the lines here")
     args = parser.parse_args()
+
+    def emit(record: dict) -> None:
+        line = json.dumps(record)
+        print(line, flush=True)
+        if args.save:
+            args.save.write(line + "\n")
+            args.save.flush()
 
     import torch
 
@@ -53,18 +64,17 @@ def main() -> None:
     loaded = time.perf_counter() - started
     tokenizer = chat._tokenizer  # noqa: SLF001 - loaded above; counts tokens only
     extractive = pipeline.with_settings(settings.with_overrides(llm="extractive"))
-    print(
-        json.dumps(
-            {
-                "model": args.model,
-                "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
-                "torch": torch.__version__,
-                "load_average_at_start": round(load_avg, 2),
-                "prepare_s": round(prepared, 2),
-                "load_and_first_reply_s": round(loaded, 2),
-            }
-        ),
-        flush=True,
+    emit(
+        {
+            "model": args.model,
+            "date": date.today().isoformat(),
+            "commit": _commit(),
+            "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
+            "torch": torch.__version__,
+            "load_average_at_start": round(load_avg, 2),
+            "prepare_s": round(prepared, 2),
+            "load_and_first_reply_s": round(loaded, 2),
+        }
     )
     for threads in args.threads:
         torch.set_num_threads(threads)
@@ -86,23 +96,33 @@ def main() -> None:
             extractive.ask(question)
             extractive_s = time.perf_counter() - t0
             decode = (generated - 1) / (total - first) if first and generated > 1 else None
-            print(
-                json.dumps(
-                    {
-                        "threads": threads,
-                        "question": question,
-                        "prompt_tokens": prompt,
-                        "ttft_s": round(first or 0.0, 2),
-                        "answer_s": round(total, 2),
-                        "generated_tokens": generated,
-                        "decode_tokens_per_s": round(decode, 1) if decode else None,
-                        "prompt_tokens_per_s": round(prompt / first, 1) if first else None,
-                        "extractive_ask_s": round(extractive_s, 2),
-                        "load_average": round(os.getloadavg()[0], 2),
-                    }
-                ),
-                flush=True,
+            emit(
+                {
+                    "threads": threads,
+                    "question": question,
+                    "prompt_tokens": prompt,
+                    "ttft_s": round(first or 0.0, 2),
+                    "answer_s": round(total, 2),
+                    "generated_tokens": generated,
+                    "decode_tokens_per_s": round(decode, 1) if decode else None,
+                    "prompt_tokens_per_s": round(prompt / first, 1) if first else None,
+                    "extractive_ask_s": round(extractive_s, 2),
+                    "load_average": round(os.getloadavg()[0], 2),
+                }
             )
+
+
+def _commit() -> str | None:
+    """The repository's commit (short), if git can tell."""
+    import subprocess
+
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True
+        )
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return out.stdout.strip() or None
 
 
 if __name__ == "__main__":

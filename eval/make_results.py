@@ -3,6 +3,8 @@
     python eval/make_results.py                  # run both sets, then write RESULTS.md
     python eval/make_results.py --only shipped   # run one set; RESULTS.md shows both summaries
     python eval/make_results.py --skip-run       # rewrite RESULTS.md from the last summaries
+    python eval/make_results.py --record-local OUT --label "1.5B" --skip-run
+                                                 # keep a local model's eval (OUT/summary.json)
 
 Each set is run through the installed `rag eval` command exactly as a user would run it, into
 eval/out/<name>/ (gitignored); indexing the 763 rtqa-2022 articles takes about 15 minutes the
@@ -28,6 +30,17 @@ ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "eval" / "out"
 RESULTS = ROOT / "eval" / "RESULTS.md"
 RTQA = ROOT.parent / "shared" / "bench" / "rtqa-2022"
+# A local model's eval runs take hours here, so their summaries are kept (the figures only),
+# one a line, beside the extractive answerer's on the same questions: see local_section().
+LOCAL_RUNS = ROOT / "eval" / "local_llm.jsonl"
+LOCAL_METRICS = (
+    "answer_accuracy",
+    "citation_precision",
+    "refusal_accuracy",
+    "false_refusal_rate",
+    "latency_ms_p50",
+    "latency_ms_p95",
+)
 
 
 @dataclass(frozen=True)
@@ -338,6 +351,7 @@ def render(summaries: dict[str, dict[str, Any] | None]) -> str:
     ]
     for name, spec in SETS.items():
         lines += section(spec, summaries.get(name))
+    lines += local_section()
     lines += audit_section()
     lines += variants_section()
     lines += weights_section()
@@ -528,11 +542,74 @@ def variants_section() -> list[str]:
     return lines + [""]
 
 
+def record_local(out_dir: Path, label: str) -> dict[str, Any]:
+    """Append the figures of the eval run in out_dir (its summary.json) to eval/local_llm.jsonl."""
+    summary = json.loads((out_dir / "summary.json").read_text())
+    keep = ("answerer", "llm_fallback", "k", "n", "n_answerable", "n_unanswerable")
+    record = {
+        "label": label,
+        "questions": Path(summary["set"]).name,
+        **{key: summary.get(key) for key in keep},
+        **{metric: summary.get(metric) for metric in LOCAL_METRICS},
+        "failed_ids": {k: v for k, v in summary.get("failed_ids", {}).items() if v},
+        "version": summary.get("version"),
+        "timestamp": summary.get("timestamp"),
+        "seconds": summary.get("seconds"),
+    }
+    with LOCAL_RUNS.open("a", encoding="utf-8") as fh:
+        fh.write(json.dumps(record, ensure_ascii=False) + "\n")
+    return record
+
+
+def local_section() -> list[str]:
+    """Each kept local-model run beside the extractive answerer on the same questions."""
+    if not LOCAL_RUNS.is_file():
+        return []
+    runs = [json.loads(line) for line in LOCAL_RUNS.read_text().splitlines() if line.strip()]
+    lines = [
+        "## A local model (`--llm local:`) beside the extractive answerer",
+        "",
+        "Kept by `python eval/make_results.py --record-local OUT --label LABEL` from `rag eval "
+        "--llm ... --out OUT` runs (eval/local_llm.jsonl); the extractive rows are runs on the "
+        "same question files. `rag eval --llm local:MODEL` runs one torch thread; how each run "
+        "shared the machine, and where each model loses, is in eval/LOCAL_LLM.md.",
+        "",
+    ]
+    for questions in dict.fromkeys(run["questions"] for run in runs):
+        group = [run for run in runs if run["questions"] == questions]
+        first = group[0]
+        lines += [
+            f"`{questions}`: {first['n']} questions ({first['n_answerable']} answerable, "
+            f"{first['n_unanswerable']} unanswerable), k={first['k']}.",
+            "",
+            "| answerer | " + " | ".join(LOCAL_METRICS) + " | run |",
+            "|---|" + "---|" * (len(LOCAL_METRICS) + 1),
+        ]
+        for run in group:
+            cells = " | ".join(fmt(m, run.get(m)) for m in LOCAL_METRICS)
+            when = f"{(run.get('timestamp') or '?')[:16]}, {run.get('seconds') or 0:.0f} s"
+            lines.append(f"| {run['label']} | {cells} | {when} |")
+        lines.append("")
+    return lines
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", choices=sorted(SETS), help="run this set only")
     parser.add_argument("--skip-run", action="store_true", help="only rewrite RESULTS.md")
+    parser.add_argument(
+        "--record-local",
+        type=Path,
+        metavar="OUT",
+        help="keep the figures of the eval run in OUT (a local model's) for RESULTS.md",
+    )
+    parser.add_argument("--label", help="the answerer's label for --record-local")
     args = parser.parse_args()
+    if args.record_local:
+        if not args.label:
+            parser.error("--record-local needs --label (how the answerer is named in the table)")
+        record = record_local(args.record_local, args.label)
+        print(f"kept {record['label']} on {record['questions']}", file=sys.stderr)
     if not args.skip_run:
         for name, spec in SETS.items():
             if args.only in (None, name):

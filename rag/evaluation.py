@@ -293,6 +293,7 @@ def run(
     }
     summary.update(
         answerer=answerer,
+        llm_fallback=settings.llm_fallback,
         k=settings.k,
         as_of=settings.as_of.isoformat() if settings.as_of else None,
         dated_questions=sum(1 for q in questions if q.asked),

@@ -54,6 +54,7 @@ def summary(machine: Machine) -> dict[str, Any]:
 def no_other_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """No variant, weights, probe or audit output: only the summaries given are shown."""
     monkeypatch.setattr(make_results, "OUT", tmp_path)
+    monkeypatch.setattr(make_results, "LOCAL_RUNS", tmp_path / "local_llm.jsonl")
     monkeypatch.setattr(rtqa_audit, "RUN", tmp_path / "rtqa-2022" / "results.jsonl")
 
 
@@ -70,3 +71,26 @@ def test_results_name_the_machine_the_sets_ran_on_not_the_one_writing_them() -> 
 def test_results_before_any_run_name_this_machine() -> None:
     text = make_results.render({})
     assert f"Machine: {describe(make_results.machine())}." in text
+
+
+def test_a_kept_local_run_is_shown_beside_the_extractive_run_on_the_same_questions(
+    tmp_path: Path,
+) -> None:
+    import json
+
+    assert make_results.local_section() == []  # nothing kept, no section
+    for name, answerer, accuracy in (("ext", "extractive", 0.9), ("q15", "local:q", 0.25)):
+        out = tmp_path / name
+        out.mkdir()
+        run = {**summary(RAN_ON), "answerer": answerer, "answer_accuracy": accuracy}
+        run.update(set="/somewhere/holdout.jsonl", latency_ms_p50=91194.2)
+        (out / "summary.json").write_text(json.dumps(run))
+        make_results.record_local(out, "1.5B" if name == "q15" else "extractive")
+
+    text = "\n".join(make_results.local_section())
+
+    assert "`holdout.jsonl`: 3 questions (2 answerable, 1 unanswerable), k=5." in text
+    rows = [line for line in text.splitlines() if line.startswith(("| extractive", "| 1.5B"))]
+    assert rows[0].startswith("| extractive | 0.900 |")
+    assert rows[1].startswith("| 1.5B | 0.250 |") and "91194 ms" in rows[1]
+    assert "2026-01-02T03:04, 12 s" in rows[1]

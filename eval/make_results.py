@@ -261,7 +261,7 @@ def fmt(metric: str, value: Any) -> str:
     if value is None:
         return "-"
     if metric.startswith("latency"):
-        return f"{value:.0f} ms"
+        return f"{value / 1000:.1f} s" if value >= 10_000 else f"{value:.0f} ms"
     return f"{value:.3f}" if isinstance(value, float) else str(value)
 
 

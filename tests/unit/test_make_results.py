@@ -92,5 +92,5 @@ def test_a_kept_local_run_is_shown_beside_the_extractive_run_on_the_same_questio
     assert "`holdout.jsonl`: 3 questions (2 answerable, 1 unanswerable), k=5." in text
     rows = [line for line in text.splitlines() if line.startswith(("| extractive", "| 1.5B"))]
     assert rows[0].startswith("| extractive | 0.900 |")
-    assert rows[1].startswith("| 1.5B | 0.250 |") and "91194 ms" in rows[1]
+    assert rows[1].startswith("| 1.5B | 0.250 |") and "91.2 s" in rows[1]
     assert "2026-01-02T03:04, 12 s" in rows[1]

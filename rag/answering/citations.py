@@ -152,7 +152,7 @@ def recite(
     but don't answer the question."""
 
     def qualifies(s: Sentence) -> bool:
-        words = set(tokenize([s.text])[0])
+        words = _content_words([s.text])[0]
         if s.supported or len(words) < tuning.min_recite_words:
             return False
         return bool(s.cites) or len(words & asked) >= tuning.recite_question_share * len(asked)
@@ -187,10 +187,21 @@ def _says_all(sentence: str, passage_sents: list[str]) -> bool:
     a model's own citation does: a passage saying "Foreign Minister Hossein Amirabdollahian"
     shares four of the five words of "Iran's defense minister is Hossein Amirabdollahian".
     """
-    words = set(tokenize([sentence])[0])
+    words = _content_words([sentence])[0]
     pairs = zip(passage_sents, passage_sents[1:], strict=False)  # the second is one shorter
     spans = passage_sents + [a + " " + b for a, b in pairs]
-    return any(words <= set(tokens) for tokens in tokenize(spans))
+    return any(words <= tokens for tokens in _content_words(spans))
+
+
+# Forms of "be", "have" and "do" that the stop-word list lacks ("being", "having", "doing")
+# stem to these: they carry no content, and a passage's "will be built" has no "be" left to
+# match an answer's "is being built".
+_AUXILIARY_STEMS = frozenset({"be", "have", "do"})
+
+
+def _content_words(texts: list[str]) -> list[set[str]]:
+    """Each text's content-word stems: its BM25 tokens less the auxiliary verbs' stems."""
+    return [set(tokens) - _AUXILIARY_STEMS for tokens in tokenize(texts)]
 
 
 def _passage_sentences(passages: Sequence[Passage]) -> dict[int, list[str]]:
@@ -241,8 +252,7 @@ def _check(
     asked: frozenset[str] = frozenset(),
 ) -> tuple[bool, str]:
     """(supported, the passage sentence that best supports it)."""
-    words = set(tokenize([sentence])[0])
-    passage_words = set(tokenize([passage.text])[0])
+    words, passage_words = _content_words([sentence, passage.text])
     # A sentence repeating a word of the question that the passage lacks answers the question's
     # premise, not the passage: "Iran's defence minister is Hossein Amirabdollahian" from a
     # passage naming him foreign minister shares most of its words, but not "defence".
@@ -270,6 +280,6 @@ def _check(
 
 
 def _best_lexical(words: set[str], passage_sents: list[str]) -> str:
-    tokens = tokenize(passage_sents)
-    best = max(range(len(passage_sents)), key=lambda i: len(words & set(tokens[i])))
+    tokens = _content_words(passage_sents)
+    best = max(range(len(passage_sents)), key=lambda i: len(words & tokens[i]))
     return passage_sents[best]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import socket
 from datetime import date
 from pathlib import Path
@@ -94,6 +95,26 @@ def test_prompt_holds_rules_numbered_passages_and_question(llm_settings: Setting
         assert header in human.content
         assert passage.text.strip() in human.content
         assert passage.text.strip() not in system.content
+
+
+def test_the_prompts_show_the_citation_form_with_no_example_answer_to_repeat(
+    llm_settings: Settings,
+) -> None:
+    """A small model repeats an example sentence as its answer: with "The factory is in
+    Tatarstan [2]." as the example, Qwen2.5-Coder-1.5B answered 5 of 30 rtqa-2022 questions
+    (none about Tatarstan) with exactly that sentence. The examples show the form alone."""
+    recorder = Recorder()
+    p = pipeline(llm_settings, replying("It is in Tatarstan [1].", recorder=recorder))
+    answer = p.ask(QUESTION)
+    (messages,) = recorder.calls
+    instructions = "\n".join(str(m.content) for m in messages)
+    for passage in answer.passages:
+        instructions = instructions.replace(passage.text.strip(), "").replace(passage.title, "")
+    instructions = instructions.replace(QUESTION, "")
+    examples = re.findall(r"[`\"]([^`\"]*\[\d+\]\.?)[`\"]", instructions)
+    assert examples  # the form is shown...
+    for example in examples:  # ...with no words a model could give as an answer
+        assert re.fullmatch(r"[.\s]*\[\d+\]\.?", example), example
 
 
 def test_the_prompt_says_on_which_day_the_question_is_asked(llm_settings: Settings) -> None:

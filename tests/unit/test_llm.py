@@ -101,7 +101,7 @@ def test_the_prompts_show_the_citation_form_with_no_example_answer_to_repeat(
     llm_settings: Settings,
 ) -> None:
     """A small model repeats an example sentence as its answer: with "The factory is in
-    Tatarstan [2]." as the example, Qwen2.5-Coder-1.5B answered 5 of 30 rtqa-2022 questions
+    Tatarstan [2]." as the example, Qwen2.5-Coder-1.5B answered 4 of 30 rtqa-2022 questions
     (none about Tatarstan) with exactly that sentence. The examples show the form alone."""
     recorder = Recorder()
     p = pipeline(llm_settings, replying("It is in Tatarstan [1].", recorder=recorder))

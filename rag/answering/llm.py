@@ -56,7 +56,10 @@ def ollama_problem(model: str, url: str, timeout: float) -> str | None:
     try:
         response = httpx.get(f"{url.rstrip('/')}/api/tags", timeout=timeout)
     except httpx.HTTPError as exc:
-        return f"Ollama at {url} cannot be reached ({exc.__class__.__name__})"
+        return (
+            f"Ollama at {url} cannot be reached ({exc.__class__.__name__}); check that the "
+            "server is running and RAG_OLLAMA_URL"
+        )
     if response.status_code != 200:
         return None  # not Ollama's listing: let the answer itself say what is wrong
     try:
@@ -155,8 +158,6 @@ def check_endpoint(spec: str, url: str, timeout: float = 3.0) -> None:
         problem = ollama_problem(model, url, timeout)
         if problem is None:
             return
-        if "cannot be reached" in problem:
-            problem += "; check that the server is running and RAG_OLLAMA_URL"
         raise LLMError(f"the LLM {spec}: {problem}, or answer offline with --llm extractive")
     try:
         httpx.get(f"{url.rstrip('/')}/models", timeout=timeout)

@@ -17,6 +17,7 @@ from langchain_core.embeddings import Embeddings
 from langchain_core.language_models.chat_models import BaseChatModel
 
 from rag import scoring
+from rag.answering.local import weights_dtype
 from rag.errors import RagError
 from rag.indexing import IndexReport, Progress
 from rag.measure import machine
@@ -294,6 +295,7 @@ def run(
     summary.update(
         answerer=answerer,
         llm_fallback=settings.llm_fallback,
+        local_dtype=weights_dtype(settings.local_dtype) if answerer.startswith("local:") else None,
         k=settings.k,
         as_of=settings.as_of.isoformat() if settings.as_of else None,
         dated_questions=sum(1 for q in questions if q.asked),

@@ -166,6 +166,10 @@ class Settings(BaseSettings):
     llm_max_tokens: int = Field(200, ge=1)
     # torch threads for a local model (process-wide); measured in bench/RESULTS.md.
     local_threads: int = Field(1, ge=1)
+    # A local model's weights in memory: 'auto' is bfloat16 where the CPU multiplies bfloat16
+    # natively (AVX512-BF16 or AMX; prompts read 2.5x faster here, bench/RESULTS.md), else
+    # float32 (bfloat16 without those instructions is emulated, and slower).
+    local_dtype: Literal["auto", "float32", "bfloat16"] = "auto"
     # When verification leaves an LLM's answer with no supported sentence, give the extractive
     # answer to the same passages instead, labelled as such (off: the refusal stands).
     llm_fallback: bool = False

@@ -89,6 +89,7 @@ def make_chat_model(spec: str, settings: Settings) -> tuple[BaseChatModel, str]:
             folder=folder,
             max_new_tokens=settings.llm_max_tokens,
             threads=settings.local_threads,
+            dtype=settings.local_dtype,
         )
         return chat, str(folder)
     if provider == "ollama":

@@ -113,6 +113,17 @@ def assert_condenses_a_follow_up(pipeline: Pipeline) -> None:
     assert {"drone", "factory", "kirby", "tatarstan"} & set(standalone.lower().split())
 
 
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+def test_rag_local_dtype_sets_the_weights_dtype(local_env: dict[str, str], dtype: str) -> None:
+    answerer = Pipeline(settings_of(local_env, llm=SMOL, local_dtype=dtype)).answerer()
+    assert isinstance(answerer, LLMAnswerer) and isinstance(answerer.chat, LocalChatModel)
+    written = "".join(str(c.content) for c in answerer.chat.stream("Say hello."))
+
+    model, _ = answerer.chat._load()
+    assert str(model.dtype) == f"torch.{dtype}"
+    assert written.strip()
+
+
 def test_closing_the_stream_stops_generating(smol: Pipeline) -> None:
     """What Ctrl-C does: the reader stops, and the generating thread stops with it."""
     answerer = smol.answerer()

@@ -400,3 +400,21 @@ def test_openai_without_a_key_or_server_is_one_clear_error(fake_index: Settings)
     settings = fake_index.with_overrides(llm="openai:gpt-4o-mini")
     with pytest.raises(LLMError, match="OPENAI_API_KEY"):
         Pipeline(settings, embedder=HashingEmbeddings()).answerer()
+
+
+@pytest.mark.parametrize(
+    ("avx512_bf16", "amx", "expected"),
+    [(True, False, "bfloat16"), (False, True, "bfloat16"), (False, False, "float32")],
+)
+def test_auto_dtype_is_bfloat16_only_where_the_cpu_multiplies_it_natively(
+    monkeypatch: pytest.MonkeyPatch, avx512_bf16: bool, amx: bool, expected: str
+) -> None:
+    import torch
+
+    from rag.answering.local import weights_dtype
+
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: avx512_bf16)
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: amx)
+    assert weights_dtype("auto") == expected
+    assert weights_dtype("float32") == "float32"
+    assert weights_dtype("bfloat16") == "bfloat16"

@@ -672,15 +672,17 @@ def local_section(local_path: Path, out_path: Path) -> list[str]:
         f"time alone (retrieval excluded) and then the whole warm extractive `ask` on the same "
         f"question in the same process. Raw lines: [{ref}]({ref}).",
         "",
-        "| model | run | threads | question | prompt tokens | first token | answer "
+        "| model | run | threads | weights | question | prompt tokens | first token | answer "
         "| tokens written | extractive `ask` | load avg |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for head, rows in runs:
         run = f"{head.get('date', '?')} @ {head.get('commit') or '?'}"
         for r in rows:
             lines.append(
-                f"| {head['model']} | {run} | {r['threads']} | {r['question']} "
+                # Runs before RAG_LOCAL_DTYPE existed loaded float32 weights.
+                f"| {head['model']} | {run} | {r['threads']} | {r.get('dtype', 'float32')} "
+                f"| {r['question']} "
                 f"| {r['prompt_tokens']} | {r['ttft_s']} s | {r['answer_s']} s "
                 f"| {r['generated_tokens']} | {r['extractive_ask_s']} s | {r['load_average']} |"
             )

@@ -574,6 +574,14 @@ def eval_command(
         Path | None,
         typer.Option("--compare", help="An earlier summary.json (or its folder): show deltas."),
     ] = None,
+    resume: Annotated[
+        bool,
+        typer.Option(
+            "--resume",
+            help="Keep the answers an interrupted run left in OUT (same set and answerer) and "
+            "ask only the rest: a slow local model's run goes on where it stopped.",
+        ),
+    ] = False,
     as_json: Annotated[
         bool,
         typer.Option(
@@ -614,6 +622,7 @@ def eval_command(
                 out_folder,
                 index_progress=indexing,
                 ask_progress=asking,
+                resume=resume,
             )
     for warning in result.warnings:
         err.print(f"[yellow]warning:[/] {warning}", highlight=False, soft_wrap=True)

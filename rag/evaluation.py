@@ -238,11 +238,14 @@ def run(
     chat_model: BaseChatModel | None = None,
     index_progress: Progress | None = None,
     ask_progress: Progress | None = None,
+    resume: bool = False,
 ) -> EvalResult:
     """Index settings.articles_dir into settings.index_dir, ask every question, score, write.
 
     Each result is appended to OUT/results.jsonl as soon as it is judged, so memory stays bounded
-    and an interrupted run leaves what it did; OUT/summary.json is written at the end.
+    and an interrupted run leaves what it did; OUT/summary.json is written at the end. resume:
+    keep the answers an interrupted run of the same set and answerer left there (re-judged, not
+    re-asked) and ask only the rest.
     """
     from rag import __version__
     from rag.embedding import query_embedder
@@ -258,6 +261,7 @@ def run(
     answerer = pipeline.answerer().name
     out_dir.mkdir(parents=True, exist_ok=True)
     results_path, summary_path = out_dir / RESULTS, out_dir / SUMMARY
+    kept = _resumable(results_path, questions, answerer) if resume else {}
     summary_path.unlink(missing_ok=True)  # no stale summary beside a new, partial results file
 
     ask_progress = ask_progress or Progress()
@@ -265,6 +269,17 @@ def run(
     verdicts: list[dict[str, Any]] = []
     with results_path.open("w", encoding="utf-8") as fh:
         for q in questions:
+            if q.id in kept:
+                record = kept[q.id]  # judged again, against the set as it is now
+                record.update(expected_answers=q.answers, expected_sources=q.sources, type=q.type)
+                verdict = scoring.judge(record)
+                record["verdict"] = {
+                    key: value for key, value in verdict.items() if key not in _ASK_FIELDS
+                }
+                fh.write(json.dumps(record, ensure_ascii=False) + "\n")
+                verdicts.append(verdict)
+                ask_progress.advance(1)
+                continue
             # A question's own "asked" day wins over the run's --as-of.
             asked = (
                 pipeline.with_settings(settings.with_overrides(as_of=q.asked))
@@ -295,6 +310,7 @@ def run(
     summary.update(
         answerer=answerer,
         llm_fallback=settings.llm_fallback,
+        resumed=len(kept),
         local_dtype=weights_dtype(settings.local_dtype) if answerer.startswith("local:") else None,
         k=settings.k,
         as_of=settings.as_of.isoformat() if settings.as_of else None,
@@ -324,6 +340,27 @@ def run(
     tmp.write_text(json.dumps(summary, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     os.replace(tmp, summary_path)
     return EvalResult(summary, results_path, summary_path, report, warnings)
+
+
+def _resumable(
+    results_path: Path, questions: list[Question], answerer: str
+) -> dict[str, dict[str, Any]]:
+    """The answers an interrupted run left in results_path, by question id: each must be to
+    this set's question, by this answerer (a fallback counts as its LLM's), else EvalError."""
+    if not results_path.is_file():
+        return {}
+    asked = {q.id: q.question for q in questions}
+    kept: dict[str, dict[str, Any]] = {}
+    for record in read_results(results_path):
+        by = record.get("fallback_from") or record.get("answerer")
+        if by != answerer or asked.get(record.get("id", "")) != record.get("question"):
+            raise EvalError(
+                f"--resume: {results_path} holds an answer to {record.get('id')!r} by {by} "
+                f"that is not this set's question by {answerer}; give another --out, or drop "
+                "--resume to start over"
+            )
+        kept[record["id"]] = record
+    return kept
 
 
 def read_results(path: Path) -> Iterator[dict[str, Any]]:

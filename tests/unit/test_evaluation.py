@@ -123,6 +123,40 @@ def test_run_writes_judged_results_and_summary(mini_set: Path, tmp_path: Path) -
     assert rescored["failures"] == summary["failures"]
 
 
+def test_resume_keeps_what_an_interrupted_run_answered_and_asks_the_rest(
+    mini_set: Path, tmp_path: Path
+) -> None:
+    settings = _settings(mini_set).with_overrides(k=20, llm="extractive")
+    out = tmp_path / "out"
+    full = evaluation.run(settings, mini_set, out, embedder=HashingEmbeddings())
+    lines = (out / "results.jsonl").read_text().splitlines()
+    first = json.loads(lines[0])
+    first["answer"] = "Nobody knows."  # marks the kept answer; judged again, it is wrong
+    (out / "results.jsonl").write_text(json.dumps(first) + "\n" + lines[1] + "\n")
+
+    resumed = evaluation.run(settings, mini_set, out, embedder=HashingEmbeddings(), resume=True)
+
+    records = list(evaluation.read_results(out / "results.jsonl"))
+    assert [r["id"] for r in records] == [q["id"] for q in QUESTIONS]
+    assert records[0]["answer"] == "Nobody knows." and not records[0]["verdict"]["correct"]
+    assert [r["answer"] for r in records[1:]] == [json.loads(line)["answer"] for line in lines[1:]]
+    assert resumed.summary["resumed"] == 2 and full.summary["resumed"] == 0
+    assert resumed.summary["n"] == 5
+    assert resumed.summary["answer_accuracy"] < full.summary["answer_accuracy"]
+
+
+def test_resume_refuses_answers_by_another_answerer(mini_set: Path, tmp_path: Path) -> None:
+    settings = _settings(mini_set).with_overrides(k=20, llm="extractive")
+    out = tmp_path / "out"
+    evaluation.run(settings, mini_set, out, embedder=HashingEmbeddings())
+    record = json.loads((out / "results.jsonl").read_text().splitlines()[0])
+    (out / "results.jsonl").write_text(json.dumps(record | {"answerer": "ollama:llama3"}) + "\n")
+
+    with pytest.raises(EvalError, match="--resume: .*by ollama:llama3.*drop --resume"):
+        evaluation.run(settings, mini_set, out, embedder=HashingEmbeddings(), resume=True)
+    assert (out / "results.jsonl").read_text().count("\n") == 1  # left as it was
+
+
 def test_eval_index_is_separate_and_incremental(mini_set: Path, tmp_path: Path) -> None:
     settings = _settings(mini_set).with_overrides(k=5)
     main_index = Settings().index_dir

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from langchain_core.embeddings import Embeddings
 
 from rag.answering import Answer, Answerer, Citation, OnToken, Sentence
-from rag.answering.citations import compose, recite, renumber, verify
+from rag.answering.citations import compose, recite, renumber, reports_speaker, verify
 from rag.answering.extractive import ExtractiveAnswerer
 from rag.answering.llm import LLMAnswerer, make_chat_model, resolve_spec
 from rag.conversation import Conversation, standalone
@@ -186,28 +186,37 @@ def ground(
     A sentence its cited passage doesn't support, or that cites nothing, is re-cited to the
     retrieved passage that does support it (listed as re-cited; see citations.recite for
     which qualify), else dropped (listed as dropped); a sentence repeated word for word is
-    given once; an answer left with no sentence is a refusal. This is the product's guarantee, not the model's: a small model
-    cites the wrong passage and invents answers, and whatever it wrote that the passages don't
-    support is never given as an answer.
+    given once; an answer left with no sentence is a refusal. This is the product's guarantee,
+    not the model's: a small model cites the wrong passage and invents answers, and whatever it
+    wrote that the passages don't support is never given as an answer. To "What did X say...?"
+    an answer also needs a cited passage that reports X's words (citations.reports_speaker),
+    as the extractive answerer's sentences do; else it is a refusal too.
     """
     repeated = len({s.text for s in sentences}) < len(sentences)
-    if all(s.supported for s in sentences) and not repeated:
-        return answer, sentences, citations
-    asked = frozenset(query.focus)
-    fixed = recite(sentences, answer.passages, embedder, tuning, asked)
-    recited = [old for old, new in zip(sentences, fixed, strict=True) if new is not old]
-    dropped = [s for s in fixed if not s.supported]
-    kept = list({s.text: s for s in fixed if s.supported}.values())
-    if not kept:
+    if not all(s.supported for s in sentences) or repeated:
+        asked = frozenset(query.focus)
+        fixed = recite(sentences, answer.passages, embedder, tuning, asked)
+        recited = [old for old, new in zip(sentences, fixed, strict=True) if new is not old]
+        dropped = [s for s in fixed if not s.supported]
+        kept = list({s.text: s for s in fixed if s.supported}.values())
+        if not kept:
+            reason = (
+                f"verification: none of the {len(sentences)} sentence(s) {answer.answerer} "
+                "wrote is supported by a retrieved passage"
+            )
+            refusal = Answer.refusal(query, answer.passages, answer.answerer, reason)
+            return replace(refusal, dropped=dropped), [], []
+        text = compose(kept)
+        sentences, citations = verify(text, answer.passages, embedder, tuning, asked)
+        answer = replace(answer, text=text, dropped=dropped, recited=recited)
+    if query.speaker and not reports_speaker(query.speaker, citations, answer.passages):
         reason = (
-            f"verification: none of the {len(sentences)} sentence(s) {answer.answerer} wrote is "
-            "supported by a retrieved passage"
+            f"verification: no passage {answer.answerer}'s answer cites reports what the "
+            "question's speaker said"
         )
         refusal = Answer.refusal(query, answer.passages, answer.answerer, reason)
-        return replace(refusal, dropped=dropped), [], []
-    text = compose(kept)
-    sentences, citations = verify(text, answer.passages, embedder, tuning, asked)
-    return replace(answer, text=text, dropped=dropped, recited=recited), sentences, citations
+        return replace(refusal, dropped=[*answer.dropped, *sentences]), [], []
+    return answer, sentences, citations
 
 
 def refusal_gate(query: Query, retrieval: Retrieval, settings: Settings) -> str | None:

@@ -10,8 +10,10 @@ from dataclasses import replace
 from langchain_core.embeddings import Embeddings
 
 from rag.answering import Citation, Sentence
+from rag.attribution import quotes
 from rag.chunking import split_sentences
 from rag.lexical import tokenize
+from rag.question import Speaker
 from rag.retrieval import Passage
 from rag.settings import Tuning
 
@@ -202,6 +204,27 @@ _AUXILIARY_STEMS = frozenset({"be", "have", "do"})
 def _content_words(texts: list[str]) -> list[set[str]]:
     """Each text's content-word stems: its BM25 tokens less the auxiliary verbs' stems."""
     return [set(tokens) - _AUXILIARY_STEMS for tokens in tokenize(texts)]
+
+
+def reports_speaker(
+    speaker: Speaker, citations: Sequence[Citation], passages: Sequence[Passage]
+) -> bool:
+    """Whether a supported citation's quote, with the passage sentence either side of it (a
+    speaker is often named in the sentence before a quote), reports something the speaker
+    said: what the extractive answerer requires of its sentences for "What did Iran say...?"
+    (attribution.quotes). A generated sentence can put any words in anyone's mouth ("Sergei
+    Shoigu said that Iran hosted Russian Defense Minister Sergei Shoigu"); its passage can't.
+    """
+    sentences = _passage_sentences(passages)
+    for c in citations:
+        if not c.supported or c.rank not in sentences:
+            continue
+        spans = sentences[c.rank]
+        at = next((i for i, text in enumerate(spans) if c.quote in text or text in c.quote), None)
+        near = c.quote if at is None else " ".join(spans[max(0, at - 1) : at + 2])
+        if quotes(speaker, near):
+            return True
+    return False
 
 
 def _passage_sentences(passages: Sequence[Passage]) -> dict[int, list[str]]:

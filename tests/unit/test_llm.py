@@ -208,6 +208,44 @@ def test_an_answer_with_no_supported_sentence_is_refused_by_verification(
     assert to_json(answer)["refused_by"] == answer.refused_by
 
 
+def _sentence_citing(settings: Settings, question: str, words: str) -> tuple[str, int]:
+    """The retrieved passage sentence holding words, and its passage's number."""
+    query = analyse(question, date.today(), settings.tuning)
+    passages = pipeline(settings, replying()).retriever.search(query, settings).passages
+    return next(
+        (p.text[s:e], p.rank)
+        for p in passages
+        for s, e in split_sentences(p.text)
+        if words in p.text[s:e]
+    )
+
+
+@pytest.mark.parametrize(
+    ("question", "words", "stands"),
+    [
+        # The passage says Iran hosted Shoigu; a model may still write "Shoigu said that...".
+        ("What did Sergei Shoigu say after seeing Iran's missiles?", "hosted Russian", False),
+        ("What did Iran say about the weapons?", "denies supplying weapons", True),
+    ],
+)
+def test_what_did_x_say_stands_only_on_a_passage_that_reports_x_saying_it(
+    llm_settings: Settings, question: str, words: str, stands: bool
+) -> None:
+    sentence, rank = _sentence_citing(llm_settings, question, words)
+    reply = f"{sentence.rstrip('.')} [{rank}]."
+
+    answer = pipeline(llm_settings, replying(reply)).ask(question)
+
+    assert answer.refused is not stands
+    if stands:
+        assert [s.text for s in answer.sentences] == [sentence]
+        assert answer.citations and all(c.supported for c in answer.citations)
+    else:
+        assert answer.refused_by is not None
+        assert answer.refused_by.startswith("verification: no passage")
+        assert [s.text for s in answer.dropped] == [sentence]  # supported, but not X's words
+
+
 def test_with_fallback_a_refused_generated_answer_gives_way_to_the_extractive_one_labelled(
     llm_settings: Settings,
 ) -> None:

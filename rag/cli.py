@@ -578,6 +578,7 @@ def eval_command(
         bool,
         typer.Option(
             "--resume",
+            metavar="",
             help="Keep the answers an interrupted run left in OUT (same set and answerer) and "
             "ask only the rest: a slow local model's run goes on where it stopped.",
         ),

@@ -545,8 +545,16 @@ def variants_section() -> list[str]:
 def record_local(out_dir: Path, label: str) -> dict[str, Any]:
     """Append the figures of the eval run in out_dir (its summary.json) to eval/local_llm.jsonl."""
     summary = json.loads((out_dir / "summary.json").read_text())
-    keep = ("answerer", "llm_fallback", "local_dtype", "resumed", "k", "n", "n_answerable")
-    keep += ("n_unanswerable",)
+    keep = (
+        "answerer",
+        "llm_fallback",
+        "local_dtype",
+        "resumed",
+        "k",
+        "n",
+        "n_answerable",
+        "n_unanswerable",
+    )
     record = {
         "label": label,
         "questions": Path(summary["set"]).name,

@@ -167,7 +167,7 @@ class Settings(BaseSettings):
     # torch threads for a local model (process-wide); measured in bench/RESULTS.md.
     local_threads: int = Field(1, ge=1)
     # A local model's weights in memory: 'auto' is bfloat16 where the CPU multiplies bfloat16
-    # natively (AVX512-BF16 or AMX; prompts read 2.5x faster here, bench/RESULTS.md), else
+    # natively (AVX512-BF16 or AMX; prompts read about twice as fast here, bench/LOCAL_LLM.md), else
     # float32 (bfloat16 without those instructions is emulated, and slower).
     local_dtype: Literal["auto", "float32", "bfloat16"] = "auto"
     # When verification leaves an LLM's answer with no supported sentence, give the extractive

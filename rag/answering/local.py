@@ -31,7 +31,7 @@ def weights_dtype(setting: str) -> str:
     import torch
 
     # Reading a prompt is matrix products; bfloat16 halves the bytes and, with native
-    # instructions, more than doubles their speed here (bench/RESULTS.md). Without them torch
+    # instructions, about doubles their speed here (bench/LOCAL_LLM.md). Without them torch
     # emulates bfloat16 (not measured here), so float32 stays. The checks are torch's own,
     # private ones.
     native = [

@@ -196,7 +196,9 @@ def ground(
     if not all(s.supported for s in sentences) or repeated:
         asked = frozenset(query.focus)
         fixed = recite(sentences, answer.passages, embedder, tuning, asked)
-        recited = [old for old, new in zip(sentences, fixed, strict=True) if new is not old]
+        recited = [
+            old for old, new in zip(sentences, fixed, strict=True) if new.supported > old.supported
+        ]
         dropped = [s for s in fixed if not s.supported]
         kept = list({s.text: s for s in fixed if s.supported}.values())
         if not kept:
@@ -215,7 +217,10 @@ def ground(
             "question's speaker said"
         )
         refusal = Answer.refusal(query, answer.passages, answer.answerer, reason)
-        return replace(refusal, dropped=[*answer.dropped, *sentences]), [], []
+        who = " ".join(sorted(query.speaker.required))
+        why = f"no passage it cites reports what the question's speaker ({who}) said"
+        unheard = [replace(s, reason=s.reason or why) for s in sentences]
+        return replace(refusal, dropped=[*answer.dropped, *unheard]), [], []
     return answer, sentences, citations
 
 
@@ -292,7 +297,10 @@ def to_json(answer: Answer) -> dict[str, Any]:
             }
             for p in answer.passages
         ],
-        "dropped": [{"text": s.text, "cites": list(s.cites)} for s in answer.dropped],
+        # generated sentences verification took out, each with the check and word that failed
+        "dropped": [
+            {"text": s.text, "cites": list(s.cites), "reason": s.reason} for s in answer.dropped
+        ],
         # sentences whose citation verification corrected, with the model's own citations
         "recited": [{"text": s.text, "cites": list(s.cites)} for s in answer.recited],
         # the LLM whose answer verification refused, when this is the extractive fallback

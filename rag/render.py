@@ -75,7 +75,10 @@ def print_answer(out: Console, err: Console, answer: Answer, streamed: bool = Fa
         for s in answer.sentences:
             if not s.supported:
                 cites = "".join(f"[{n}]" for n in s.cites) or "no citation"
-                out.print(f"[red]  ✗[/] {escape(s.text)} [dim]{escape(cites)}[/]", highlight=False)
+                why = f"\n      [dim]why: {escape(s.reason)}[/]" if s.reason else ""
+                out.print(
+                    f"[red]  ✗[/] {escape(s.text)} [dim]{escape(cites)}[/]{why}", highlight=False
+                )
     for s in answer.recited:
         cites = "".join(f"[{n}]" for n in s.cites) or "no citation"
         out.print(
@@ -89,7 +92,8 @@ def print_answer(out: Console, err: Console, answer: Answer, streamed: bool = Fa
         )
         for s in answer.dropped:
             cites = "".join(f"[{n}]" for n in s.cites) or "no citation"
-            out.print(f"[red]  ✗[/] {escape(s.text)} [dim]{escape(cites)}[/]", highlight=False)
+            why = f"\n      [dim]why: {escape(s.reason)}[/]" if s.reason else ""
+            out.print(f"[red]  ✗[/] {escape(s.text)} [dim]{escape(cites)}[/]{why}", highlight=False)
     as_of = f" as of {answer.as_of.isoformat()}" if answer.as_of else ""
     out.print(
         f"[dim]answered by {escape(answer.answerer)}{as_of} in "

@@ -86,12 +86,27 @@ class Tuning(BaseModel):
     min_overlap: float = Field(0.6, ge=0, le=1)
     min_paraphrase_cosine: float = Field(0.75, ge=-1, le=1)
     min_paraphrase_overlap: float = Field(0.3, ge=0, le=1)
+    # The grounding guard for generated sentences (rag/answering/grounding.py): once its names,
+    # numbers, dates, negations and quoted terms are found near the quoted passage sentence, a
+    # sentence is supported when this share of its content words is there too, or when it is a
+    # close paraphrase (embedding cosine) sharing guard_min_cosine_overlap of them. Fitted on
+    # rtqa-2024-train, folds grouped by question, by eval/fit_guard.py (eval/RESULTS.md).
+    guard_min_overlap: float = Field(0.7, ge=0, le=1)
+    guard_min_cosine: float = Field(0.5, ge=-1, le=1)
+    guard_min_cosine_overlap: float = Field(0.2, ge=0, le=1)
+    # ... and, either way, when this share of its words that are not the question's (the words
+    # that answer it: "moon" in "The factory is on the moon") is there.
+    guard_min_novel: float = Field(0.2, ge=0, le=1)
+    # Refuse a sentence stating without negation what its quoted passage sentence negates.
+    guard_negation: bool = True
+    # Refuse a sentence repeating a word of the question that its passage lacks (it answers
+    # the question's premise, not the passage: "Iran's defence minister is ..." from a passage
+    # naming him foreign minister).
+    guard_question_words: bool = False
     # A generated sentence that cites the wrong passage (or none) is re-cited to a retrieved
     # passage supporting it only when it has this many content words: a word or two ("HACKED")
     # is found in some passage too easily to count as support.
     min_recite_words: int = Field(3, ge=1)
-    # ... and one that cites nothing only when it shares this share of the question's words.
-    recite_question_share: float = Field(0.5, ge=0, le=1)
 
 
 _LLM_SPEC = re.compile(r"^(auto|extractive|(ollama|openai|local):\S.*)$")

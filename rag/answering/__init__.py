@@ -41,6 +41,9 @@ class Sentence:
     text: str
     cites: tuple[int, ...]
     supported: bool
+    # Why its passages don't support it, naming the check and the word that failed
+    # ('"Boston" is not in passage [1]'); None when supported or not checked word by word.
+    reason: str | None = None
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Sequence
 from dataclasses import replace
@@ -10,6 +9,7 @@ from dataclasses import replace
 from langchain_core.embeddings import Embeddings
 
 from rag.answering import Citation, Sentence
+from rag.answering.grounding import cosine, judge, windows
 from rag.attribution import quotes
 from rag.chunking import split_sentences
 from rag.lexical import tokenize
@@ -61,13 +61,6 @@ def _numbers(text: str) -> tuple[int, ...]:
     return tuple(int(n) for m in MARKER.finditer(text) for n in m.group(1).split(","))
 
 
-def _cosine(a: Sequence[float], b: Sequence[float]) -> float:
-    dot = sum(x * y for x, y in zip(a, b, strict=True))
-    na = math.sqrt(sum(x * x for x in a))
-    nb = math.sqrt(sum(y * y for y in b))
-    return dot / (na * nb) if na and nb else 0.0
-
-
 def verify(
     answer_text: str,
     passages: Sequence[Passage],
@@ -78,27 +71,38 @@ def verify(
     """Check every answer sentence against the passages it cites; build the citation list.
 
     A citation can only point at a retrieved passage: `[n]` outside 1..len(passages) makes its
-    sentence unsupported. embedder=None checks lexical overlap only (verbatim extracts).
+    sentence unsupported. embedder=None checks lexical overlap only (verbatim extracts);
+    with an embedder, a generated sentence goes through the grounding guard
+    (rag/answering/grounding.py: its facts must be in the passage, its wording may differ).
     asked: the question's word stems (Query.focus); a sentence using one its passage lacks is
-    unsupported (see _check).
+    unsupported.
     """
     by_n = {p.rank: p for p in passages}
     parsed = split_answer(answer_text)
     passage_sents = _passage_sentences(passages)
     cited = sorted({n for _, cites in parsed for n in cites if n in by_n})
     vectors = _vectors([s for s, _ in parsed], passage_sents, cited, embedder)
+    guard = embedder is not None
+    spans = {n: windows(passage_sents[n]) for n in cited} if guard else {}
 
     sentences: list[Sentence] = []
     support: dict[int, list[tuple[bool, str]]] = {}
     for text, cites in parsed:
         ok = bool(cites) and all(n in by_n for n in cites)
+        reason = None if cites else "it cites no passage"
         for n in cites:
             if n not in by_n:
+                reason = reason or f"[{n}] is not a retrieved passage"
                 continue
-            good, quote = _check(text, by_n[n], passage_sents[n], vectors, tuning, asked)
+            if guard:
+                judged = judge(text, n, spans[n], vectors, tuning, asked)
+                good, quote = judged.supported, judged.quote
+                reason = reason or judged.reason
+            else:
+                good, quote = _check(text, by_n[n], passage_sents[n], vectors, tuning, asked)
             support.setdefault(n, []).append((good, quote))
             ok = ok and good
-        sentences.append(Sentence(text, cites, ok))
+        sentences.append(Sentence(text, cites, ok, None if ok else reason))
 
     citations = []
     for n in cited:
@@ -144,55 +148,38 @@ def recite(
     tuning: Tuning = _DEFAULT_TUNING,
     asked: frozenset[str] = frozenset(),
 ) -> list[Sentence]:
-    """The sentences, each unsupported one citing instead the first retrieved passage that
-    supports it (by the same check), when one does: a model that cites the wrong passage, or
-    none (small models often write no markers), has its citation corrected rather than its true
-    sentence lost, when one passage sentence (or two in a row) holds all its content words.
-    Only sentences of at least tuning.min_recite_words content words qualify,
-    and one that cites nothing only when it shares at least tuning.recite_question_share of the
-    question's word stems (`asked`): a small model also copies passage sentences that are true
-    but don't answer the question."""
-
-    def qualifies(s: Sentence) -> bool:
-        words = _content_words([s.text])[0]
-        if s.supported or len(words) < tuning.min_recite_words:
-            return False
-        return bool(s.cites) or len(words & asked) >= tuning.recite_question_share * len(asked)
-
-    wrong = [i for i, s in enumerate(sentences) if qualifies(s)]
+    """The sentences, each unsupported one citing instead the retrieved passage that supports
+    it best by the same check (the grounding guard), when one does: a model that cites the
+    wrong passage, or none (small models often write no markers), has its citation corrected
+    rather than its true sentence lost. Only sentences of at least tuning.min_recite_words
+    content words qualify: a word or two ("HACKED") is found in some passage too easily to
+    count as support. One that cites nothing and that no passage supports is given the reason
+    the closest passage does not."""
+    wrong = [
+        i
+        for i, s in enumerate(sentences)
+        if not s.supported and len(_content_words([s.text])[0]) >= tuning.min_recite_words
+    ]
     if not wrong:
         return sentences
     passage_sents = _passage_sentences(passages)
     texts = [sentences[i].text for i in wrong]
     vectors = _vectors(texts, passage_sents, [p.rank for p in passages], embedder)
+    spans = {p.rank: windows(passage_sents[p.rank]) for p in passages}
     out = list(sentences)
     for i in wrong:
-        text = sentences[i].text
-        n = next(
-            (
-                p.rank
-                for p in passages
-                if _says_all(text, passage_sents[p.rank])
-                and _check(text, p, passage_sents[p.rank], vectors, tuning, asked)[0]
-            ),
-            None,
-        )
-        if n is not None:
-            out[i] = Sentence(text, (n,), True)
+        s = sentences[i]
+        judged = [judge(s.text, p.rank, spans[p.rank], vectors, tuning, asked) for p in passages]
+        good = [(j, p.rank) for j, p in zip(judged, passages, strict=True) if j.supported]
+        if good:
+            best = max(good, key=lambda jn: jn[0].strength)[1]
+            out[i] = Sentence(s.text, (best,), True)
+        elif not s.cites and judged:
+            closest = max(judged, key=lambda j: j.strength)
+            out[i] = replace(
+                s, reason=f"it cites no passage, and none supports it: {closest.reason}"
+            )
     return out
-
-
-def _says_all(sentence: str, passage_sents: list[str]) -> bool:
-    """Whether one passage sentence, or two in a row, holds every content word of sentence.
-
-    A citation rag assigns (the model gave a wrong one, or none) needs more than the overlap
-    a model's own citation does: a passage saying "Foreign Minister Hossein Amirabdollahian"
-    shares four of the five words of "Iran's defense minister is Hossein Amirabdollahian".
-    """
-    words = _content_words([sentence])[0]
-    pairs = zip(passage_sents, passage_sents[1:], strict=False)  # the second is one shorter
-    spans = passage_sents + [a + " " + b for a, b in pairs]
-    return any(words <= tokens for tokens in _content_words(spans))
 
 
 # Forms of "be", "have" and "do" that the stop-word list lacks ("being", "having", "doing")
@@ -288,9 +275,7 @@ def _check(
     if numbers - passage_numbers:
         return False, _best_lexical(words, passage_sents)
     if sentence in vectors:
-        scored = [
-            (_cosine(vectors[sentence], vectors[s]), s) for s in passage_sents if s in vectors
-        ]
+        scored = [(cosine(vectors[sentence], vectors[s]), s) for s in passage_sents if s in vectors]
         cosine, quote = max(scored, default=(0.0, passage_sents[0]))
     else:
         cosine, quote = 0.0, _best_lexical(words, passage_sents)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from rag.answering import Answer, Sentence
 from rag.answering.citations import compose, recite, renumber, split_answer, verify
 from rag.retrieval import Passage
+from rag.settings import Tuning
 from tests.fakes import HashingEmbeddings
 
 FACTORY = (
@@ -183,37 +184,41 @@ def test_a_sentence_using_a_word_of_the_question_its_passage_lacks_is_unsupporte
     ].supported
 
 
-def test_an_uncited_sentence_is_re_cited_only_when_it_is_about_the_question() -> None:
+def test_an_uncited_true_sentence_is_cited_to_the_passage_that_supports_it() -> None:
+    """Tried as a new user would: the 0.5B's true sentences carried no [n] and were refused."""
     passages = [passage(1, SANCTIONS), passage(2, FACTORY)]
     uncited = Sentence(
         "The drone factory will be built in the Alabuga zone in Tatarstan.", (), False
     )
-    factory_question = frozenset({"drone", "factori", "built"})
-    assert recite([uncited], passages, None, asked=factory_question) == [
-        Sentence(uncited.text, (2,), True)
-    ]
-    # true, but not about "Who is Iran's defence minister?": stays unsupported (dropped)
-    minister_question = frozenset({"iran", "defenc", "minist"})
-    assert recite([uncited], passages, None, asked=minister_question) == [uncited]
-    # a wrong citation is corrected whatever the question
+    assert recite([uncited], passages, HashingEmbeddings()) == [Sentence(uncited.text, (2,), True)]
+    # a wrong citation is corrected the same way
     cited = Sentence(uncited.text, (1,), False)
-    assert recite([cited], passages, None, asked=minister_question) == [
-        Sentence(uncited.text, (2,), True)
-    ]
+    assert recite([cited], passages, HashingEmbeddings()) == [Sentence(uncited.text, (2,), True)]
 
 
-def test_a_citation_is_assigned_only_where_one_passage_sentence_says_it_all() -> None:
+def test_an_uncited_sentence_no_passage_supports_says_why() -> None:
+    invented = Sentence("The drone factory will be built in Yelabuga in Tatarstan.", (), False)
+    (kept,) = recite([invented], PASSAGES, HashingEmbeddings())
+    assert not kept.supported and kept.cites == ()
+    assert kept.reason == (
+        'it cites no passage, and none supports it: "Yelabuga" is not in passage [1]'
+    )
+
+
+def test_a_question_word_in_another_spelling_still_needs_the_passage() -> None:
     minister = passage(
         1,
         "For Iran's part, in November, Foreign Minister Hossein Amirabdollahian said that a "
         "meeting was planned.",
     )
     invented = Sentence("Iran's defense minister is Hossein Amirabdollahian.", (), False)
-    # most of its words are in the passage's sentence, and the US spelling escapes the
-    # question's "defence": but "defense" is in no passage sentence
+    # the US spelling escapes the question's "defence" (stem "defenc"), but not the check,
+    # when it is on (Tuning.guard_question_words: off by default, as fitted; see its comment)
     question = frozenset({"iran", "defenc", "minist"})
-    assert verify(f"{invented.text[:-1]} [1].", [minister], None)[0][0].supported
-    assert recite([invented], [minister], None, asked=question) == [invented]
+    strict = Tuning(guard_question_words=True)
+    (kept,) = recite([invented], [minister], HashingEmbeddings(), strict, asked=question)
+    assert not kept.supported
+    assert kept.reason and '"defens" (a word of the question) is not in passage [1]' in kept.reason
 
 
 def test_is_being_built_is_re_cited_to_will_be_built() -> None:
@@ -226,7 +231,6 @@ def test_is_being_built_is_re_cited_to_will_be_built() -> None:
         False,
     )
     question = frozenset({"drone", "factori", "built"})
-    assert recite([uncited], PASSAGES, None, asked=question) == [Sentence(uncited.text, (1,), True)]
-    # an auxiliary is no licence: a word the passage lacks still keeps it unsupported
-    invented = Sentence(uncited.text.replace("Alabuga", "Yelabuga"), (), False)
-    assert recite([invented], PASSAGES, None, asked=question) == [invented]
+    assert recite([uncited], PASSAGES, HashingEmbeddings(), asked=question) == [
+        Sentence(uncited.text, (1,), True)
+    ]

@@ -145,7 +145,8 @@ def test_unsupported_sentences_are_dropped_and_wrong_citations_corrected(
     passages = retriever.search(analyse(QUESTION), llm_settings)
     one, two, three = (first_sentence(p.text).rstrip(".") for p in passages.passages[:3])
     text = (
-        f"{one} [1]. {two}, in 4,321 separate cases [2]. {three} [9]. Everyone agrees this is true."
+        f"{one} [1]. {two}, in 4,321 separate cases [2]. {three} [9]. "
+        "Analysts expect sweeping consequences."
     )
     answer = pipeline(llm_settings, replying(text)).ask(QUESTION)
 
@@ -158,13 +159,17 @@ def test_unsupported_sentences_are_dropped_and_wrong_citations_corrected(
     assert answer.unsupported == 0
     # a figure the passage lacks; no citation and no passage saying so
     assert [(s.cites, s.supported) for s in answer.dropped] == [((2,), False), ((), False)]
-    assert answer.dropped[1].text == "Everyone agrees this is true."
+    assert answer.dropped[1].text == "Analysts expect sweeping consequences."
+    # each says why: the figure by name; the uncited one, why the closest passage falls short
+    assert answer.dropped[0].reason == '"4,321" is not in passage [2]'
+    assert (answer.dropped[1].reason or "").startswith("it cites no passage, and none supports it")
     assert [(c.n, c.rank, c.supported) for c in answer.citations] == [(1, 1, True), (2, 3, True)]
     assert answer.citations[0].chunk_id == answer.passages[0].chunk_id
     assert answer.citations[0].quote.rstrip(".") == one
     data = to_json(answer)
     assert data["answer"] == answer.text and len(data["dropped"]) == 2
     assert data["dropped"][0]["cites"] == [2] and "4,321" in data["dropped"][0]["text"]
+    assert data["dropped"][0]["reason"] == '"4,321" is not in passage [2]'
     assert data["recited"] == [{"text": answer.recited[0].text, "cites": [9]}]
 
 
@@ -182,12 +187,9 @@ def test_streamed_answer_keeps_the_model_numbers_when_sentences_are_dropped(
     # re-cited, given once, and not renumbered: the screen numbers passages as retrieved
     assert answer.text == f"{two} [2]."
     assert [c.n for c in answer.citations] == [2]
-    # a sentence that cites nothing is dropped even when a passage says it
-    assert [(s.text, s.cites) for s in answer.dropped] == [
-        ("The moon is made of cheese.", (1,)),
-        (f"{two}.", ()),
-    ]
-    assert [s.cites for s in answer.recited] == [(4,), (4,)]
+    # a sentence that cites nothing is cited to the passage that says it (and given once)
+    assert [(s.text, s.cites) for s in answer.dropped] == [("The moon is made of cheese.", (1,))]
+    assert [s.cites for s in answer.recited] == [(4,), (4,), ()]
 
 
 def test_an_answer_with_no_supported_sentence_is_refused_by_verification(

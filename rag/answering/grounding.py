@@ -370,9 +370,9 @@ def judge(
             novel = supported / (len(new_facts) + len(new_rest))
         own = len(words & w.own) / len(words) if words else 0.0
         near = passage_windows[max(0, i - 1) : i + 2]
-        cosine = 0.0
+        similarity = 0.0
         if vector is not None:
-            cosine = max(
+            similarity = max(
                 (cosine(vector, vectors[x.quote]) for x in near if x.quote in vectors), default=0.0
             )
         negates = w.negated and not _negated(sentence)
@@ -386,7 +386,7 @@ def judge(
             premise,
             negates,
             overlap,
-            cosine,
+            similarity,
             own,
             novel,
         )

@@ -314,11 +314,13 @@ def sources(
 
     Example: `rag sources --json | jq '.[].file'`
     """
-    from rag.indexing import checked_manifest
+    from rag.indexing import checked_manifest, staleness
 
     settings = _settings(ctx, index_dir=index_dir)
     with _errors():
         manifest = checked_manifest(settings)
+    if manifest is not None and (stale := staleness(settings, manifest).note):
+        err.print(f"[yellow]note:[/] {escape(stale)}", highlight=False, soft_wrap=True)
     rows = [
         {
             "file": rel,
@@ -483,6 +485,7 @@ def ask(
     Example: `rag ask "Where is the drone factory being built?"`, or
     `rag ask --as-of 2023-11-01 "What did Iran send Russia this week?"`
     """
+    from rag.indexing import staleness
     from rag.pipeline import Pipeline, to_json
     from rag.render import TokenPrinter, print_answer
 
@@ -491,9 +494,10 @@ def ask(
     )
     with _errors():
         pipeline = Pipeline(settings)
+        stale = staleness(settings).note  # articles added since `rag index` go unanswered
         streaming = not as_json and pipeline.answerer().streams
         printer = TokenPrinter(out)
-        answer = pipeline.ask(question, on_token=printer if streaming else None)
+        answer = pipeline.ask(question, on_token=printer if streaming else None).noted(stale)
     if as_json:
         if answer.note:
             err.print(f"[yellow]note:[/] {answer.note}", highlight=False, soft_wrap=True)

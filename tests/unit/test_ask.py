@@ -15,7 +15,7 @@ from rag.cli import app
 from rag.conversation import Conversation
 from rag.pipeline import Pipeline
 from rag.settings import Settings
-from tests.corpus import BIDEN
+from tests.corpus import BIDEN, NEW_ARTICLE
 from tests.fakes import HashingEmbeddings
 
 QUESTION = "Where is the drone factory that Iran is helping Russia build?"
@@ -258,3 +258,19 @@ def test_settings_are_the_one_channel_for_k_and_the_answerer(extractive: Pipelin
     assert two.answerer() is extractive.answerer()
     stricter = extractive.settings.with_overrides(tuning={"min_score": 0.9})
     assert extractive.with_settings(stricter).answerer() is not extractive.answerer()
+
+
+def test_articles_not_yet_indexed_are_named_in_the_note(
+    cli: CliRunner, fake_index: Settings
+) -> None:
+    for name in ("a.txt", "b.txt", "c.txt"):
+        (fake_index.articles_dir / name).write_text(NEW_ARTICLE.replace("Gulf", f"Gulf {name}"))
+    stale = "3 articles added or changed since the last `rag index`; run it"
+    result = ask(cli, QUESTION, "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["note"] == stale
+    assert f"note: {stale}" in result.stderr
+    text = ask(cli, QUESTION)
+    assert f"note: {stale}" in text.stderr
+    listing = cli.invoke(app, ["sources"])
+    assert listing.exit_code == 0 and f"note: {stale}" in listing.stderr

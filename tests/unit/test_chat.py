@@ -19,6 +19,7 @@ from rag import chat
 from rag.chat import ChatSession, history_file, make_reader, repl
 from rag.pipeline import Pipeline
 from rag.settings import Settings
+from tests.corpus import NEW_ARTICLE
 from tests.fakes import HashingEmbeddings
 
 QUESTION = "Where is the drone factory that Iran is helping Russia build?"
@@ -267,3 +268,11 @@ def test_asof_off_in_a_chat_started_as_of_a_day_answers_from_later_articles(
     # it is left out, after /asof off it is cited.
     assert "2024-02-23" not in before and "as of 2024-01-01" in before
     assert "2024-02-23" in after
+
+
+def test_an_article_added_since_the_index_is_noted_with_the_answer(screen: Screen) -> None:
+    articles = screen.session.settings.articles_dir
+    (articles / "drone-carrier.txt").write_text(NEW_ARTICLE)
+    _, err = screen.send(QUESTION)
+    assert "1 article added or changed since the last `rag index`; run it" in err
+    assert screen.session.last is not None and "rag index" in (screen.session.last.note or "")

@@ -193,8 +193,39 @@ def clean(question: str, max_chars: int) -> tuple[str, str | None]:
     if not text:
         raise QuestionError("the question is empty; ask something about the articles")
     if len(text) > max_chars:
-        return text[:max_chars], f"question truncated to {max_chars} characters"
+        return _shorten(text, max_chars)
     return text, None
+
+
+def _shorten(text: str, max_chars: int) -> tuple[str, str]:
+    """The sentence that asks and as much of the text just before it as fits in max_chars,
+    whole sentences, with a note saying what was left out.
+
+    A long paste (an article, then "Who denies it?") asks at its end: keeping its start would
+    keep the context and lose the question.
+    """
+    spans = split_sentences(text)
+    asks = [i for i, (s, e) in enumerate(spans) if text[s:e].endswith("?")] or [
+        i for i, (s, e) in enumerate(spans) if _WH.search(text[s:e])
+    ]
+    first = last = asks[-1] if asks else len(spans) - 1
+    end = spans[last][1]
+    while first > 0 and end - spans[first - 1][0] <= max_chars:
+        first -= 1
+    start = max(spans[first][0], end - max_chars)  # a sentence too long alone keeps its end
+    before = len(text[start : spans[last][0]].rstrip())
+    if start > spans[first][0]:
+        kept = "the end of the sentence that asks"
+    elif before:
+        kept = f"the sentence that asks and the {before:,} characters before it"
+    else:
+        kept = "only the sentence that asks"
+    after = f" and the last {len(text) - end:,}" if end < len(text) else ""
+    note = (
+        f"question too long ({len(text):,} characters; RAG_MAX_QUESTION_CHARS is "
+        f"{max_chars:,}): kept {kept}, left out the first {start:,} characters{after}"
+    )
+    return text[start:end], note
 
 
 def analyse(text: str, today: date | None = None, tuning: Tuning = _DEFAULT_TUNING) -> Query:

@@ -15,6 +15,7 @@ from rag.cli import app
 from rag.conversation import Conversation
 from rag.pipeline import Pipeline
 from rag.settings import Settings
+from tests.conftest import SHIPPED_ARTICLES
 from tests.corpus import BIDEN, NEW_ARTICLE
 from tests.fakes import HashingEmbeddings
 
@@ -125,13 +126,17 @@ def test_empty_question_is_a_clear_error(cli: CliRunner, question: str) -> None:
     assert result.stdout == ""
 
 
-def test_long_question_is_truncated_with_a_note(cli: CliRunner) -> None:
-    question = ((QUESTION + " ") * 50)[:2500]
+def test_a_long_question_keeps_the_question_at_its_end_with_a_note(cli: CliRunner) -> None:
+    article = " ".join((SHIPPED_ARTICLES / BIDEN).read_text().split())
+    question = (article + " ") * (20_000 // len(article)) + QUESTION  # asks at its end
     result = ask(cli, question, "--json")
     assert result.exit_code == 0, result.output
-    assert "truncated to 2000 characters" in result.stderr
+    assert "note: question too long (" in result.stderr
     data = json.loads(result.stdout)
-    assert len(data["question"]) == 2000
+    assert len(question) > 15_000
+    assert data["question"].endswith(QUESTION) and len(data["question"]) <= 2000
+    assert "left out the first" in data["note"]
+    assert data["query"]["asking"].endswith(QUESTION)
     assert data["retrieved"] and data["answer"]
 
 

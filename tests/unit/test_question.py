@@ -29,9 +29,41 @@ def test_clean() -> None:
     assert clean("  what\u00a0about\n\n drones? ", 2000) == ("what about drones?", None)
     assert clean("ｄｒｏｎｅｓ", 2000) == ("drones", None)
     text, note = clean("x" * 2500, 2000)
-    assert len(text) == 2000 and note and "2000" in note
+    assert len(text) == 2000 and note and "2,000" in note
     with pytest.raises(QuestionError):
         clean("\u200b", 2000)
+
+
+PASTE = " ".join(
+    f"Paragraph {i} of the pasted article gives the statements of day {i}." for i in range(300)
+)
+
+
+def test_a_long_paste_keeps_the_question_at_its_end_and_the_context_before_it() -> None:
+    question = "Where is the drone factory being built?"
+    text, note = clean(PASTE + "\n\n" + question, 2000)
+    assert text.endswith(" " + question) and len(text) <= 2000
+    assert text.startswith("Paragraph ") and "day 299." in text  # whole sentences, the latest
+    assert len(text) > 1900  # as much context as fits
+    assert note == (
+        f"question too long ({len(PASTE) + 1 + len(question):,} characters; "
+        f"RAG_MAX_QUESTION_CHARS is 2,000): kept the sentence that asks and the "
+        f"{len(text) - len(question) - 1:,} characters before it, left out the first "
+        f"{len(PASTE) + 1 + len(question) - len(text):,} characters"
+    )
+
+
+def test_a_long_paste_keeps_the_question_before_a_closing_line() -> None:
+    text, note = clean(PASTE + " Who denies sending drones? Thanks a lot, this helps.", 2000)
+    assert text.endswith("Who denies sending drones?")
+    assert note is not None and note.endswith(
+        ", left out the first 18,548 characters and the last 26"
+    )
+
+
+def test_a_long_paste_without_a_question_mark_keeps_its_asking_sentence() -> None:
+    text, _ = clean(PASTE + " Explain who builds the factory. Thanks.", 2000)
+    assert text.endswith("Explain who builds the factory.")
 
 
 def test_analyse_reads_everything_once() -> None:

@@ -340,18 +340,14 @@ def sources(
         raise typer.Exit(1)
     from rich.table import Table
 
+    from rag.render import print_unfolded
+
     table = Table("file", "title", "date", "source", "chunks")
     for r in rows:
         table.add_row(
             *(escape(r[k] or "") for k in ("file", "title", "date", "source")), str(r["chunks"])
         )
-    if not out.is_terminal:
-        # A pipe or file has no width to fit: cells stay whole, not folded at 80 columns.
-        from rich.measure import Measurement
-
-        wide = out.options.update_width(10_000)
-        out.width = max(out.width, Measurement.get(out, wide, table).maximum)
-    out.print(table)
+    print_unfolded(out, table)
 
 
 @app.command(cls=_Command)
@@ -634,7 +630,8 @@ def eval_command(
     deltas = evaluation.compare(old, result.summary) if old is not None else None
     notes = evaluation.compare_notes(old, result.summary) if old is not None else []
     if as_json:
-        data = dict(result.summary)
+        # summary.json's, with each failure's question and answer (as the table shows them).
+        data = {**result.summary, "failed": [asdict(f) for f in result.failures]}
         if deltas is not None:
             data["compare"] = _deltas(deltas)
             data["compare_notes"] = notes

@@ -53,6 +53,18 @@ class Question:
     asked: date | None = None  # the day it was asked: answered from the articles of that day
 
 
+@dataclass(frozen=True)
+class Failure:
+    """A question the run failed: how (a scoring.FAILURE_LABELS label), and what was asked and
+    answered, so the report shows it without a look into results.jsonl."""
+
+    id: str
+    label: str
+    question: str
+    answer: str
+    refused: bool
+
+
 @dataclass
 class EvalResult:
     """What an eval run wrote, and its summary (the contents of summary.json)."""
@@ -62,6 +74,7 @@ class EvalResult:
     summary_path: Path
     index: IndexReport | None
     warnings: list[str] = field(default_factory=list)
+    failures: list[Failure] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -339,7 +352,12 @@ def run(
     tmp = summary_path.with_name(f".{SUMMARY}.tmp")
     tmp.write_text(json.dumps(summary, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     os.replace(tmp, summary_path)
-    return EvalResult(summary, results_path, summary_path, report, warnings)
+    failures = [
+        Failure(v["id"], v["failure"], v["question"] or "", v["answer"], v["refused"])
+        for v in verdicts
+        if v["failure"] is not None
+    ]
+    return EvalResult(summary, results_path, summary_path, report, warnings, failures)
 
 
 def _resumable(

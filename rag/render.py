@@ -188,10 +188,15 @@ def print_report(out: Console, err: Console, report: IndexReport) -> None:
     )
 
 
+NONE = "–"
+# The start of a failed question's answer shown in the eval report.
+ANSWER_START = 100
+
+
 def _metric(name: str, value: Any) -> str:
     """A metric as a table shows it: counts whole, latencies in ms, rates to 3 places."""
     if value is None:
-        return "-"
+        return NONE
     if isinstance(value, int):
         return str(value)
     if name.startswith("latency"):
@@ -199,35 +204,93 @@ def _metric(name: str, value: Any) -> str:
     return f"{value:.3f}"
 
 
+def _cell(name: str, column: dict[str, Any]) -> str:
+    """A metric of one column (overall or a question type): "–" where it has none of the
+    questions the metric is taken over (no citation precision for unanswerable ones)."""
+    from rag.scoring import METRIC_HELP
+
+    scope = METRIC_HELP.get(name, ("all", ""))[0]
+    if scope != "all" and not column.get(f"n_{scope}"):
+        return NONE
+    return _metric(name, column.get(name))
+
+
+def _table_width(out: Console, table: Any) -> int:
+    """The width a table takes when nothing constrains it."""
+    from rich.measure import Measurement
+
+    return Measurement.get(out, out.options.update_width(10_000), table).maximum
+
+
+def print_unfolded(out: Console, table: Any) -> None:
+    """Print a table; piped or redirected, at its natural width: a pipe or file has no width to
+    fit, so cells and headers stay whole instead of folding at 80 columns."""
+    if not out.is_terminal:
+        out.width = max(out.width, _table_width(out, table))
+    out.print(table)
+
+
 def print_eval(out: Console, result: EvalResult) -> None:
-    """Metrics as rows, overall then one column per question type; then the failed ids."""
+    """Metrics as rows, overall then one column per question type; what each metric measures;
+    then each failed question with the start of its answer.
+
+    On a terminal the table fits its width (the type columns that don't fit go to a second
+    table, headers whole); piped or redirected, it is one table at its natural width.
+    """
     from rich import box
     from rich.table import Table
 
-    from rag.scoring import SUMMARY_METRICS
+    from rag.scoring import FAILURE_LABELS, METRIC_HELP, SUMMARY_METRICS
 
     summary = result.summary
-    kinds = list(summary.get("by_type", {}))
+    columns = [("overall", summary), *summary.get("by_type", {}).items()]
     title = (
         f"{Path(summary['set']).name}: {summary['n']} questions, {summary['answerer']}, "
         f"k={summary['k']}" + (f", as of {summary['as_of']}" if summary.get("as_of") else "")
     )
-    # Metric names stay whole (they are the summary.json keys); narrow type headers fold.
-    table = Table(title=title, box=box.SIMPLE_HEAD, pad_edge=False)
-    table.add_column("metric", no_wrap=True)
-    for header in ("overall", *kinds):
-        table.add_column(header, justify="right", overflow="fold", min_width=5)
+
+    def table_of(group: list[tuple[str, dict[str, Any]]], caption: str | None) -> Table:
+        table = Table(title=caption, box=box.SIMPLE_HEAD, pad_edge=False)
+        table.add_column("metric", no_wrap=True)
+        for header, _ in group:
+            table.add_column(header, justify="right", no_wrap=True)
+        for name in SUMMARY_METRICS:
+            table.add_row(name, *(_cell(name, column) for _, column in group))
+        return table
+
+    groups: list[list[tuple[str, dict[str, Any]]]] = [[]]
+    for column in columns:
+        wider = [*groups[-1], column]
+        if out.is_terminal and groups[-1] and _table_width(out, table_of(wider, title)) > out.width:
+            groups.append([column])
+        else:
+            groups[-1] = wider
+    for n, group in enumerate(groups):
+        print_unfolded(out, table_of(group, title if n == 0 else None))
+
+    out.print(f"[dim]what each metric measures ({NONE}: none of those questions):[/]")
     for name in SUMMARY_METRICS:
-        row = [_metric(name, summary.get(name))]
-        row += [_metric(name, summary["by_type"][kind].get(name)) for kind in kinds]
-        table.add_row(name, *row)
-    out.print(table)
-    for label, ids in summary.get("failed_ids", {}).items():
-        if ids:
-            out.print(f"[red]{label}[/] ({len(ids)}): {', '.join(ids)}", highlight=False)
-    if not any(summary.get("failed_ids", {}).values()):
+        out.print(f"{name:<24}{METRIC_HELP[name][1]}", markup=False, highlight=False)
+
+    # Cropped to a terminal's width; whole lines when piped.
+    crop: dict[str, Any] = {"overflow": "ellipsis", "no_wrap": True} if out.is_terminal else {}
+    for label in FAILURE_LABELS:
+        failed = [f for f in result.failures if f.label == label]
+        if failed:
+            out.print(f"[red]{label}[/] ({len(failed)}):", highlight=False)
+        for f in failed:
+            given = "refused" if f.refused else _start(f.answer, ANSWER_START)
+            out.print(f"  {f.id}  {f.question}", markup=False, highlight=False, **crop)
+            out.print(f"  {' ' * len(f.id)}  → {given}", markup=False, highlight=False, **crop)
+    if not result.failures:
         out.print("[green]no failures[/]")
     out.print(f"[dim]results: {result.results_path}  summary: {result.summary_path}[/]")
+
+
+def _start(text: str, limit: int) -> str:
+    """The start of text on one line, at most limit characters, "…" where it was cut."""
+    line = " ".join(text.split())
+    return line if len(line) <= limit else line[: limit - 1].rstrip() + "…"
 
 
 def print_compare(

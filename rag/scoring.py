@@ -33,6 +33,29 @@ SUMMARY_METRICS: tuple[str, ...] = (
     "latency_ms_p95",
 )
 
+# What each summary metric measures (the eval report's legend, one line each), and the questions
+# it is taken over: "answerable", "unanswerable" or "all". A column with none of those questions
+# has no value for it ("–"), not 0.
+METRIC_HELP: dict[str, tuple[str, str]] = {
+    "n": ("all", "questions asked"),
+    "n_answerable": ("all", "questions whose answer is in the articles"),
+    "n_unanswerable": ("all", "questions the articles can't answer"),
+    "retrieval_hit_rate": ("answerable", "answerable questions with an expected article retrieved"),
+    "mrr": ("answerable", "mean 1/rank of the first expected article retrieved"),
+    "answer_in_context_rate": (
+        "answerable",
+        "answerable questions with an expected answer retrieved",
+    ),
+    "answer_accuracy": ("answerable", "answerable questions answered with an expected answer"),
+    "answer_f1": ("answerable", "word overlap with the expected answer: low if long"),
+    "citation_precision": ("answerable", "citations naming an expected article or answer"),
+    "supported_citation_rate": ("all", "citations the check found supported by the passage"),
+    "refusal_accuracy": ("unanswerable", "unanswerable questions refused"),
+    "false_refusal_rate": ("answerable", "answerable questions refused (lower is better)"),
+    "latency_ms_p50": ("all", "median ms to answer (varies with the machine's load)"),
+    "latency_ms_p95": ("all", "95th-percentile ms to answer"),
+}
+
 _CHAR_MAP = str.maketrans(
     {
         "\u2018": "'",

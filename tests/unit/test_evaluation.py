@@ -252,8 +252,11 @@ def test_cli_eval_table_json_and_compare(
 
     assert shown.exit_code == 0, shown.output
     assert "answer_accuracy" in shown.output and "factoid" in shown.output
-    assert "retrieval_miss (1): elsewhere" in shown.output
-    assert "false_answer (1): nothing" in shown.output
+    assert "retrieval_miss (1):\n  elsewhere  What did the G7 allies warn Iran about?\n" in (
+        shown.output
+    )
+    assert "false_answer (1):\n  nothing  What did Kirby say about Iran drones" in shown.output
+    assert "answer_f1               word overlap with the expected answer" in shown.output
     assert (out / "results.jsonl").is_file() and (out / "summary.json").is_file()
     assert not (tmp_path / "index").exists()  # the main index is not touched
 
@@ -265,6 +268,9 @@ def test_cli_eval_table_json_and_compare(
     assert again.exit_code == 0, again.output
     data = json.loads(again.stdout)
     assert data["n"] == 5 and data["fingerprint"] == before["fingerprint"]
+    failed = {f["id"]: f for f in data["failed"]}
+    assert failed["nothing"]["label"] == "false_answer" and failed["nothing"]["answer"]
+    assert failed["elsewhere"]["question"] == "What did the G7 allies warn Iran about?"
     accuracy = next(d for d in data["compare"] if d["metric"] == "answer_accuracy")
     assert accuracy["old"] == 0.0 and accuracy["new"] == before["answer_accuracy"]
 

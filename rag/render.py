@@ -18,15 +18,25 @@ if TYPE_CHECKING:
     from rag.indexing import IndexReport, Plan
 
 
+# Above streamed text: verification, which may drop any of it, runs when it is complete.
+DRAFT_LABEL = "draft, not yet checked against the passages:"
+VERIFIED_LABEL = "verified answer:"
+
+
 class TokenPrinter:
-    """An on_token callback that prints streamed LLM text as it arrives, verbatim."""
+    """An on_token callback that prints streamed LLM text as it arrives, verbatim, dimmed under
+    a label saying it is an unchecked draft: print_answer then gives the verified answer."""
 
     def __init__(self, console: Console) -> None:
         self.console = console
         self.printed = False
 
     def __call__(self, token: str) -> None:
-        self.console.print(token, end="", markup=False, highlight=False, soft_wrap=True)
+        if not self.printed:
+            self.console.print(DRAFT_LABEL, style="dim italic", highlight=False)
+        self.console.print(
+            token, end="", style="dim", markup=False, highlight=False, soft_wrap=True
+        )
         self.printed = True
 
     def finish(self) -> None:
@@ -46,14 +56,13 @@ def nested_quotes(quote: str) -> str:
 
 
 def print_answer(out: Console, err: Console, answer: Answer, streamed: bool = False) -> None:
-    """The answer (unless it was already streamed), its verified sources and how it was made."""
+    """The answer (after a streamed draft, labelled as the verified one), its verified sources
+    and how it was made."""
     if answer.note:
         err.print(f"[yellow]note:[/] {escape(answer.note)}", soft_wrap=True)
-    if not streamed:
-        out.print(Markdown(answer.text))
-    elif answer.dropped or answer.recited:  # the streamed text is not what stands: show it
-        out.print("[bold]verified answer:[/]", highlight=False)
-        out.print(Markdown(answer.text))
+    if streamed:  # the draft above was dimmed: the answer is this, even when it is the same
+        out.print(f"[bold]{VERIFIED_LABEL}[/]", highlight=False)
+    out.print(Markdown(answer.text))
     if answer.refused:
         near = list(dict.fromkeys(p.title for p in answer.passages))[:3]
         if near:

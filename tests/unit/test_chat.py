@@ -16,6 +16,7 @@ from langchain_core.outputs import ChatGenerationChunk
 from rich.console import Console
 
 from rag import chat
+from rag.answering import REFUSAL
 from rag.chat import ChatSession, history_file, make_reader, repl
 from rag.pipeline import Pipeline
 from rag.settings import Settings
@@ -189,7 +190,7 @@ def test_ctrl_c_cancels_the_answer_and_keeps_the_chat(fake_index: Settings) -> N
     chat_model = Interrupted(messages=iter([AIMessage("unused")]))
     screen = Screen(Pipeline(settings, embedder=HashingEmbeddings(), chat_model=chat_model))
     out, err = screen.send(QUESTION)
-    assert out.startswith("The factory")
+    assert out == "draft, not yet checked against the passages:\nThe factory\n"
     assert "cancelled" in err
     assert screen.session.conversation.turns == [] and screen.session.last is None
     out, _ = screen.send("/llm extractive")
@@ -276,3 +277,26 @@ def test_an_article_added_since_the_index_is_noted_with_the_answer(screen: Scree
     _, err = screen.send(QUESTION)
     assert "1 article added or changed since the last `rag index`; run it" in err
     assert screen.session.last is not None and "rag index" in (screen.session.last.note or "")
+
+
+def test_a_streamed_draft_is_dimmed_and_the_verified_answer_stands_apart(
+    fake_index: Settings,
+) -> None:
+    settings = fake_index.with_overrides(refusal_threshold=0.0)
+    invented = "The factory is on the Moon [1]."
+    chat_model = GenericFakeChatModel(messages=iter([AIMessage(invented)]))
+    stdout = io.StringIO()
+    out = Console(file=stdout, width=200, force_terminal=True, color_system="standard")
+    err = Console(file=io.StringIO(), width=200)
+    pipeline = Pipeline(settings, embedder=HashingEmbeddings(), chat_model=chat_model)
+    ChatSession(pipeline, out, err).ask(QUESTION)
+    shown = stdout.getvalue()
+    plain = re.sub(r"\x1b\[[0-9;]*m", "", shown)
+    draft, _, verified = plain.partition("verified answer:")
+    assert draft.endswith("draft, not yet checked against the passages:\n" + invented + "\n")
+    assert verified.lstrip().startswith(REFUSAL)  # verification dropped the invention
+    # Every streamed word is dimmed (SGR 2); the verified answer is not.
+    streamed = shown[: shown.index("verified answer:")]
+    assert all(re.search(rf"\x1b\[2m{w}", streamed) for w in ("The", "factory", "Moon"))
+    answer = shown[shown.index("verified answer:") :]
+    assert not re.search(r"\x1b\[2m[^\x1b]*" + re.escape(REFUSAL[:12]), answer)

@@ -279,3 +279,14 @@ def test_articles_not_yet_indexed_are_named_in_the_note(
     assert f"note: {stale}" in text.stderr
     listing = cli.invoke(app, ["sources"])
     assert listing.exit_code == 0 and f"note: {stale}" in listing.stderr
+
+
+def test_a_question_in_spanish_is_told_rag_answers_in_english(cli: CliRunner) -> None:
+    result = ask(cli, "¿Dónde se está construyendo la fábrica de drones?", "--json")
+    assert result.exit_code == 0, result.output
+    line = (
+        "this question seems to be in Spanish; rag answers questions in English, the language "
+        "of the articles"
+    )
+    assert json.loads(result.stdout)["note"] == line
+    assert f"note: {line}" in result.stderr

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import json
 import re
 from datetime import date
 from pathlib import Path
@@ -20,6 +21,7 @@ from rag.question import (
     focus_weights,
     is_follow_up,
     named_phrases,
+    other_language,
 )
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -256,3 +258,44 @@ def test_only_question_py_applies_patterns_to_the_question() -> None:
     assert any(
         re.match(r"question\.py:", r) for r in _question_readers(ROOT / "rag" / "question.py")
     )
+
+
+@pytest.mark.parametrize(
+    ("question", "language"),
+    [
+        ("¿Dónde se está construyendo la fábrica de drones?", "Spanish"),
+        ("¿Quién niega haber enviado drones a Rusia?", "Spanish"),
+        ("Где строится завод по производству дронов?", "Cyrillic script"),
+        ("Wo wird die Drohnenfabrik gebaut?", "German"),
+        ("Welche Raketen hat der Iran an Russland geliefert?", "German"),
+        ("无人机工厂建在哪里？", "Chinese"),
+        ("Où est construite l'usine de drones ?", "French"),
+    ],
+)
+def test_a_question_in_another_language_gets_a_plain_note(question: str, language: str) -> None:
+    _, note = clean(question, 2000)
+    assert note == (
+        f"this question seems to be in {language}; rag answers questions in English, the "
+        "language of the articles"
+    )
+
+
+ENGLISH_WITH_FOREIGN_NAMES = [
+    "What did Ursula von der Leyen say in an interview about sanctions?",
+    "Did Charles de Gaulle visit La Paz?",
+    "What did El País and Der Spiegel report about Los Angeles?",
+    "What did the UN say about Iran's drones?",
+    "When did Hossein Amir-Abdollahian meet Sergei Lavrov in Moscow?",
+    "Which São Paulo firm did Le Monde name?",
+]
+
+
+def test_english_questions_get_no_language_note() -> None:
+    shipped = sorted((ROOT / "eval").glob("*.jsonl"))
+    rows = [
+        json.loads(line) for p in shipped for line in p.read_text().splitlines() if line.strip()
+    ]
+    questions = [row["question"] for row in rows if "question" in row]
+    assert len(questions) > 100 and any(p.name == "qa.jsonl" for p in shipped)
+    flagged = [q for q in [*questions, *ENGLISH_WITH_FOREIGN_NAMES] if other_language(q)]
+    assert flagged == []

@@ -305,22 +305,62 @@ def _start(text: str, limit: int) -> str:
 def print_compare(
     out: Console, err: Console, deltas: list[Delta], old: str, new: str, notes: list[str]
 ) -> None:
-    """One row per metric: old, new, and the change (green better, red worse)."""
+    """One row per metric: old, new, and the change (green better, red worse); the quality
+    metrics first, then the timings apart, each latency change judged against the runs' own
+    spread (p90 - p10 of their per-question timings)."""
     from rich import box
     from rich.table import Table
 
-    table = Table("metric", "old", "new", "delta", title=f"{old} -> {new}", box=box.SIMPLE_HEAD)
+    quality = Table("metric", "old", "new", "delta", title=f"{old} -> {new}", box=box.SIMPLE_HEAD)
+    timings = Table(
+        "timing",
+        "old",
+        "new",
+        "delta",
+        "",
+        title="timings (ms; seconds: the whole run)",
+        box=box.SIMPLE_HEAD,
+    )
     for d in deltas:
         change = "-" if d.delta is None else f"{d.delta:+.3f}"
         if isinstance(d.delta, int) or (d.metric.startswith("latency") and d.delta is not None):
             change = f"{d.delta:+.0f}"
         colour = {True: "green", False: "red"}.get(d.better, "dim" if not d.delta else "")
-        table.add_row(
+        cells = [
             d.metric,
             _metric(d.metric, d.old),
             _metric(d.metric, d.new),
             f"[{colour}]{change}[/]" if colour else change,
-        )
-    out.print(table)
+        ]
+        if d.timing:
+            verdict = {True: "[dim]within spread[/]", False: "beyond spread"}.get(
+                d.within_spread, ""
+            )
+            timings.add_row(*cells, verdict)
+        else:
+            quality.add_row(*cells)
+    out.print(quality)
+    if timings.row_count:
+        out.print(timings)
+        out.print(_spread_rule(deltas), highlight=False)
     for note in notes:
         err.print(f"[yellow]note:[/] {note}", highlight=False, soft_wrap=True)
+
+
+def _spread_rule(deltas: list[Delta]) -> str:
+    """The rule the timing verdicts follow, with each run's spread."""
+    by_name = {d.metric: d for d in deltas}
+    spreads = []
+    for side in ("old", "new"):
+        p10, p90 = (getattr(by_name.get(f"latency_ms_p{q}"), side, None) for q in (10, 90))
+        spreads.append(f"{p90 - p10:,.0f} ms" if p10 is not None and p90 is not None else "?")
+    if "?" in spreads:
+        return (
+            "[dim]a run without latency_ms_p10/p90 (recorded since this version) has no spread "
+            "to judge a timing change by: re-run it to compare timings[/]"
+        )
+    return (
+        "[dim]a latency change smaller than the larger of the runs' own spreads (p90 - p10 of "
+        f"the per-question times: old {spreads[0]}, new {spreads[1]}) is within spread: "
+        "what the runs' own variation explains, not a change[/]"
+    )

@@ -316,6 +316,10 @@ def _summary(items: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         "false_refusal_rate": _mean(item["refused"] for item in answerable),
         "latency_ms_p50": percentile(latencies, 50) if latencies else None,
         "latency_ms_p95": percentile(latencies, 95) if latencies else None,
+        # The spread of one run's own timings (p90 - p10), against which `rag compare` judges
+        # a change in timings between two runs.
+        "latency_ms_p10": percentile(latencies, 10) if latencies else None,
+        "latency_ms_p90": percentile(latencies, 90) if latencies else None,
         "failures": failures,
     }
 

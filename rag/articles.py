@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import codecs
 import hashlib
+import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
@@ -45,6 +46,9 @@ class ArticleFile:
     rel: str
     content_hash: str
     size: int
+    # Modification time in nanoseconds: with size, what the manifest records so a question can
+    # tell cheaply (no hashing) whether the folder changed since the last `rag index`.
+    mtime_ns: int = 0
 
 
 def file_hash(path: Path) -> str:
@@ -56,31 +60,85 @@ def file_hash(path: Path) -> str:
     return digest.hexdigest()
 
 
+def _candidates(root: Path, warnings: list[str]) -> list[tuple[str, os.DirEntry[str]]]:
+    """Supported files under root (name relative to root, directory entry), sorted by path; what is left out and why is added to warnings, in the same order.
+
+    A walk of os.scandir entries rather than Path.rglob: an entry knows whether it is a file or
+    folder without a system call, and caches its stat, so stat_folder() costs one stat a file
+    (about a third of rglob's time). Like rglob, it does not descend into symlinked folders;
+    hidden files and folders (".name") are left out.
+    """
+    if not root.is_dir():
+        raise ArticleError(f"articles folder not found: {root}")
+    real_root = root.resolve()
+    seen: list[tuple[list[str], str | None, tuple[str, os.DirEntry[str]] | None]] = []
+
+    def walk(folder: str, prefix: str) -> None:
+        try:
+            with os.scandir(folder) as entries:
+                listed = list(entries)
+        except PermissionError:
+            return
+        for entry in listed:
+            if entry.name.startswith("."):
+                continue
+            rel = prefix + entry.name
+            if entry.is_symlink():
+                target = Path(entry.path).resolve()
+                if not target.is_relative_to(real_root):
+                    warning = f"{rel}: symlink to {target} outside the articles folder, skipped"
+                    seen.append((rel.split("/"), warning, None))
+                    continue
+            elif entry.is_dir(follow_symlinks=False):
+                walk(entry.path, rel + "/")
+                continue
+            suffix = _suffix(entry.name)
+            if not entry.is_file() or suffix not in SUPPORTED_SUFFIXES:
+                if suffix == ".pdf" and entry.is_file():
+                    seen.append((rel.split("/"), f"{rel}: PDF is not supported yet, skipped", None))
+                continue
+            seen.append((rel.split("/"), None, (rel, entry)))
+
+    walk(str(root), "")
+    found = []
+    for _, warning, item in sorted(seen, key=lambda s: s[0]):
+        if warning is not None:
+            warnings.append(warning)
+        if item is not None:
+            found.append(item)
+    return found
+
+
+def _suffix(name: str) -> str:
+    """Path(name).suffix.lower(), without building a Path (stat_folder runs per question)."""
+    dot = name.rfind(".")
+    return name[dot:].lower() if 0 < dot < len(name) - 1 else ""
+
+
 def scan(root: Path) -> tuple[list[ArticleFile], list[str]]:
     """Supported files under root, sorted, with warnings for what was skipped and why."""
     warnings: list[str] = []
     found: list[ArticleFile] = []
-    if not root.is_dir():
-        raise ArticleError(f"articles folder not found: {root}")
-    real_root = root.resolve()
-    for path in sorted(root.rglob("*")):
-        rel = path.relative_to(root).as_posix()
-        if any(part.startswith(".") for part in path.relative_to(root).parts):
-            continue
-        if path.is_symlink():
-            target = path.resolve()
-            if not target.is_relative_to(real_root):
-                warnings.append(f"{rel}: symlink to {target} outside the articles folder, skipped")
-                continue
-        if not path.is_file() or path.suffix.lower() not in SUPPORTED_SUFFIXES:
-            if path.is_file() and path.suffix.lower() == ".pdf":
-                warnings.append(f"{rel}: PDF is not supported yet, skipped")
-            continue
+    for rel, entry in _candidates(root, warnings):
+        path = Path(entry.path)
         try:
-            found.append(ArticleFile(path, rel, file_hash(path), path.stat().st_size))
+            st = entry.stat()
+            found.append(ArticleFile(path, rel, file_hash(path), st.st_size, st.st_mtime_ns))
         except OSError as exc:
             warnings.append(f"{rel}: cannot read ({exc.strerror}), skipped")
     return found, warnings
+
+
+def stat_folder(root: Path) -> dict[str, tuple[int, int]]:
+    """Size and modification time (ns) of the files scan() would find, without reading them."""
+    stats: dict[str, tuple[int, int]] = {}
+    for rel, entry in _candidates(root, []):
+        try:
+            st = entry.stat()
+        except OSError:
+            continue  # removed since listed; scan() skips it too
+        stats[rel] = (st.st_size, st.st_mtime_ns)
+    return stats
 
 
 def precheck(file: ArticleFile) -> str | None:

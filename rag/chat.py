@@ -16,6 +16,7 @@ from rich.markup import escape
 from rag.answering import Answer
 from rag.conversation import Conversation
 from rag.errors import RagError
+from rag.indexing import staleness
 from rag.pipeline import Pipeline
 from rag.render import TokenPrinter, print_answer, print_passage, print_sources
 from rag.retrieval import Passage
@@ -112,9 +113,10 @@ class ChatSession:
 
         try:
             with spinner or nullcontext():
+                stale = staleness(self.settings).note
                 answer = self.pipeline.ask(
                     question, conversation=self.conversation, on_token=on_token
-                )
+                ).noted(stale)
         except KeyboardInterrupt:
             printer.finish()
             self.err.print("[yellow]cancelled[/]")

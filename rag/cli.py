@@ -314,11 +314,13 @@ def sources(
 
     Example: `rag sources --json | jq '.[].file'`
     """
-    from rag.indexing import checked_manifest
+    from rag.indexing import checked_manifest, staleness
 
     settings = _settings(ctx, index_dir=index_dir)
     with _errors():
         manifest = checked_manifest(settings)
+    if manifest is not None and (stale := staleness(settings, manifest).note):
+        err.print(f"[yellow]note:[/] {escape(stale)}", highlight=False, soft_wrap=True)
     rows = [
         {
             "file": rel,
@@ -338,18 +340,14 @@ def sources(
         raise typer.Exit(1)
     from rich.table import Table
 
+    from rag.render import print_unfolded
+
     table = Table("file", "title", "date", "source", "chunks")
     for r in rows:
         table.add_row(
             *(escape(r[k] or "") for k in ("file", "title", "date", "source")), str(r["chunks"])
         )
-    if not out.is_terminal:
-        # A pipe or file has no width to fit: cells stay whole, not folded at 80 columns.
-        from rich.measure import Measurement
-
-        wide = out.options.update_width(10_000)
-        out.width = max(out.width, Measurement.get(out, wide, table).maximum)
-    out.print(table)
+    print_unfolded(out, table)
 
 
 @app.command(cls=_Command)
@@ -483,6 +481,7 @@ def ask(
     Example: `rag ask "Where is the drone factory being built?"`, or
     `rag ask --as-of 2023-11-01 "What did Iran send Russia this week?"`
     """
+    from rag.indexing import staleness
     from rag.pipeline import Pipeline, to_json
     from rag.render import TokenPrinter, print_answer
 
@@ -491,9 +490,10 @@ def ask(
     )
     with _errors():
         pipeline = Pipeline(settings)
+        stale = staleness(settings).note  # articles added since `rag index` go unanswered
         streaming = not as_json and pipeline.answerer().streams
         printer = TokenPrinter(out)
-        answer = pipeline.ask(question, on_token=printer if streaming else None)
+        answer = pipeline.ask(question, on_token=printer if streaming else None).noted(stale)
     if as_json:
         if answer.note:
             err.print(f"[yellow]note:[/] {answer.note}", highlight=False, soft_wrap=True)
@@ -630,7 +630,8 @@ def eval_command(
     deltas = evaluation.compare(old, result.summary) if old is not None else None
     notes = evaluation.compare_notes(old, result.summary) if old is not None else []
     if as_json:
-        data = dict(result.summary)
+        # summary.json's, with each failure's question and answer (as the table shows them).
+        data = {**result.summary, "failed": [asdict(f) for f in result.failures]}
         if deltas is not None:
             data["compare"] = _deltas(deltas)
             data["compare_notes"] = notes

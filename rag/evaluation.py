@@ -20,7 +20,7 @@ from rag import scoring
 from rag.answering.local import weights_dtype
 from rag.errors import RagError
 from rag.indexing import IndexReport, Progress
-from rag.measure import machine
+from rag.measure import load_average, machine
 from rag.settings import PROJECT_ROOT, Settings
 
 DEFAULT_SET = Path("eval/qa.jsonl")
@@ -31,7 +31,21 @@ SUMMARY = "summary.json"
 
 # Metrics where a smaller number is the better one; counts and k have no direction; for the
 # rest, higher is better.
-LOWER_IS_BETTER = frozenset({"false_refusal_rate", "latency_ms_p50", "latency_ms_p95", "seconds"})
+LOWER_IS_BETTER = frozenset(
+    {
+        "false_refusal_rate",
+        "latency_ms_p10",
+        "latency_ms_p50",
+        "latency_ms_p90",
+        "latency_ms_p95",
+        "seconds",
+    }
+)
+# Timings: they measure the machine and its load as much as rag, so `rag compare` shows them
+# apart from the quality metrics and judges their changes against the runs' own spread.
+TIMINGS = frozenset(
+    {"latency_ms_p10", "latency_ms_p50", "latency_ms_p90", "latency_ms_p95", "seconds"}
+)
 _NO_DIRECTION = frozenset({"n", "n_answerable", "n_unanswerable", "k"})
 # Fields of scoring.judge's verdict already present in the ask object they are added to.
 _ASK_FIELDS = frozenset({"id", "type", "question", "answer", "refused"})
@@ -53,6 +67,18 @@ class Question:
     asked: date | None = None  # the day it was asked: answered from the articles of that day
 
 
+@dataclass(frozen=True)
+class Failure:
+    """A question the run failed: how (a scoring.FAILURE_LABELS label), and what was asked and
+    answered, so the report shows it without a look into results.jsonl."""
+
+    id: str
+    label: str
+    question: str
+    answer: str
+    refused: bool
+
+
 @dataclass
 class EvalResult:
     """What an eval run wrote, and its summary (the contents of summary.json)."""
@@ -62,17 +88,23 @@ class EvalResult:
     summary_path: Path
     index: IndexReport | None
     warnings: list[str] = field(default_factory=list)
+    failures: list[Failure] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
 class Delta:
-    """One metric of two summaries; `better` is None when unchanged or not comparable."""
+    """One metric of two summaries; `better` is None when unchanged or not comparable, and for
+    a timing change the runs' own spread explains (see timing_spread)."""
 
     metric: str
     old: float | None
     new: float | None
     delta: float | None
     better: bool | None
+    timing: bool = False
+    # For a per-question latency: whether the change is smaller than the larger of the two
+    # runs' spreads (None: a run recorded no spread, or not a latency).
+    within_spread: bool | None = None
 
 
 def resolve_default(path: Path) -> Path:
@@ -266,6 +298,7 @@ def run(
 
     ask_progress = ask_progress or Progress()
     ask_progress.start(len(questions))
+    load_at_start = load_average()
     verdicts: list[dict[str, Any]] = []
     with results_path.open("w", encoding="utf-8") as fh:
         for q in questions:
@@ -333,13 +366,20 @@ def run(
         tuning=settings.tuning.model_dump(),
         selector=selector_provenance(settings),
         machine=machine(),
+        # While the questions were asked: timings of two runs compare on equal loads only.
+        load_average={"start": load_at_start, "end": load_average()},
         timestamp=datetime.now(UTC).isoformat(timespec="seconds"),
         seconds=round(time.perf_counter() - started, 2),
     )
     tmp = summary_path.with_name(f".{SUMMARY}.tmp")
     tmp.write_text(json.dumps(summary, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     os.replace(tmp, summary_path)
-    return EvalResult(summary, results_path, summary_path, report, warnings)
+    failures = [
+        Failure(v["id"], v["failure"], v["question"] or "", v["answer"], v["refused"])
+        for v in verdicts
+        if v["failure"] is not None
+    ]
+    return EvalResult(summary, results_path, summary_path, report, warnings, failures)
 
 
 def _resumable(
@@ -386,14 +426,30 @@ def load_summary(path: Path) -> dict[str, Any]:
     return data
 
 
+def timing_spread(summary: Mapping[str, Any]) -> float | None:
+    """A run's own spread of per-question latency, p90 - p10 in ms (None: not recorded)."""
+    p10, p90 = summary.get("latency_ms_p10"), summary.get("latency_ms_p90")
+    return p90 - p10 if p10 is not None and p90 is not None else None
+
+
 def compare(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[Delta]:
-    """Metric-by-metric deltas (scoring.compare), each marked better or worse."""
+    """Metric-by-metric deltas (scoring.compare), each marked better or worse.
+
+    A latency change smaller than the larger of the two runs' p90 - p10 spreads is within what
+    the runs' own variation explains: marked neither better nor worse.
+    """
+    before_spread, after_spread = timing_spread(old), timing_spread(new)
+    noise = None
+    if before_spread is not None and after_spread is not None:
+        noise = max(before_spread, after_spread)
     deltas: list[Delta] = []
     for metric, before, after, delta in scoring.compare(old, new):
-        better = None
-        if delta and metric not in _NO_DIRECTION:
+        better = within = None
+        if metric.startswith("latency_ms") and delta is not None and noise is not None:
+            within = abs(delta) < noise
+        if delta and metric not in _NO_DIRECTION and not within:
             better = (delta < 0) if metric in LOWER_IS_BETTER else (delta > 0)
-        deltas.append(Delta(metric, before, after, delta, better))
+        deltas.append(Delta(metric, before, after, delta, better, metric in TIMINGS, within))
     return deltas
 
 
@@ -409,4 +465,10 @@ def compare_notes(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
     for key in ("answerer", "k", "retrieval"):
         if old.get(key) != new.get(key):
             notes.append(f"{key} differs: {old.get(key)} vs {new.get(key)}")
+    loads = [(s.get("load_average") or {}).get("start") for s in (old, new)]
+    if all(loads):
+        notes.append(
+            "timings depend on the machine's load: 1-minute load average at the start "
+            f"{loads[0][0]:g} (old) vs {loads[1][0]:g} (new)"
+        )
     return notes

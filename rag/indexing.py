@@ -76,6 +76,9 @@ class Plan:
     # The BM25 side was tokenized by an older tokenizer: every chunk is tokenized again (cheap;
     # no vector changes).
     retokenize: bool = False
+    # Size and modification time (ns) of every file found, recorded in the manifest when the
+    # run completes (see staleness).
+    stats: dict[str, list[int]] = field(default_factory=dict)
 
     @property
     def is_noop(self) -> bool:
@@ -176,6 +179,87 @@ def checked_manifest(settings: Settings) -> Manifest | None:
     return manifest
 
 
+@dataclass(frozen=True)
+class Staleness:
+    """How the articles folder differs from what the live index holds (empty: it doesn't)."""
+
+    # Files added or changed since the last completed `rag index`, and indexed articles whose
+    # file is gone.
+    changed: list[str] = field(default_factory=list)
+    deleted: list[str] = field(default_factory=list)
+    # An interrupted `rag index`: (articles it stored, articles it set out to store).
+    interrupted: tuple[int, int] | None = None
+
+    @property
+    def note(self) -> str | None:
+        """What to tell somebody asking questions of this index (None: nothing)."""
+        parts = []
+        if self.interrupted is not None:
+            done, total = self.interrupted
+            parts.append(
+                f"the last `rag index` was interrupted: {done} of the {total} articles it was "
+                "indexing are in the index; run it again to finish"
+            )
+        counts = []
+        if self.changed:
+            counts.append(f"{_articles(len(self.changed))} added or changed")
+        if self.deleted:
+            gone = len(self.deleted)
+            counts.append(f"{gone if counts else _articles(gone)} deleted")
+        if counts:
+            parts.append(" and ".join(counts) + " since the last `rag index`; run it")
+        return "; ".join(parts) or None
+
+
+def _articles(n: int) -> str:
+    return f"{n} article{'' if n == 1 else 's'}"
+
+
+def staleness(settings: Settings, manifest: Manifest | None = None) -> Staleness:
+    """Compare the articles folder with the live manifest, cheaply: names, sizes and
+    modification times (one stat a file); only a file whose size or time differs from the
+    recorded ones is hashed, so a copy touched but unchanged is not reported.
+
+    manifest: the live one, if the caller has read it already. No index, or no articles
+    folder to compare with: nothing to report.
+    """
+    if manifest is None:
+        _, manifest = current_manifest(settings)
+    if manifest is None:
+        return Staleness()
+    try:
+        folder = articles_mod.stat_folder(settings.articles_dir)
+    except articles_mod.ArticleError:
+        return Staleness()
+    recorded = manifest.files or {}
+    known = {rel: rec.get("hash") for rel, rec in manifest.skipped.items()}
+    for rel, entry in manifest.articles.items():
+        known.update(dict.fromkeys([rel, *entry.aliases], entry.hash))
+    pending = manifest.pending
+    changed = []
+    for rel, stat in folder.items():
+        if rel in pending or recorded.get(rel) == list(stat):
+            continue
+        if rel not in known:
+            changed.append(rel)
+            continue
+        try:
+            if articles_mod.file_hash(settings.articles_dir / rel) != known[rel]:
+                changed.append(rel)
+        except OSError:
+            continue  # unreadable: `rag index` reports it
+    deleted = [rel for rel in manifest.articles if rel not in folder and rel not in pending]
+    interrupted = None
+    if pending:
+        stored = sum(
+            1
+            for rel, h in pending.items()
+            if rel in manifest.articles and manifest.articles[rel].hash == h
+        )
+        interrupted = (stored, len(pending))
+    return Staleness(changed, deleted, interrupted)
+
+
 def _index_state(settings: Settings) -> str | None:
     """Identifies the live generation and manifest contents (None before the first index)."""
     gen = Generations(settings.index_dir).current()
@@ -191,7 +275,10 @@ def plan(settings: Settings, rebuild: bool = False) -> Plan:
     """Compare the articles folder with the manifest; touches nothing."""
     files, warnings = articles_mod.scan(settings.articles_dir)
     result = Plan(
-        warnings=warnings, fingerprint=fingerprint(settings), based_on=_index_state(settings)
+        warnings=warnings,
+        fingerprint=fingerprint(settings),
+        based_on=_index_state(settings),
+        stats={f.rel: [f.size, f.mtime_ns] for f in files},
     )
     gen, manifest = current_manifest(settings)
     if manifest is not None and manifest.fingerprint != result.fingerprint:
@@ -316,12 +403,14 @@ def apply(
             skips_changed |= manifest.skipped.get(rel) != record
             manifest.skipped[rel] = record
             warnings.append(message)
-        if skips_changed or not the_plan.is_noop:
-            manifest.save(gen / MANIFEST)
-
         # Smallest first, each group stored as soon as it is embedded: the short articles are
         # searchable within seconds, and a long one never holds them back.
         todo = sorted(the_plan.added + the_plan.changed, key=lambda r: (the_plan.files[r].size, r))
+        # Recorded before any is stored, so a run killed midway is reported (see staleness).
+        manifest.pending.update((rel, the_plan.files[rel].content_hash) for rel in todo)
+        if skips_changed or not the_plan.is_noop:
+            manifest.save(gen / MANIFEST)
+
         progress.start(len(todo))
         loaded = articles_mod.iter_loaded(
             [the_plan.files[r] for r in todo], settings.max_article_bytes
@@ -370,8 +459,11 @@ def apply(
         gone = [rel for rel in manifest.skipped if rel not in the_plan.files]
         for rel in gone:  # bad files since deleted or fixed under another name
             del manifest.skipped[rel]
+        manifest.pending = {}
+        restat = manifest.files != the_plan.stats
+        manifest.files = the_plan.stats
         # A no-op run (the common `rag index` after nothing changed) rewrites nothing.
-        if aliases_changed or gone or not the_plan.is_noop:
+        if aliases_changed or gone or restat or not the_plan.is_noop:
             manifest.save(gen / MANIFEST)
         # In file-name order whatever order they were stored in, so a no-op run matches.
         wanted = [c for _, entry in sorted(manifest.articles.items()) for c in entry.chunks]

@@ -60,6 +60,15 @@ def machine() -> Machine:
     )
 
 
+def load_average() -> list[float] | None:
+    """The 1-, 5- and 15-minute load averages (runnable processes), where the OS has them: a
+    run's timings depend on what else the machine was doing."""
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except (AttributeError, OSError):
+        return None
+
+
 def describe(m: Mapping[str, Any]) -> str:
     """One line for a results file: "CPU, 2 usable of 4 cores, 15.6 GB RAM; OS; Python 3.11"."""
     return (

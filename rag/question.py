@@ -192,9 +192,125 @@ def clean(question: str, max_chars: int) -> tuple[str, str | None]:
     text = " ".join(text.split())
     if not text:
         raise QuestionError("the question is empty; ask something about the articles")
+    note = None
     if len(text) > max_chars:
-        return text[:max_chars], f"question truncated to {max_chars} characters"
-    return text, None
+        text, note = _shorten(text, max_chars)
+    if other := other_language(text):
+        said = (
+            f"this question seems to be in {other}; rag answers questions in English, the "
+            "language of the articles"
+        )
+        note = f"{note}; {said}" if note else said
+    return text, note
+
+
+# Common words of other languages written in Latin letters, none of them an English word (so
+# not "was", "die", "do", "come", "per", "non", "comment", "met", "hat"): a question with at
+# least two of one list's words, and more than twice as many as English function words (less
+# "a" and "an", which Spanish, Italian and German use too), is in that language.
+_FOREIGN_WORDS: dict[str, frozenset[str]] = {
+    "Spanish": frozenset({
+        "el", "los", "las", "del", "que", "qué", "por", "para", "con", "una", "es", "está",
+        "están", "fue", "dónde", "cuándo", "cómo", "cuál", "cuáles", "quién", "quiénes",
+        "cuánto", "cuántos", "cuántas", "se", "su", "sus", "al", "lo", "la", "de", "en", "y",
+        "ha", "han", "sobre", "según", "entre", "más"
+    }),
+    "French": frozenset({
+        "le", "la", "les", "des", "du", "est", "sont", "qui", "que", "quoi", "où", "quand",
+        "pourquoi", "quel", "quelle", "quels", "quelles", "combien", "une", "un", "et", "dans",
+        "pour", "avec", "sur", "pas", "il", "elle", "ils", "ont", "été", "au", "aux", "ce",
+        "cette", "qu", "l"
+    }),
+    "German": frozenset({
+        "der", "das", "den", "dem", "des", "ein", "eine", "einen", "und", "ist", "sind", "wer",
+        "wo", "wann", "wie", "warum", "welche", "welcher", "welches", "wieviel", "wieviele",
+        "nicht", "mit", "von", "für", "auf", "im", "zu", "haben", "wurde", "wurden", "werden",
+        "wird", "nach", "bei", "über", "aus", "dass", "sich"
+    }),
+    "Portuguese": frozenset({
+        "os", "de", "da", "dos", "das", "se", "que", "quem", "onde", "quando", "qual", "quais", "quantos",
+        "quantas", "é", "está", "são", "foi", "um", "uma", "em", "para", "com", "não", "pelo",
+        "pela", "nos", "nas", "ao"
+    }),
+    "Italian": frozenset({
+        "il", "lo", "la", "gli", "di", "del", "della", "dei", "che", "chi", "quando", "perché",
+        "quale", "quali", "quanti", "quante", "è", "sono", "stato", "stata", "un", "una", "con",
+        "nel", "nella", "ha", "hanno"
+    }),
+    "Dutch": frozenset({
+        "de", "het", "een", "en", "van", "wie", "wat", "waar", "wanneer", "hoe", "waarom",
+        "welke", "niet", "voor", "zijn", "heeft", "hebben", "werd", "wordt"
+    }),
+}  # fmt: skip
+_ENGLISH_WORDS = frozenset({
+    "the", "of", "in", "on", "to", "is", "are", "was", "were", "be", "been", "did",
+    "does", "do", "what", "who", "whom", "whose", "where", "when", "why", "how", "which", "and",
+    "or", "for", "with", "by", "from", "that", "this", "these", "those", "about", "say", "said",
+    "says", "has", "have", "had", "will", "would", "can", "could", "many", "much", "it", "its",
+    "their", "his", "her", "they", "he", "she", "there", "not"
+})  # fmt: skip
+_LETTERS = re.compile(r"[^\W\d_]+")
+
+
+def other_language(text: str) -> str | None:
+    """The language or script of a question plainly not in English (most of its letters not
+    Latin, or more of another language's common words than English ones); None for English,
+    foreign names of people and places included.
+
+    Cheap, and meant to tell the asker why the English articles don't answer them, not to
+    identify languages: "Spanish" may be Galician, "Cyrillic script" Russian or Ukrainian.
+    """
+    letters = [ch for ch in text if ch.isalpha()]
+    scripts = [unicodedata.name(ch, "?").split()[0] for ch in letters]
+    foreign = [name for name in scripts if name != "LATIN"]
+    if letters and len(foreign) * 2 > len(letters):
+        if "HIRAGANA" in foreign or "KATAKANA" in foreign:
+            return "Japanese"  # written with Chinese characters too
+        script = max(set(foreign), key=foreign.count)
+        return _SCRIPTS.get(script, f"{script.title()} script")
+    if "¿" in text or "¡" in text:
+        return "Spanish"
+    words = _LETTERS.findall(text.lower())
+    english = sum(1 for w in words if w in _ENGLISH_WORDS)
+    hits = {lang: sum(1 for w in words if w in common) for lang, common in _FOREIGN_WORDS.items()}
+    language, most = max(hits.items(), key=lambda item: item[1])
+    # Twice English's: "Did Charles de Gaulle visit La Paz?" has two Spanish words, one English.
+    return language if most >= 2 and most > 2 * english else None
+
+
+# Scripts named for their language where that is all but certain; others as "X script".
+_SCRIPTS = {"CJK": "Chinese", "HIRAGANA": "Japanese", "KATAKANA": "Japanese", "HANGUL": "Korean"}
+
+
+def _shorten(text: str, max_chars: int) -> tuple[str, str]:
+    """The sentence that asks and as much of the text just before it as fits in max_chars,
+    whole sentences, with a note saying what was left out.
+
+    A long paste (an article, then "Who denies it?") asks at its end: keeping its start would
+    keep the context and lose the question.
+    """
+    spans = split_sentences(text)
+    asks = [i for i, (s, e) in enumerate(spans) if text[s:e].endswith("?")] or [
+        i for i, (s, e) in enumerate(spans) if _WH.search(text[s:e])
+    ]
+    first = last = asks[-1] if asks else len(spans) - 1
+    end = spans[last][1]
+    while first > 0 and end - spans[first - 1][0] <= max_chars:
+        first -= 1
+    start = max(spans[first][0], end - max_chars)  # a sentence too long alone keeps its end
+    before = len(text[start : spans[last][0]].rstrip())
+    if start > spans[first][0]:
+        kept = "the end of the sentence that asks"
+    elif before:
+        kept = f"the sentence that asks and the {before:,} characters before it"
+    else:
+        kept = "only the sentence that asks"
+    after = f" and the last {len(text) - end:,}" if end < len(text) else ""
+    note = (
+        f"question too long ({len(text):,} characters; RAG_MAX_QUESTION_CHARS is "
+        f"{max_chars:,}): kept {kept}, left out the first {start:,} characters{after}"
+    )
+    return text[start:end], note
 
 
 def analyse(text: str, today: date | None = None, tuning: Tuning = _DEFAULT_TUNING) -> Query:

@@ -18,15 +18,25 @@ if TYPE_CHECKING:
     from rag.indexing import IndexReport, Plan
 
 
+# Above streamed text: verification, which may drop any of it, runs when it is complete.
+DRAFT_LABEL = "draft, not yet checked against the passages:"
+VERIFIED_LABEL = "verified answer:"
+
+
 class TokenPrinter:
-    """An on_token callback that prints streamed LLM text as it arrives, verbatim."""
+    """An on_token callback that prints streamed LLM text as it arrives, verbatim, dimmed under
+    a label saying it is an unchecked draft: print_answer then gives the verified answer."""
 
     def __init__(self, console: Console) -> None:
         self.console = console
         self.printed = False
 
     def __call__(self, token: str) -> None:
-        self.console.print(token, end="", markup=False, highlight=False, soft_wrap=True)
+        if not self.printed:
+            self.console.print(DRAFT_LABEL, style="dim italic", highlight=False)
+        self.console.print(
+            token, end="", style="dim", markup=False, highlight=False, soft_wrap=True
+        )
         self.printed = True
 
     def finish(self) -> None:
@@ -46,14 +56,13 @@ def nested_quotes(quote: str) -> str:
 
 
 def print_answer(out: Console, err: Console, answer: Answer, streamed: bool = False) -> None:
-    """The answer (unless it was already streamed), its verified sources and how it was made."""
+    """The answer (after a streamed draft, labelled as the verified one), its verified sources
+    and how it was made."""
     if answer.note:
         err.print(f"[yellow]note:[/] {escape(answer.note)}", soft_wrap=True)
-    if not streamed:
-        out.print(Markdown(answer.text))
-    elif answer.dropped or answer.recited:  # the streamed text is not what stands: show it
-        out.print("[bold]verified answer:[/]", highlight=False)
-        out.print(Markdown(answer.text))
+    if streamed:  # the draft above was dimmed: the answer is this, even when it is the same
+        out.print(f"[bold]{VERIFIED_LABEL}[/]", highlight=False)
+    out.print(Markdown(answer.text))
     if answer.refused:
         near = list(dict.fromkeys(p.title for p in answer.passages))[:3]
         if near:
@@ -192,10 +201,15 @@ def print_report(out: Console, err: Console, report: IndexReport) -> None:
     )
 
 
+NONE = "–"
+# The start of a failed question's answer shown in the eval report.
+ANSWER_START = 100
+
+
 def _metric(name: str, value: Any) -> str:
     """A metric as a table shows it: counts whole, latencies in ms, rates to 3 places."""
     if value is None:
-        return "-"
+        return NONE
     if isinstance(value, int):
         return str(value)
     if name.startswith("latency"):
@@ -203,56 +217,154 @@ def _metric(name: str, value: Any) -> str:
     return f"{value:.3f}"
 
 
+def _cell(name: str, column: dict[str, Any]) -> str:
+    """A metric of one column (overall or a question type): "–" where it has none of the
+    questions the metric is taken over (no citation precision for unanswerable ones)."""
+    from rag.scoring import METRIC_HELP
+
+    scope = METRIC_HELP.get(name, ("all", ""))[0]
+    if scope != "all" and not column.get(f"n_{scope}"):
+        return NONE
+    return _metric(name, column.get(name))
+
+
+def _table_width(out: Console, table: Any) -> int:
+    """The width a table takes when nothing constrains it."""
+    from rich.measure import Measurement
+
+    return Measurement.get(out, out.options.update_width(10_000), table).maximum
+
+
+def print_unfolded(out: Console, table: Any) -> None:
+    """Print a table; piped or redirected, at its natural width: a pipe or file has no width to
+    fit, so cells and headers stay whole instead of folding at 80 columns."""
+    if not out.is_terminal:
+        out.width = max(out.width, _table_width(out, table))
+    out.print(table)
+
+
 def print_eval(out: Console, result: EvalResult) -> None:
-    """Metrics as rows, overall then one column per question type; then the failed ids."""
+    """Metrics as rows, overall then one column per question type; what each metric measures;
+    then each failed question with the start of its answer.
+
+    On a terminal the table fits its width (the type columns that don't fit go to a second
+    table, headers whole); piped or redirected, it is one table at its natural width.
+    """
     from rich import box
     from rich.table import Table
 
-    from rag.scoring import SUMMARY_METRICS
+    from rag.scoring import FAILURE_LABELS, METRIC_HELP, SUMMARY_METRICS
 
     summary = result.summary
-    kinds = list(summary.get("by_type", {}))
+    columns = [("overall", summary), *summary.get("by_type", {}).items()]
     title = (
         f"{Path(summary['set']).name}: {summary['n']} questions, {summary['answerer']}, "
         f"k={summary['k']}" + (f", as of {summary['as_of']}" if summary.get("as_of") else "")
     )
-    # Metric names stay whole (they are the summary.json keys); narrow type headers fold.
-    table = Table(title=title, box=box.SIMPLE_HEAD, pad_edge=False)
-    table.add_column("metric", no_wrap=True)
-    for header in ("overall", *kinds):
-        table.add_column(header, justify="right", overflow="fold", min_width=5)
+
+    def table_of(group: list[tuple[str, dict[str, Any]]], caption: str | None) -> Table:
+        table = Table(title=caption, box=box.SIMPLE_HEAD, pad_edge=False)
+        table.add_column("metric", no_wrap=True)
+        for header, _ in group:
+            table.add_column(header, justify="right", no_wrap=True)
+        for name in SUMMARY_METRICS:
+            table.add_row(name, *(_cell(name, column) for _, column in group))
+        return table
+
+    groups: list[list[tuple[str, dict[str, Any]]]] = [[]]
+    for column in columns:
+        wider = [*groups[-1], column]
+        if out.is_terminal and groups[-1] and _table_width(out, table_of(wider, title)) > out.width:
+            groups.append([column])
+        else:
+            groups[-1] = wider
+    for n, group in enumerate(groups):
+        print_unfolded(out, table_of(group, title if n == 0 else None))
+
+    out.print(f"[dim]what each metric measures ({NONE}: none of those questions):[/]")
     for name in SUMMARY_METRICS:
-        row = [_metric(name, summary.get(name))]
-        row += [_metric(name, summary["by_type"][kind].get(name)) for kind in kinds]
-        table.add_row(name, *row)
-    out.print(table)
-    for label, ids in summary.get("failed_ids", {}).items():
-        if ids:
-            out.print(f"[red]{label}[/] ({len(ids)}): {', '.join(ids)}", highlight=False)
-    if not any(summary.get("failed_ids", {}).values()):
+        out.print(f"{name:<24}{METRIC_HELP[name][1]}", markup=False, highlight=False)
+
+    # Cropped to a terminal's width; whole lines when piped.
+    crop: dict[str, Any] = {"overflow": "ellipsis", "no_wrap": True} if out.is_terminal else {}
+    for label in FAILURE_LABELS:
+        failed = [f for f in result.failures if f.label == label]
+        if failed:
+            out.print(f"[red]{label}[/] ({len(failed)}):", highlight=False)
+        for f in failed:
+            given = "refused" if f.refused else _start(f.answer, ANSWER_START)
+            out.print(f"  {f.id}  {f.question}", markup=False, highlight=False, **crop)
+            out.print(f"  {' ' * len(f.id)}  → {given}", markup=False, highlight=False, **crop)
+    if not result.failures:
         out.print("[green]no failures[/]")
     out.print(f"[dim]results: {result.results_path}  summary: {result.summary_path}[/]")
+
+
+def _start(text: str, limit: int) -> str:
+    """The start of text on one line, at most limit characters, "…" where it was cut."""
+    line = " ".join(text.split())
+    return line if len(line) <= limit else line[: limit - 1].rstrip() + "…"
 
 
 def print_compare(
     out: Console, err: Console, deltas: list[Delta], old: str, new: str, notes: list[str]
 ) -> None:
-    """One row per metric: old, new, and the change (green better, red worse)."""
+    """One row per metric: old, new, and the change (green better, red worse); the quality
+    metrics first, then the timings apart, each latency change judged against the runs' own
+    spread (p90 - p10 of their per-question timings)."""
     from rich import box
     from rich.table import Table
 
-    table = Table("metric", "old", "new", "delta", title=f"{old} -> {new}", box=box.SIMPLE_HEAD)
+    quality = Table("metric", "old", "new", "delta", title=f"{old} -> {new}", box=box.SIMPLE_HEAD)
+    timings = Table(
+        "timing",
+        "old",
+        "new",
+        "delta",
+        "",
+        title="timings (ms; seconds: the whole run)",
+        box=box.SIMPLE_HEAD,
+    )
     for d in deltas:
         change = "-" if d.delta is None else f"{d.delta:+.3f}"
         if isinstance(d.delta, int) or (d.metric.startswith("latency") and d.delta is not None):
             change = f"{d.delta:+.0f}"
         colour = {True: "green", False: "red"}.get(d.better, "dim" if not d.delta else "")
-        table.add_row(
+        cells = [
             d.metric,
             _metric(d.metric, d.old),
             _metric(d.metric, d.new),
             f"[{colour}]{change}[/]" if colour else change,
-        )
-    out.print(table)
+        ]
+        if d.timing:
+            verdict = {True: "[dim]within spread[/]", False: "beyond spread"}.get(
+                d.within_spread, ""
+            )
+            timings.add_row(*cells, verdict)
+        else:
+            quality.add_row(*cells)
+    out.print(quality)
+    if timings.row_count:
+        out.print(timings)
+        out.print(_spread_rule(deltas), highlight=False)
     for note in notes:
         err.print(f"[yellow]note:[/] {note}", highlight=False, soft_wrap=True)
+
+
+def _spread_rule(deltas: list[Delta]) -> str:
+    """The rule the timing verdicts follow, with each run's spread."""
+    by_name = {d.metric: d for d in deltas}
+    spreads = []
+    for side in ("old", "new"):
+        p10, p90 = (getattr(by_name.get(f"latency_ms_p{q}"), side, None) for q in (10, 90))
+        spreads.append(f"{p90 - p10:,.0f} ms" if p10 is not None and p90 is not None else "?")
+    if "?" in spreads:
+        return (
+            "[dim]a run without latency_ms_p10/p90 (recorded since this version) has no spread "
+            "to judge a timing change by: re-run it to compare timings[/]"
+        )
+    return (
+        "[dim]a latency change smaller than the larger of the runs' own spreads (p90 - p10 of "
+        f"the per-question times: old {spreads[0]}, new {spreads[1]}) is within spread: "
+        "what the runs' own variation explains, not a change[/]"
+    )

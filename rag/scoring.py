@@ -33,6 +33,29 @@ SUMMARY_METRICS: tuple[str, ...] = (
     "latency_ms_p95",
 )
 
+# What each summary metric measures (the eval report's legend, one line each), and the questions
+# it is taken over: "answerable", "unanswerable" or "all". A column with none of those questions
+# has no value for it ("–"), not 0.
+METRIC_HELP: dict[str, tuple[str, str]] = {
+    "n": ("all", "questions asked"),
+    "n_answerable": ("all", "questions whose answer is in the articles"),
+    "n_unanswerable": ("all", "questions the articles can't answer"),
+    "retrieval_hit_rate": ("answerable", "answerable questions with an expected article retrieved"),
+    "mrr": ("answerable", "mean 1/rank of the first expected article retrieved"),
+    "answer_in_context_rate": (
+        "answerable",
+        "answerable questions with an expected answer retrieved",
+    ),
+    "answer_accuracy": ("answerable", "answerable questions answered with an expected answer"),
+    "answer_f1": ("answerable", "word overlap with the expected answer: low if long"),
+    "citation_precision": ("answerable", "citations naming an expected article or answer"),
+    "supported_citation_rate": ("all", "citations the check found supported by the passage"),
+    "refusal_accuracy": ("unanswerable", "unanswerable questions refused"),
+    "false_refusal_rate": ("answerable", "answerable questions refused (lower is better)"),
+    "latency_ms_p50": ("all", "median ms to answer (varies with the machine's load)"),
+    "latency_ms_p95": ("all", "95th-percentile ms to answer"),
+}
+
 _CHAR_MAP = str.maketrans(
     {
         "\u2018": "'",
@@ -293,6 +316,10 @@ def _summary(items: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         "false_refusal_rate": _mean(item["refused"] for item in answerable),
         "latency_ms_p50": percentile(latencies, 50) if latencies else None,
         "latency_ms_p95": percentile(latencies, 95) if latencies else None,
+        # The spread of one run's own timings (p90 - p10), against which `rag compare` judges
+        # a change in timings between two runs.
+        "latency_ms_p10": percentile(latencies, 10) if latencies else None,
+        "latency_ms_p90": percentile(latencies, 90) if latencies else None,
         "failures": failures,
     }
 

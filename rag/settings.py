@@ -142,6 +142,7 @@ class Settings(BaseSettings):
     max_article_chunks: int = 200
 
     k: int = Field(5, ge=1, le=50)
+    # A longer question keeps its asking sentence and the text just before it (see question.clean).
     max_question_chars: int = 2000
     candidates: int = Field(40, ge=1)
     # "scores": weighted sum of cosine similarity and max-normalised BM25 (measured on

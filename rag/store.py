@@ -97,6 +97,12 @@ class Manifest:
     # Which store the vectors are in (see location()): {"kind": "local", "path", "collection"}
     # or {"kind": "server", "url", "collection"}. None: not known yet.
     store: dict[str, str] | None = None
+    # Size and modification time (ns) of every file in the folder as the last completed run saw
+    # it, so a question can tell cheaply whether the folder changed since (None: not recorded).
+    files: dict[str, list[int]] | None = None
+    # The articles a run set out to store, with their content hashes; emptied when it
+    # completes, so a run killed midway leaves it saying what is still missing.
+    pending: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def load(cls, path: Path) -> Manifest | None:
@@ -110,6 +116,8 @@ class Manifest:
             articles=articles,
             skipped=data.get("skipped", {}),
             store=data.get("store") or recorded_location(path.parent),
+            files=data.get("files"),
+            pending=data.get("pending", {}),
         )
 
     def save(self, path: Path) -> None:
@@ -120,6 +128,8 @@ class Manifest:
             "articles": {k: v.__dict__ for k, v in sorted(self.articles.items())},
             "skipped": dict(sorted(self.skipped.items())),
             "store": self.store,
+            "files": self.files,
+            "pending": self.pending,
         }
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         with tmp.open("w") as fh:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import Protocol
 
@@ -97,6 +97,12 @@ class Answer:
         return cls(
             query.text, REFUSAL, True, answerer, [], list(passages), query=query, refused_by=reason
         )
+
+    def noted(self, extra: str | None) -> Answer:
+        """This answer with extra added to its note (the answer itself when extra is None)."""
+        if not extra:
+            return self
+        return replace(self, note=f"{self.note}; {extra}" if self.note else extra)
 
     def numbers(self) -> dict[int, int]:
         """Each retrieved passage's number as shown, by rank: the cited ones as the answer

@@ -206,10 +206,16 @@ def test_kill_9_mid_index_keeps_the_old_index_and_the_next_run_finishes(
     partial = indexed_articles(folders.index)
     assert len(old_rows) < partial < len(old_rows) + VARIANTS, partial
 
-    # The index stays readable: the articles indexed before, and those recorded since.
-    rows = json_of(rag(folders, "sources", "--json"))
+    # The index stays readable: the articles indexed before, and those recorded since; and
+    # it says that the run was interrupted.
+    listing = rag(folders, "sources", "--json")
+    rows = json_of(listing)
     assert {r["file"] for r in old_rows} <= {r["file"] for r in rows}
     assert len(rows) == partial
+    assert (
+        f"note: the last `rag index` was interrupted: {partial - len(old_rows)} of the "
+        f"{VARIANTS} articles it was indexing are in the index; run it again to finish"
+    ) in " ".join(listing.stderr.split())
 
     final = json_of(rag(folders, "index", "--json"))
     assert final["unchanged"] == partial, final
@@ -222,6 +228,7 @@ def test_kill_9_mid_index_keeps_the_old_index_and_the_next_run_finishes(
     assert sorted(ids) == sorted(expected)
     assert final["chunks"] == len(expected)
     assert json_of(rag(folders, "index", "--json"))["embedded_chunks"] == 0
+    assert "note:" not in rag(folders, "sources", "--json").stderr
 
 
 def test_concurrent_index_runs_fail_clearly_or_wait(

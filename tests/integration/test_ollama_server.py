@@ -114,8 +114,12 @@ def test_streamed_ollama_answer_with_verified_citation(
     quoted = first_passage_sentence(human["content"])
 
     assert ollama.lines_sent > 5
-    streamed, _, sources = result.stdout.partition("\n[1] ")
-    assert " ".join(streamed.split()) == " ".join(f"{quoted} [1]".split())
+    # A draft while it streams, then the same text as the verified answer.
+    draft, _, rest = result.stdout.partition("\nverified answer:\n")
+    assert draft.startswith("draft, not yet checked against the passages:\n")
+    assert " ".join(draft.split("\n", 1)[1].split()) == " ".join(f"{quoted} [1]".split())
+    verified, _, sources = rest.partition("\n[1] ")
+    assert " ".join(verified.split()) == " ".join(f"{quoted} [1]".split())
     assert "✓" in sources.splitlines()[0]
     assert f"answered by ollama:{MODEL} as of 2024-03-01" in sources
 

@@ -144,9 +144,11 @@ def test_streamed_answer_with_verified_citation(
     quoted = first_passage_sentence(human["content"])
 
     assert openai_server.chunks_sent > 5
-    # The stream shows what the model wrote; the uncited sentence is then dropped from the
-    # verified answer shown after it, and listed as dropped.
+    # The stream shows what the model wrote, labelled a draft; the uncited sentence is then
+    # dropped from the verified answer shown after it, and listed as dropped.
     streamed, _, verified = result.stdout.partition("\nverified answer:")
+    assert streamed.startswith("draft, not yet checked against the passages:\n")
+    streamed = streamed.split("\n", 1)[1]
     assert " ".join(streamed.split()) == " ".join(f"{quoted} [1] {UNCITED}".split())
     answer_and_sources, _, dropped = verified.partition("dropped 1 sentence(s)")
     assert UNCITED not in answer_and_sources and "✓" in answer_and_sources

@@ -15,7 +15,8 @@ from rag.cli import app
 from rag.conversation import Conversation
 from rag.pipeline import Pipeline
 from rag.settings import Settings
-from tests.corpus import BIDEN
+from tests.conftest import SHIPPED_ARTICLES
+from tests.corpus import BIDEN, NEW_ARTICLE
 from tests.fakes import HashingEmbeddings
 
 QUESTION = "Where is the drone factory that Iran is helping Russia build?"
@@ -125,13 +126,17 @@ def test_empty_question_is_a_clear_error(cli: CliRunner, question: str) -> None:
     assert result.stdout == ""
 
 
-def test_long_question_is_truncated_with_a_note(cli: CliRunner) -> None:
-    question = ((QUESTION + " ") * 50)[:2500]
+def test_a_long_question_keeps_the_question_at_its_end_with_a_note(cli: CliRunner) -> None:
+    article = " ".join((SHIPPED_ARTICLES / BIDEN).read_text().split())
+    question = (article + " ") * (20_000 // len(article)) + QUESTION  # asks at its end
     result = ask(cli, question, "--json")
     assert result.exit_code == 0, result.output
-    assert "truncated to 2000 characters" in result.stderr
+    assert "note: question too long (" in result.stderr
     data = json.loads(result.stdout)
-    assert len(data["question"]) == 2000
+    assert len(question) > 15_000
+    assert data["question"].endswith(QUESTION) and len(data["question"]) <= 2000
+    assert "left out the first" in data["note"]
+    assert data["query"]["asking"].endswith(QUESTION)
     assert data["retrieved"] and data["answer"]
 
 
@@ -258,3 +263,30 @@ def test_settings_are_the_one_channel_for_k_and_the_answerer(extractive: Pipelin
     assert two.answerer() is extractive.answerer()
     stricter = extractive.settings.with_overrides(tuning={"min_score": 0.9})
     assert extractive.with_settings(stricter).answerer() is not extractive.answerer()
+
+
+def test_articles_not_yet_indexed_are_named_in_the_note(
+    cli: CliRunner, fake_index: Settings
+) -> None:
+    for name in ("a.txt", "b.txt", "c.txt"):
+        (fake_index.articles_dir / name).write_text(NEW_ARTICLE.replace("Gulf", f"Gulf {name}"))
+    stale = "3 articles added or changed since the last `rag index`; run it"
+    result = ask(cli, QUESTION, "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["note"] == stale
+    assert f"note: {stale}" in result.stderr
+    text = ask(cli, QUESTION)
+    assert f"note: {stale}" in text.stderr
+    listing = cli.invoke(app, ["sources"])
+    assert listing.exit_code == 0 and f"note: {stale}" in listing.stderr
+
+
+def test_a_question_in_spanish_is_told_rag_answers_in_english(cli: CliRunner) -> None:
+    result = ask(cli, "¿Dónde se está construyendo la fábrica de drones?", "--json")
+    assert result.exit_code == 0, result.output
+    line = (
+        "this question seems to be in Spanish; rag answers questions in English, the language "
+        "of the articles"
+    )
+    assert json.loads(result.stdout)["note"] == line
+    assert f"note: {line}" in result.stderr

@@ -16,9 +16,11 @@ from langchain_core.outputs import ChatGenerationChunk
 from rich.console import Console
 
 from rag import chat
+from rag.answering import REFUSAL
 from rag.chat import ChatSession, history_file, make_reader, repl
 from rag.pipeline import Pipeline
 from rag.settings import Settings
+from tests.corpus import NEW_ARTICLE
 from tests.fakes import HashingEmbeddings
 
 QUESTION = "Where is the drone factory that Iran is helping Russia build?"
@@ -188,7 +190,7 @@ def test_ctrl_c_cancels_the_answer_and_keeps_the_chat(fake_index: Settings) -> N
     chat_model = Interrupted(messages=iter([AIMessage("unused")]))
     screen = Screen(Pipeline(settings, embedder=HashingEmbeddings(), chat_model=chat_model))
     out, err = screen.send(QUESTION)
-    assert out.startswith("The factory")
+    assert out == "draft, not yet checked against the passages:\nThe factory\n"
     assert "cancelled" in err
     assert screen.session.conversation.turns == [] and screen.session.last is None
     out, _ = screen.send("/llm extractive")
@@ -267,3 +269,34 @@ def test_asof_off_in_a_chat_started_as_of_a_day_answers_from_later_articles(
     # it is left out, after /asof off it is cited.
     assert "2024-02-23" not in before and "as of 2024-01-01" in before
     assert "2024-02-23" in after
+
+
+def test_an_article_added_since_the_index_is_noted_with_the_answer(screen: Screen) -> None:
+    articles = screen.session.settings.articles_dir
+    (articles / "drone-carrier.txt").write_text(NEW_ARTICLE)
+    _, err = screen.send(QUESTION)
+    assert "1 article added or changed since the last `rag index`; run it" in err
+    assert screen.session.last is not None and "rag index" in (screen.session.last.note or "")
+
+
+def test_a_streamed_draft_is_dimmed_and_the_verified_answer_stands_apart(
+    fake_index: Settings,
+) -> None:
+    settings = fake_index.with_overrides(refusal_threshold=0.0)
+    invented = "The factory is on the Moon [1]."
+    chat_model = GenericFakeChatModel(messages=iter([AIMessage(invented)]))
+    stdout = io.StringIO()
+    out = Console(file=stdout, width=200, force_terminal=True, color_system="standard")
+    err = Console(file=io.StringIO(), width=200)
+    pipeline = Pipeline(settings, embedder=HashingEmbeddings(), chat_model=chat_model)
+    ChatSession(pipeline, out, err).ask(QUESTION)
+    shown = stdout.getvalue()
+    plain = re.sub(r"\x1b\[[0-9;]*m", "", shown)
+    draft, _, verified = plain.partition("verified answer:")
+    assert draft.endswith("draft, not yet checked against the passages:\n" + invented + "\n")
+    assert verified.lstrip().startswith(REFUSAL)  # verification dropped the invention
+    # Every streamed word is dimmed (SGR 2); the verified answer is not.
+    streamed = shown[: shown.index("verified answer:")]
+    assert all(re.search(rf"\x1b\[2m{w}", streamed) for w in ("The", "factory", "Moon"))
+    answer = shown[shown.index("verified answer:") :]
+    assert not re.search(r"\x1b\[2m[^\x1b]*" + re.escape(REFUSAL[:12]), answer)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 from typing import Any
@@ -114,6 +115,9 @@ def test_run_writes_judged_results_and_summary(mini_set: Path, tmp_path: Path) -
     assert {"articles_digest", "chunk_tokens", "chunker_version", "n_chunks"} <= set(fingerprint)
     assert fingerprint["tokenizer_version"] == TOKENIZER_VERSION
     assert {"version", "timestamp", "machine", "retrieval"} <= set(summary)
+    # Timings are recorded with the machine's load and the run's own spread.
+    assert all(len(summary["load_average"][when]) == 3 for when in ("start", "end"))
+    assert summary["latency_ms_p10"] <= summary["latency_ms_p50"] <= summary["latency_ms_p90"]
     # The missing article is worth a warning: that question can never be retrieved.
     assert any("elsewhere" in w for w in result.warnings)
 
@@ -252,8 +256,11 @@ def test_cli_eval_table_json_and_compare(
 
     assert shown.exit_code == 0, shown.output
     assert "answer_accuracy" in shown.output and "factoid" in shown.output
-    assert "retrieval_miss (1): elsewhere" in shown.output
-    assert "false_answer (1): nothing" in shown.output
+    assert "retrieval_miss (1):\n  elsewhere  What did the G7 allies warn Iran about?\n" in (
+        shown.output
+    )
+    assert "false_answer (1):\n  nothing  What did Kirby say about Iran drones" in shown.output
+    assert "answer_f1               word overlap with the expected answer" in shown.output
     assert (out / "results.jsonl").is_file() and (out / "summary.json").is_file()
     assert not (tmp_path / "index").exists()  # the main index is not touched
 
@@ -265,6 +272,9 @@ def test_cli_eval_table_json_and_compare(
     assert again.exit_code == 0, again.output
     data = json.loads(again.stdout)
     assert data["n"] == 5 and data["fingerprint"] == before["fingerprint"]
+    failed = {f["id"]: f for f in data["failed"]}
+    assert failed["nothing"]["label"] == "false_answer" and failed["nothing"]["answer"]
+    assert failed["elsewhere"]["question"] == "What did the G7 allies warn Iran about?"
     accuracy = next(d for d in data["compare"] if d["metric"] == "answer_accuracy")
     assert accuracy["old"] == 0.0 and accuracy["new"] == before["answer_accuracy"]
 
@@ -287,3 +297,45 @@ def test_cli_eval_bad_set_is_one_line(tmp_path: Path) -> None:
     assert result.exit_code == 1
     assert "line 2: not valid JSON" in result.output
     assert len(result.output.strip().splitlines()) == 1
+
+
+def run_summary(p10: float, p50: float, p90: float, load: float) -> dict[str, Any]:
+    """A saved eval summary with these timings, asked under this 1-minute load average."""
+    return {
+        "n": 72,
+        "answer_accuracy": 0.9,
+        "latency_ms_p10": p10,
+        "latency_ms_p50": p50,
+        "latency_ms_p90": p90,
+        "latency_ms_p95": p90 + 100,
+        "load_average": {"start": [load, 1.0, 1.0], "end": [load, 1.0, 1.0]},
+    }
+
+
+def test_a_timing_change_the_runs_own_spread_explains_is_no_change() -> None:
+    old = run_summary(300.0, 1694.0, 2500.0, load=3.1)  # spread 2,200 ms
+    same = run_summary(250.0, 492.0, 1900.0, load=0.2)  # spread 1,650 ms
+    p50 = {d.metric: d for d in evaluation.compare(old, same)}["latency_ms_p50"]
+    assert p50.timing and p50.within_spread is True and p50.better is None
+
+    slower = run_summary(2700.0, 4000.0, 4600.0, load=0.2)  # 2,306 ms slower: beyond 2,200
+    p50 = {d.metric: d for d in evaluation.compare(old, slower)}["latency_ms_p50"]
+    assert p50.within_spread is False and p50.better is False
+    accuracy = {d.metric: d for d in evaluation.compare(old, slower)}["answer_accuracy"]
+    assert not accuracy.timing and accuracy.within_spread is None
+
+
+def test_rag_compare_shows_timings_apart_with_the_rule_and_the_load(tmp_path: Path) -> None:
+    old, new = tmp_path / "old.json", tmp_path / "new.json"
+    old.write_text(json.dumps(run_summary(300.0, 1694.0, 2500.0, load=3.1)))
+    new.write_text(json.dumps({**run_summary(250.0, 492.0, 1900.0, load=0.2), "n": 72}))
+    result = CliRunner().invoke(app, ["compare", str(old), str(new)])
+    assert result.exit_code == 0, result.output
+    quality, _, timings = result.stdout.partition("timings (ms")
+    assert "answer_accuracy" in quality and "latency" not in quality
+    assert re.search(r"latency_ms_p50 +1694 +492 +-1202 +within spread", timings)
+    assert "old 2,200 ms, new 1,650 ms" in timings
+    assert "1-minute load average at the start 3.1 (old) vs 0.2 (new)" in result.stderr
+    data = json.loads(CliRunner().invoke(app, ["compare", str(old), str(new), "--json"]).stdout)
+    p50 = next(d for d in data["deltas"] if d["metric"] == "latency_ms_p50")
+    assert p50["timing"] is True and p50["within_spread"] is True and p50["better"] is None

@@ -7,6 +7,7 @@ import json
 import os
 import re
 import shutil
+import time
 from pathlib import Path
 from typing import Any
 
@@ -712,3 +713,100 @@ def test_sources_json_help_says_what_it_prints() -> None:
     result = CliRunner().invoke(app, ["sources", "--help"], env={"COLUMNS": "200"})
     assert "Print a JSON array, one object per article" in result.stdout
     assert "one JSON object" not in result.stdout
+
+
+def test_articles_added_since_the_last_index_are_reported_until_it_runs(
+    settings: Settings, articles_dir: Path, fake_embeddings: HashingEmbeddings
+) -> None:
+    run(settings, fake_embeddings)
+    assert indexing.staleness(settings).note is None
+    for name in ("a.txt", "b.txt", "c.txt"):
+        (articles_dir / name).write_text(NEW_ARTICLE.replace("Gulf", f"Gulf ({name})"))
+    assert indexing.staleness(settings).note == (
+        "3 articles added or changed since the last `rag index`; run it"
+    )
+    run(settings, fake_embeddings)
+    assert indexing.staleness(settings).note is None
+
+
+def test_an_edited_or_deleted_article_is_reported_and_a_touched_one_is_not(
+    settings: Settings, articles_dir: Path, fake_embeddings: HashingEmbeddings
+) -> None:
+    run(settings, fake_embeddings)
+    first, second = sorted(articles_dir.iterdir())[:2]
+    later = first.stat().st_mtime_ns + 10**9
+    os.utime(first, ns=(later, later))  # same bytes, new time: a copy or a `touch`
+    assert indexing.staleness(settings).note is None
+    second.write_text(second.read_text().replace("Iran", "Iram", 1))
+    assert indexing.staleness(settings).changed == [second.name]
+    second.unlink()
+    stale = indexing.staleness(settings)
+    assert stale.deleted == [second.name]
+    assert stale.note == "1 article deleted since the last `rag index`; run it"
+
+
+class DyingEmbeddings(HashingEmbeddings):
+    """HashingEmbeddings that stops the process (as `kill -9` would) at its nth batch."""
+
+    def __init__(self, dies_at: int) -> None:
+        super().__init__()
+        self.dies_at = dies_at
+        self.batches = 0
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        """Embed, or raise SystemExit at the nth batch (nothing after it runs)."""
+        self.batches += 1
+        if self.batches == self.dies_at:
+            raise SystemExit(137)
+        return super().embed_documents(texts)
+
+
+def test_an_interrupted_index_says_so_until_a_run_completes_it(
+    settings: Settings, fake_embeddings: HashingEmbeddings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(indexing, "GROUP_CHUNKS", 1)  # one article a group, stored one by one
+    with pytest.raises(SystemExit):
+        run(settings, DyingEmbeddings(dies_at=3))  # type: ignore[arg-type]
+    stale = indexing.staleness(settings)
+    assert stale.interrupted == (2, 4)
+    assert stale.note == (
+        "the last `rag index` was interrupted: 2 of the 4 articles it was indexing are in the "
+        "index; run it again to finish"
+    )
+    run(settings, fake_embeddings)
+    assert indexing.staleness(settings).note is None
+
+
+def test_the_staleness_check_of_1000_files_hashes_none_and_takes_milliseconds(
+    settings: Settings, articles_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from rag import articles as articles_mod
+    from rag.store import MANIFEST, ArticleEntry, Manifest
+
+    shutil.rmtree(articles_dir)
+    articles_dir.mkdir()
+    for i in range(1000):
+        (articles_dir / f"article-{i:04d}.txt").write_text(f"Story {i}\n\nIt happened {i}.\n")
+    gen = Generations(settings.index_dir).create()
+    Generations(settings.index_dir).promote(gen)
+    files, _ = articles_mod.scan(articles_dir)
+    manifest = Manifest(
+        {},
+        articles={f.rel: ArticleEntry(f.content_hash, f.rel, [f"{f.rel}#0"]) for f in files},
+        files={f.rel: [f.size, f.mtime_ns] for f in files},
+    )
+    manifest.save(gen / MANIFEST)
+
+    def no_hashing(path: Path) -> str:
+        raise AssertionError(f"{path} was hashed")
+
+    monkeypatch.setattr(articles_mod, "file_hash", no_hashing)
+    best = float("inf")
+    for _ in range(5):
+        started = time.perf_counter()
+        stale = indexing.staleness(settings)
+        best = min(best, time.perf_counter() - started)
+    assert stale.note is None
+    # 11-18 ms here (two shared cores, manifest read included); the bound leaves room for a
+    # busy machine.
+    assert best < 0.05

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import json
 import re
 from datetime import date
 from pathlib import Path
@@ -20,6 +21,7 @@ from rag.question import (
     focus_weights,
     is_follow_up,
     named_phrases,
+    other_language,
 )
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -29,9 +31,41 @@ def test_clean() -> None:
     assert clean("  what\u00a0about\n\n drones? ", 2000) == ("what about drones?", None)
     assert clean("ｄｒｏｎｅｓ", 2000) == ("drones", None)
     text, note = clean("x" * 2500, 2000)
-    assert len(text) == 2000 and note and "2000" in note
+    assert len(text) == 2000 and note and "2,000" in note
     with pytest.raises(QuestionError):
         clean("\u200b", 2000)
+
+
+PASTE = " ".join(
+    f"Paragraph {i} of the pasted article gives the statements of day {i}." for i in range(300)
+)
+
+
+def test_a_long_paste_keeps_the_question_at_its_end_and_the_context_before_it() -> None:
+    question = "Where is the drone factory being built?"
+    text, note = clean(PASTE + "\n\n" + question, 2000)
+    assert text.endswith(" " + question) and len(text) <= 2000
+    assert text.startswith("Paragraph ") and "day 299." in text  # whole sentences, the latest
+    assert len(text) > 1900  # as much context as fits
+    assert note == (
+        f"question too long ({len(PASTE) + 1 + len(question):,} characters; "
+        f"RAG_MAX_QUESTION_CHARS is 2,000): kept the sentence that asks and the "
+        f"{len(text) - len(question) - 1:,} characters before it, left out the first "
+        f"{len(PASTE) + 1 + len(question) - len(text):,} characters"
+    )
+
+
+def test_a_long_paste_keeps_the_question_before_a_closing_line() -> None:
+    text, note = clean(PASTE + " Who denies sending drones? Thanks a lot, this helps.", 2000)
+    assert text.endswith("Who denies sending drones?")
+    assert note is not None and note.endswith(
+        ", left out the first 18,548 characters and the last 26"
+    )
+
+
+def test_a_long_paste_without_a_question_mark_keeps_its_asking_sentence() -> None:
+    text, _ = clean(PASTE + " Explain who builds the factory. Thanks.", 2000)
+    assert text.endswith("Explain who builds the factory.")
 
 
 def test_analyse_reads_everything_once() -> None:
@@ -224,3 +258,44 @@ def test_only_question_py_applies_patterns_to_the_question() -> None:
     assert any(
         re.match(r"question\.py:", r) for r in _question_readers(ROOT / "rag" / "question.py")
     )
+
+
+@pytest.mark.parametrize(
+    ("question", "language"),
+    [
+        ("¿Dónde se está construyendo la fábrica de drones?", "Spanish"),
+        ("¿Quién niega haber enviado drones a Rusia?", "Spanish"),
+        ("Где строится завод по производству дронов?", "Cyrillic script"),
+        ("Wo wird die Drohnenfabrik gebaut?", "German"),
+        ("Welche Raketen hat der Iran an Russland geliefert?", "German"),
+        ("无人机工厂建在哪里？", "Chinese"),
+        ("Où est construite l'usine de drones ?", "French"),
+    ],
+)
+def test_a_question_in_another_language_gets_a_plain_note(question: str, language: str) -> None:
+    _, note = clean(question, 2000)
+    assert note == (
+        f"this question seems to be in {language}; rag answers questions in English, the "
+        "language of the articles"
+    )
+
+
+ENGLISH_WITH_FOREIGN_NAMES = [
+    "What did Ursula von der Leyen say in an interview about sanctions?",
+    "Did Charles de Gaulle visit La Paz?",
+    "What did El País and Der Spiegel report about Los Angeles?",
+    "What did the UN say about Iran's drones?",
+    "When did Hossein Amir-Abdollahian meet Sergei Lavrov in Moscow?",
+    "Which São Paulo firm did Le Monde name?",
+]
+
+
+def test_english_questions_get_no_language_note() -> None:
+    shipped = sorted((ROOT / "eval").glob("*.jsonl"))
+    rows = [
+        json.loads(line) for p in shipped for line in p.read_text().splitlines() if line.strip()
+    ]
+    questions = [row["question"] for row in rows if "question" in row]
+    assert len(questions) > 100 and any(p.name == "qa.jsonl" for p in shipped)
+    flagged = [q for q in [*questions, *ENGLISH_WITH_FOREIGN_NAMES] if other_language(q)]
+    assert flagged == []

@@ -1,8 +1,23 @@
-"""Unit tests for how answers are shown in the terminal."""
+"""Unit tests for how answers and eval reports are shown in the terminal."""
 
 from __future__ import annotations
 
-from rag.render import nested_quotes
+import io
+import re
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from rag import scoring
+from rag.evaluation import EvalResult, Failure
+from rag.render import nested_quotes, print_eval
+
+TYPES = ("conflict", "date", "factoid", "multi", "paraphrase", "unanswerable")
+LONG_QUESTION = (
+    "Which National Security Council spokesman said the United States would impose additional "
+    "sanctions on Iran over its deliveries of drones and missiles to Russia?"
+)
 
 
 def test_a_quoted_sentence_inside_a_citation_quote_is_not_doubled() -> None:
@@ -10,3 +25,82 @@ def test_a_quoted_sentence_inside_a_citation_quote_is_not_doubled() -> None:
     shown = nested_quotes(quote)
     assert shown == "‘Iran considers it inhumane,’ a statement said. Kirby called it 'swift'."
     assert f"“{shown}”".count("“") == 1
+
+
+def eval_result() -> EvalResult:
+    """An eval of the shipped set's six question types, every false answer citing a passage."""
+    records: list[dict[str, Any]] = []
+    for i, kind in enumerate(TYPES * 3):
+        answerable = kind != "unanswerable"
+        records.append(
+            {
+                "id": f"q{i:03d}",
+                "type": kind,
+                "question": LONG_QUESTION,
+                "answer": "Kirby said so [1]. " * 12,
+                "refused": False,
+                "expected_answers": ["John Kirby"] if answerable else [],
+                "expected_sources": ["a.txt"] if answerable else [],
+                "retrieved": [{"rank": 1, "source": "a.txt", "text": "John Kirby said so."}],
+                "citations": [{"n": 1, "rank": 1, "source": "a.txt", "quote": "q"}],
+                "timings_ms": {"total": 1000.0 + i},
+            }
+        )
+    summary = scoring.summarize(records)
+    summary.update(set="eval/qa.jsonl", answerer="extractive", k=5)
+    failures = [
+        Failure(v["id"], v["failure"], v["question"], v["answer"], v["refused"])
+        for v in map(scoring.judge, records)
+        if v["failure"]
+    ]
+    return EvalResult(
+        summary, Path("out/results.jsonl"), Path("out/summary.json"), None, [], failures
+    )
+
+
+def shown(terminal: bool) -> str:
+    buffer = io.StringIO()
+    console = Console(file=buffer, width=80, force_terminal=terminal, color_system=None)
+    console.soft_wrap = not terminal  # as the CLI sets it
+    print_eval(console, eval_result())
+    return buffer.getvalue()
+
+
+def test_the_eval_report_fits_a_terminal_with_every_header_whole() -> None:
+    text = shown(terminal=True)
+    assert max(len(line) for line in text.splitlines()) <= 80
+    headers = " ".join(line for line in text.splitlines() if line.lstrip().startswith("metric "))
+    assert headers.split() == ["metric", "overall", *TYPES[:4], "metric", *TYPES[4:]]
+    # The failed question is cut to the width, not wrapped onto a second line.
+    assert (
+        "  q005  Which National Security Council spokesman said the United States would …" in text
+    )
+
+
+def test_the_eval_report_piped_is_one_unwrapped_table_and_whole_questions() -> None:
+    text = shown(terminal=False)
+    lines = text.splitlines()
+    assert [line.split() for line in lines if line.lstrip().startswith("metric ")] == [
+        ["metric", "overall", *TYPES]
+    ]
+    assert f"  q005  {LONG_QUESTION}" in lines
+
+
+def test_the_eval_report_explains_each_metric_and_shows_a_dash_where_none_applies() -> None:
+    text = shown(terminal=False)
+    for name in scoring.SUMMARY_METRICS:
+        assert re.search(rf"^{name} +{re.escape(scoring.METRIC_HELP[name][1])}$", text, re.M)
+        assert len(f"{name:<24}{scoring.METRIC_HELP[name][1]}") <= 80
+    row = re.search(r"^ citation_precision .*$", text, re.M)
+    assert row is not None and row.group().split()[-1] == "–"  # no unanswerable answer cites
+    refusal = re.search(r"^ refusal_accuracy .*$", text, re.M)
+    assert refusal is not None and refusal.group().split()[2:-1] == ["–"] * 5
+
+
+def test_each_failure_shows_its_question_and_the_start_of_its_answer() -> None:
+    text = shown(terminal=False)
+    assert "false_answer (3):" in text
+    answer = re.search(r"^ +→ (.*)$", text, re.M)
+    assert answer is not None
+    assert answer.group(1).startswith("Kirby said so [1]. Kirby said so [1].")
+    assert answer.group(1).endswith("…") and len(answer.group(1)) == 100

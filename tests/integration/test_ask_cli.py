@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 
 from rag.answering import REFUSAL
 from rag.cli import app
+from tests.readme import readme_question
 
 pytestmark = pytest.mark.integration
 
@@ -32,7 +33,9 @@ def run_rag(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]
 
 
 def test_installed_rag_ask_json(real_index_env: dict[str, str]) -> None:
-    result = run_rag(real_index_env, "ask", "Where is the drone factory being built?", "--json")
+    """The question the README's first command ends by asking gets a cited, checked answer
+    from the shipped articles, through the installed `rag`."""
+    result = run_rag(real_index_env, "ask", readme_question(), "--json")
     assert result.returncode == 0, result.stderr
     assert "Traceback" not in result.stderr
     data = json.loads(result.stdout)  # exactly one JSON object, nothing else on stdout

@@ -47,4 +47,4 @@ def test_the_guard_keeps_paraphrases_and_refuses_swapped_answers(tmp_path: Path)
     results = (tmp_path / "out" / "swapped" / "results.jsonl").read_text().splitlines()
     reasons = [d["reason"] for r in map(json.loads, results) for d in r["dropped"]]
     assert any('"Chechnya" is not in passage' in r for r in reasons), reasons
-    assert any('"Bushehr" is not in passage' in r or '"Bandar"' in r for r in reasons), reasons
+    assert any('"Bandar" is not in passage' in r for r in reasons), reasons

@@ -37,14 +37,17 @@ import functools
 import itertools
 import json
 import random
+import re
 import sys
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from eval.guard_cases import contains, quizzes, swap  # noqa: E402
+from rag.answering.citations import clauses  # noqa: E402
 from rag.answering.grounding import Judgement, judge, windows  # noqa: E402
 from rag.lexical import tokenize  # noqa: E402
 from rag.question import analyse  # noqa: E402
@@ -68,6 +71,7 @@ class Case:
     passage: tuple[str, ...]
     asked: frozenset[str]
     keep: bool
+    says: str  # the answer it gives: the right one, or the wrong choice swapped in
 
 
 def build_cases(set_dir: Path, limit: int | None = None) -> list[Case]:
@@ -79,16 +83,17 @@ def build_cases(set_dir: Path, limit: int | None = None) -> list[Case]:
         passage = tuple(ss[max(0, at - SPAN) : at + SPAN + 1])
         asked = frozenset(analyse(quiz.question, date.fromisoformat(quiz.asked)).focus)
         qid = quiz.id
-        cases.append(Case(qid, "verbatim", ss[at], passage, asked, True))
+        right = quiz.answer
+        cases.append(Case(qid, "verbatim", ss[at], passage, asked, True, right))
         for s in quiz.said:
-            cases.append(Case(qid, "paraphrase", s, passage, asked, True))
+            cases.append(Case(qid, "paraphrase", s, passage, asked, True, right))
             cases += [
-                Case(qid, "swapped", swap(s, quiz.answer, w), passage, asked, False)
+                Case(qid, "swapped", swap(s, right, w), passage, asked, False, w)
                 for w in quiz.wrong
             ]
         other = _closest_other(quiz.said[0], quiz.articles, quiz.holding, quiz.answer)
         if other:
-            cases += [Case(qid, "other-passage", s, other, asked, False) for s in quiz.said]
+            cases += [Case(qid, "other-passage", s, other, asked, False, right) for s in quiz.said]
     return cases
 
 
@@ -117,30 +122,65 @@ def _cached(path: Path) -> dict[str, list[float]]:
     return json.loads(path.read_text()) if path.is_file() else {}
 
 
-def measure(cases: list[Case]) -> list[Judgement]:
-    """Each case judged once (thresholds are applied afterwards, in `kept`)."""
+@dataclass(frozen=True)
+class Judged:
+    """Each case's judgement, and its opening clauses' (for Tuning.guard_cut): which case each
+    clause is of, and whether it still gives the case's answer."""
+
+    whole: list[Judgement]
+    clauses: list[tuple[int, Judgement, bool]]
+
+    @functools.cached_property
+    def parts(self) -> tuple[list[Judgement], Any, Any]:
+        """The clauses' judgements, whether each gives its case's answer, and its case."""
+        import numpy as np
+
+        says = np.array([s for _, _, s in self.clauses], dtype=bool)
+        of = np.array([i for i, _, _ in self.clauses], dtype=int)
+        return [j for _, j, _ in self.clauses], says, of
+
+    def subset(self, keep: list[int]) -> Judged:
+        new = {old: i for i, old in enumerate(keep)}
+        return Judged(
+            [self.whole[i] for i in keep],
+            [(new[i], j, says) for i, j, says in self.clauses if i in new],
+        )
+
+
+def measure(cases: list[Case]) -> Judged:
+    """Each case judged once, and each of its opening clauses (thresholds are applied
+    afterwards, in `kept_all`)."""
     from rag.embedding import index_embedder
 
+    heads = [clauses(c.sentence, Tuning().min_recite_words) for c in cases]
     texts = list(dict.fromkeys(t for c in cases for t in (c.sentence, *c.passage)))
+    texts += [h for hs in heads for h in hs]
     vectors = _cached(CACHE)
-    new = [t for t in texts if t not in vectors]
+    new = list(dict.fromkeys(t for t in texts if t not in vectors))
     if new:
         print(f"embedding {len(new)} sentences ...", file=sys.stderr)
         vectors |= dict(zip(new, index_embedder(Settings()).embed_documents(new), strict=True))
         CACHE.parent.mkdir(parents=True, exist_ok=True)
         CACHE.write_text(json.dumps(vectors))
     cache: dict[tuple[str, ...], list] = {}
-    out = []
-    for c in cases:
+    whole, parts = [], []
+    for i, c in enumerate(cases):
         if c.passage not in cache:
             cache[c.passage] = windows(c.passage)
-        out.append(judge(c.sentence, 1, cache[c.passage], vectors, Tuning(), c.asked))
-    return out
+        spans = cache[c.passage]
+        whole.append(judge(c.sentence, 1, spans, vectors, Tuning(), c.asked))
+        for h in heads[i]:
+            parts.append((i, judge(h, 1, spans, vectors, Tuning(), c.asked), contains(h, c.says)))
+    return Judged(whole, parts)
 
 
 # guard_negation is not fitted: no case here flips a negation (a swapped answer keeps the
 # evidence's wording), so these cases can only show its cost, never its use; it stays on.
-GRID = list(itertools.product(OVERLAPS, COSINES, COSINE_OVERLAPS, (True,), (True, False), NOVELS))
+GRID = list(
+    itertools.product(
+        OVERLAPS, COSINES, COSINE_OVERLAPS, (True,), (True, False), NOVELS, (True, False)
+    )
+)
 NAMES = (
     "guard_min_overlap",
     "guard_min_cosine",
@@ -148,40 +188,67 @@ NAMES = (
     "guard_negation",
     "guard_question_words",
     "guard_min_novel",
+    "guard_cut",
 )
 
 
 def word_overlap(cases: list[Case]) -> dict[str, float]:
-    """The kept rate of each kind under the earlier word-overlap check (citations._check)."""
-    from rag.answering.citations import _check, _passage_sentences
-    from rag.retrieval import Passage
+    """The kept rate of each kind under the word-overlap check generated sentences had before
+    the guard (rag 67e6152's citations._check, with its thresholds): no word of the question and
+    no figure the passage lacks, then 0.6 of the content words, or a paraphrase of a passage
+    sentence (cosine 0.75) sharing 0.3 of them."""
+    from rag.answering.citations import _content_words
+    from rag.answering.grounding import cosine
 
     vectors = _cached(CACHE)
     by: dict[str, list[bool]] = {}
     for c in cases:
-        text = " ".join(c.passage)
-        p = Passage(rank=1, chunk_id="c", text=text, source="a", title="t", date=None,
-                    start=0, end=len(text), score=1.0)  # fmt: skip
-        ok, _ = _check(c.sentence, p, _passage_sentences([p])[1], vectors, Tuning(), c.asked)
+        words, held = _content_words([c.sentence, " ".join(c.passage)])
+        overlap = len(words & held) / len(words) if words else 0.0
+        figures = {n.rstrip(".,").replace(",", "") for n in _NUMBER.findall(c.sentence)}
+        passage = {n.rstrip(".,").replace(",", "") for n in _NUMBER.findall(" ".join(c.passage))}
+        similar = max(cosine(vectors[c.sentence], vectors[s]) for s in c.passage)
+        ok = not (words & c.asked) - held and not figures - passage
+        ok = ok and (overlap >= 0.6 or (similar >= 0.75 and overlap >= 0.3))
         by.setdefault(c.kind, []).append(ok)
     return {k: round(sum(v) / len(v), 3) for k, v in by.items()}
 
 
-def kept_all(judged: list[Judgement], params: tuple):  # noqa: ANN201 - a numpy bool array
-    """`verdict`'s keep for every judged case at once, under these thresholds (numpy: the grid
-    has thousands of points)."""
-    overlap, cosine, cosine_overlap, neg, question, novel = params
-    a = _arrays(tuple(judged))
+_NUMBER = re.compile(r"\d[\d,.]*")
+
+
+def kept_all(judged: Judged, params: tuple):  # noqa: ANN201 - a numpy bool array
+    """Whether the guard keeps each case's answer under these thresholds (`verdict`'s keep,
+    for all cases at once: the grid has thousands of points): the whole sentence, or with
+    guard_cut an opening clause that still gives the case's answer."""
+    import numpy as np
+
+    *thresholds, cut = params
+    kept = _keeps(_arrays(judged.whole), thresholds)
+    if cut and judged.clauses:
+        parts, says, of = judged.parts
+        np.logical_or.at(kept, of, _keeps(_arrays(parts), thresholds) & says)
+    return kept
+
+
+def _keeps(a: dict, thresholds: list) -> Any:  # noqa: ANN401 - a numpy bool array
+    overlap, cosine, cosine_overlap, neg, question, novel = thresholds
     wording = (a["o"] >= overlap) | ((a["c"] >= cosine) & (a["o"] >= cosine_overlap))
     wording &= a["n"] >= novel
     return ~a["fact"] & ~(a["premise"] & question) & ~(a["negation"] & neg) & wording
 
 
-@functools.cache
-def _arrays(judged: tuple[Judgement, ...]) -> dict:
+_ARRAYS: dict[int, tuple[list, dict]] = {}
+
+
+def _arrays(judged: list[Judgement]) -> dict:
+    """The judgements' measures as numpy arrays, made once per list."""
     import numpy as np
 
-    return {
+    kept = _ARRAYS.get(id(judged))
+    if kept is not None and kept[0] is judged:
+        return kept[1]
+    arrays = {
         "fact": np.array([bool(j.missing) for j in judged]),
         "premise": np.array([bool(j.premise) for j in judged]),
         "negation": np.array([j.negates for j in judged]),
@@ -189,6 +256,8 @@ def _arrays(judged: tuple[Judgement, ...]) -> dict:
         "c": np.array([j.cosine for j in judged]),
         "n": np.array([j.novel for j in judged]),
     }
+    _ARRAYS[id(judged)] = (judged, arrays)
+    return arrays
 
 
 def youden(keep, ok) -> float:  # noqa: ANN001 - numpy bool arrays
@@ -198,12 +267,12 @@ def youden(keep, ok) -> float:  # noqa: ANN001 - numpy bool arrays
 
 # Points within this much of the best J count as equally good; among them the strictest is
 # chosen (the guard's two errors are not equal: a wrong answer accepted costs more than a
-# right one refused), strictest first on what the question's answer words must have (novel),
-# then on the wording thresholds.
+# right one refused): strictest first on what the question's answer words must have (novel),
+# then on the wording thresholds, and without cutting before with it.
 TOLERANCE = 0.005
 
 
-def choose(cases: list[Case], judged: list[Judgement]) -> tuple:
+def choose(cases: list[Case], judged: Judged) -> tuple:
     """The strictest grid point within TOLERANCE of the best J."""
     import numpy as np
 
@@ -211,10 +280,10 @@ def choose(cases: list[Case], judged: list[Judgement]) -> tuple:
     scores = {p: youden(keep, kept_all(judged, p)) for p in GRID}
     best = max(scores.values())
     good = [p for p, j in scores.items() if j >= best - TOLERANCE]
-    return max(good, key=lambda p: (p[5], p[0], p[1], p[2], p[4]))
+    return max(good, key=lambda p: (p[5], p[0], p[1], p[2], p[4], not p[6]))
 
 
-def rates(cases: list[Case], judged: list[Judgement], params: tuple) -> dict[str, float]:
+def rates(cases: list[Case], judged: Judged, params: tuple) -> dict[str, float]:
     """The kept rate of each kind of case, and J."""
     import numpy as np
 
@@ -241,11 +310,12 @@ def main() -> None:
     chosen = []
     for f in range(FOLDS):
         train = [i for i, c in enumerate(cases) if fold_of[c.qid] != f]
-        params = choose([cases[i] for i in train], [judged[i] for i in train])
+        params = choose([cases[i] for i in train], judged.subset(train))
         chosen.append(params)
+        everything = kept_all(judged, params)
         for i, c in enumerate(cases):
             if fold_of[c.qid] == f:
-                oof_kept[i] = bool(kept_all([judged[i]], params)[0])
+                oof_kept[i] = bool(everything[i])
     by: dict[str, list[bool]] = {}
     for c, k in zip(cases, oof_kept, strict=True):
         by.setdefault(c.kind, []).append(k)
@@ -253,7 +323,7 @@ def main() -> None:
     default = Tuning()
     current = tuple(getattr(default, name) for name in NAMES)
     checks: dict[str, dict[str, int]] = {}
-    for c, j in zip(cases, judged, strict=True):
+    for c, j in zip(cases, judged.whole, strict=True):
         checks.setdefault(c.kind, {}).setdefault(j.check or "passed", 0)
         checks[c.kind][j.check or "passed"] += 1
     result = {

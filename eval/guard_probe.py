@@ -239,6 +239,19 @@ def _kinds(reasons: list[str]) -> dict[str, int]:
     return kinds
 
 
+def record(path: Path, label: str, figures: dict[str, Any]) -> None:
+    """Keep one run's figures in path, beside the other labelled runs on the same questions."""
+    kept = json.loads(path.read_text()) if path.is_file() else {}
+    same = {k: kept.get(k) for k in ("set", "skip", "limit")} == {
+        k: figures[k] for k in ("set", "skip", "limit")
+    }
+    runs = [r for r in kept.get("runs", []) if r["label"] != label] if same else []
+    modes = {m: figures[m] for m in MODES if m in figures}
+    runs.append({"label": label, "figures": modes})
+    data = {k: figures[k] for k in ("set", "skip", "limit")} | {"runs": runs}
+    path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("set_dir", type=Path, help="a set with qa.jsonl, extra.jsonl, articles/")
@@ -247,6 +260,13 @@ def main() -> None:
     parser.add_argument("--modes", nargs="+", choices=MODES, default=list(MODES))
     parser.add_argument("--out", type=Path, default=Path("eval/out/guard-probe"))
     parser.add_argument("--json", action="store_true", help="print the figures as JSON only")
+    parser.add_argument(
+        "--record",
+        type=Path,
+        help="also keep the figures under --label in this file (eval/guard-probe.json, which "
+        "eval/RESULTS.md shows), replacing a run of the same label",
+    )
+    parser.add_argument("--label", default="grounding guard", help="the run's name in --record")
     args = parser.parse_args()
 
     usable = list(quizzes(args.set_dir))[args.skip : args.skip + args.limit]
@@ -262,6 +282,8 @@ def main() -> None:
             if not args.json:
                 print(f"{mode}: {json.dumps(figures[mode])}", file=sys.stderr)
     (args.out / "figures.json").write_text(json.dumps(figures, indent=2) + "\n")
+    if args.record:
+        record(args.record, args.label, figures)
     print(json.dumps(figures, indent=2))
 
 

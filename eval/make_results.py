@@ -356,6 +356,7 @@ def render(summaries: dict[str, dict[str, Any] | None]) -> str:
     lines += variants_section()
     lines += weights_section()
     lines += probe_section()
+    lines += guard_section()
     return "\n".join(lines).rstrip() + "\n"
 
 
@@ -421,6 +422,93 @@ def _weight_cells(row: dict[str, Any]) -> str:
         row.get("rtqa-2022", {}).get("answer_accuracy"),
     ]
     return " | ".join("-" if c is None else f"{c:.3f}" for c in cells)
+
+
+# The grounding guard's fit and probe figures, committed (eval/out is not): written by
+# `python eval/fit_guard.py DIR --json eval/guard-fit.json` and
+# `python eval/guard_probe.py DIR --record eval/guard-probe.json`.
+GUARD_FIT = ROOT / "eval" / "guard-fit.json"
+GUARD_PROBE = ROOT / "eval" / "guard-probe.json"
+
+
+def guard_section() -> list[str]:
+    """The grounding guard: its cross-validated fit and the scripted-model probe through the CLI."""
+    if not GUARD_FIT.is_file() and not GUARD_PROBE.is_file():
+        return []
+    lines = [
+        "## The grounding guard",
+        "",
+        "What `rag` keeps of a generated answer (`rag/answering/grounding.py`; "
+        "[how it checks](../docs/answers.md#checking-citations)).",
+        "",
+    ]
+    if GUARD_PROBE.is_file():
+        probe = json.loads(GUARD_PROBE.read_text())
+        lines += [
+            f"**Through the CLI** (`python eval/guard_probe.py`, {probe['set']}, the first "
+            f"{probe['limit']} usable questions): a scripted OpenAI-compatible model on "
+            "127.0.0.1 answers `rag eval --llm openai:scripted`, citing the retrieved passage "
+            'that holds the answer, in three ways. "kept" is the share of answers whose final '
+            'text still says the right answer; "accepted wrong" the share saying the swapped '
+            "one. Questions whose retrieved passages hold no answer are left out (the script "
+            "declines them).",
+            "",
+            "| guard | answered | verbatim kept | paraphrase kept | swapped: accepted wrong |",
+            "|---|---|---|---|---|",
+        ]
+        for run in probe["runs"]:
+            f = run["figures"]
+            lines.append(
+                f"| {run['label']} | {f['verbatim']['answered']} "
+                f"| {_count(f['verbatim'], 'kept_answer')} "
+                f"| {_count(f['paraphrase'], 'kept_answer')} "
+                f"| {_count(f['swapped'], 'accepted_wrong')} |"
+            )
+        last = probe["runs"][-1]["figures"]
+        why = ", ".join(f"{k} {v}" for k, v in last["paraphrase"]["dropped_reasons"].items())
+        wrong = ", ".join(f"{k} {v}" for k, v in last["swapped"]["dropped_reasons"].items())
+        lines += [
+            "",
+            f"Dropped paraphrase sentences, by the check that dropped them: {why}. Dropped "
+            f"swapped sentences: {wrong}.",
+            "",
+        ]
+    if GUARD_FIT.is_file():
+        fit = json.loads(GUARD_FIT.read_text())
+        oof, old = fit["out_of_fold_kept"], fit["word_overlap_check"]
+        chosen = ", ".join(f"{k}={v}" for k, v in fit["final"].items())
+        lines += [
+            f"**Fitted** (`python eval/fit_guard.py`, rtqa-2024-train, {fit['questions']} "
+            "questions whose quiz evidence and one of whose candidate articles hold the answer; "
+            "5 folds grouped by question, every figure out of fold): the share of sentences "
+            "kept, against the word-overlap check generated answers had before, on the same "
+            "cases.",
+            "",
+            "| case | n | kept ought to be | word-overlap check | grounding guard |",
+            "|---|---|---|---|---|",
+        ]
+        ought = {"verbatim": "all", "paraphrase": "all (ceiling below 1: see below)",
+                 "swapped": "none", "other-passage": "none"}  # fmt: skip
+        for kind, n in fit["cases"].items():
+            lines.append(
+                f"| {kind} | {n} | {ought.get(kind, '')} | {old[kind]:.3f} | {oof[kind]:.3f} |"
+            )
+        first = fit["first_failed_check"]["paraphrase"]
+        lines += [
+            "",
+            f"Chosen on all questions: {chosen}. The paraphrase is the quiz's own explanation, "
+            "written by someone who knew more than the article: of its sentences against the "
+            f"passage holding the answer, {first.get('fact', 0)} of {fit['cases']['paraphrase']} "
+            "name a name, figure or date that passage does not have near the quote (a weekday, "
+            "a year, another company), which the guard is right to drop.",
+            "",
+        ]
+    return lines
+
+
+def _count(figures: dict[str, Any], key: str) -> str:
+    n, of = figures.get(key), figures.get("answered")
+    return f"{n} of {of} ({n / of:.2f})" if n is not None and of else "-"
 
 
 def probe_section() -> list[str]:

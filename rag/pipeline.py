@@ -197,8 +197,11 @@ def ground(
         asked = frozenset(query.focus)
         fixed = recite(sentences, answer.passages, embedder, tuning, asked)
         recited = [
-            old for old, new in zip(sentences, fixed, strict=True) if new.supported > old.supported
+            old
+            for old, new in zip(sentences, fixed, strict=True)
+            if new.supported > old.supported and new.whole is None
         ]
+        cut = [new for new in fixed if new.whole is not None]
         dropped = [s for s in fixed if not s.supported]
         kept = list({s.text: s for s in fixed if s.supported}.values())
         if not kept:
@@ -210,7 +213,7 @@ def ground(
             return replace(refusal, dropped=dropped), [], []
         text = compose(kept)
         sentences, citations = verify(text, answer.passages, embedder, tuning, asked)
-        answer = replace(answer, text=text, dropped=dropped, recited=recited)
+        answer = replace(answer, text=text, dropped=dropped, recited=recited, cut=cut)
     if query.speaker and not reports_speaker(query.speaker, citations, answer.passages):
         reason = (
             f"verification: no passage {answer.answerer}'s answer cites reports what the "
@@ -303,6 +306,9 @@ def to_json(answer: Answer) -> dict[str, Any]:
         ],
         # sentences whose citation verification corrected, with the model's own citations
         "recited": [{"text": s.text, "cites": list(s.cites)} for s in answer.recited],
+        # sentences cut to the opening clause a passage supports: the clause kept, the sentence
+        # as written, and why the whole of it was not supported
+        "cut": [{"text": s.text, "whole": s.whole, "reason": s.reason} for s in answer.cut],
         # the LLM whose answer verification refused, when this is the extractive fallback
         "fallback_from": answer.fallback_from,
         "timings_ms": answer.timings_ms,

@@ -88,6 +88,12 @@ def print_answer(out: Console, err: Console, answer: Answer, streamed: bool = Fa
                 out.print(
                     f"[red]  ✗[/] {escape(s.text)} [dim]{escape(cites)}[/]{why}", highlight=False
                 )
+    for s in answer.cut:
+        why = f"\n      [dim]why: {escape(s.reason)}[/]" if s.reason else ""
+        out.print(
+            f"[yellow]cut:[/] {escape(s.whole or '')} [dim](kept only: {escape(s.text)})[/]{why}",
+            highlight=False,
+        )
     for s in answer.recited:
         cites = "".join(f"[{n}]" for n in s.cites) or "no citation"
         out.print(

@@ -104,18 +104,12 @@ class Tuning(BaseModel):
     min_overlap: float = Field(
         0.6, ge=0, le=1, description="share of a sentence's content words its passage must hold"
     )
-    min_paraphrase_cosine: float = Field(
-        0.75, ge=-1, le=1, description="embedding cosine at which a sentence is a paraphrase"
-    )
-    min_paraphrase_overlap: float = Field(
-        0.3, ge=0, le=1, description="share of content words a paraphrase must still share"
-    )
     # The grounding guard for generated sentences (rag/answering/grounding.py): once a
     # sentence's names, numbers, dates, negations and quoted terms are found beside the passage
     # sentence it quotes, the rest of its wording is held to these. Fitted on rtqa-2024-train,
     # 5 folds grouped by question, by eval/fit_guard.py (figures in eval/RESULTS.md).
     guard_min_overlap: float = Field(
-        0.7,
+        0.6,
         ge=0,
         le=1,
         description="generated sentences: share of its words (facts as checked) beside the "
@@ -149,6 +143,11 @@ class Tuning(BaseModel):
         False,
         description="refuse a generated sentence repeating a word of the question its passage "
         "lacks",
+    )
+    guard_cut: bool = Field(
+        True,
+        description="cut a generated sentence no passage supports to its longest opening clause "
+        "one does (checked as a sentence is)",
     )
     # A word or two ("HACKED") is found in some passage too easily to count as support.
     min_recite_words: int = Field(

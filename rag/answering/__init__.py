@@ -44,6 +44,8 @@ class Sentence:
     # Why its passages don't support it, naming the check and the word that failed
     # ('"Boston" is not in passage [1]'); None when supported or not checked word by word.
     reason: str | None = None
+    # The sentence as written, when only its opening clause is kept (the clause is the text).
+    whole: str | None = None
 
 
 @dataclass(frozen=True)
@@ -86,6 +88,9 @@ class Answer:
     dropped: list[Sentence] = field(default_factory=list)
     # Generated sentences whose citation verification corrected (as the model cited them).
     recited: list[Sentence] = field(default_factory=list)
+    # Generated sentences cut to the opening clause a passage supports (text: the clause kept;
+    # whole: as written; reason: why the whole sentence was not supported).
+    cut: list[Sentence] = field(default_factory=list)
     # The answerer whose answer verification refused, when this is the extractive fallback.
     fallback_from: str | None = None
 

@@ -9,7 +9,7 @@ from dataclasses import replace
 from langchain_core.embeddings import Embeddings
 
 from rag.answering import Citation, Sentence
-from rag.answering.grounding import cosine, judge, windows
+from rag.answering.grounding import Judgement, judge, windows
 from rag.attribution import quotes
 from rag.chunking import split_sentences
 from rag.lexical import tokenize
@@ -21,9 +21,8 @@ MARKER = re.compile(r"\s*\[(\d+(?:\s*,\s*\d+)*)\]")
 _LEADING = re.compile(r"(?:\s*\[\d+(?:\s*,\s*\d+)*\])+")
 _NUMBER = re.compile(r"\d[\d,.]*")
 
-# A sentence is supported when most of its content words are in the cited passage, or when it
-# is a close paraphrase of one passage sentence (embedding cosine similarity) sharing some words:
-# the thresholds are Tuning.min_overlap, min_paraphrase_cosine and min_paraphrase_overlap.
+# A verbatim extract is supported when Tuning.min_overlap of its content words are in the cited
+# passage (and every figure); a generated sentence goes through rag/answering/grounding.py.
 _DEFAULT_TUNING = Tuning()
 
 
@@ -74,8 +73,7 @@ def verify(
     sentence unsupported. embedder=None checks lexical overlap only (verbatim extracts);
     with an embedder, a generated sentence goes through the grounding guard
     (rag/answering/grounding.py: its facts must be in the passage, its wording may differ).
-    asked: the question's word stems (Query.focus); a sentence using one its passage lacks is
-    unsupported.
+    asked: the question's word stems (Query.focus), which the guard reads.
     """
     by_n = {p.rank: p for p in passages}
     parsed = split_answer(answer_text)
@@ -99,7 +97,7 @@ def verify(
                 good, quote = judged.supported, judged.quote
                 reason = reason or judged.reason
             else:
-                good, quote = _check(text, by_n[n], passage_sents[n], vectors, tuning, asked)
+                good, quote = _check(text, by_n[n], passage_sents[n], tuning)
             support.setdefault(n, []).append((good, quote))
             ok = ok and good
         sentences.append(Sentence(text, cites, ok, None if ok else reason))
@@ -151,10 +149,13 @@ def recite(
     """The sentences, each unsupported one citing instead the retrieved passage that supports
     it best by the same check (the grounding guard), when one does: a model that cites the
     wrong passage, or none (small models often write no markers), has its citation corrected
-    rather than its true sentence lost. Only sentences of at least tuning.min_recite_words
-    content words qualify: a word or two ("HACKED") is found in some passage too easily to
-    count as support. One that cites nothing and that no passage supports is given the reason
-    the closest passage does not."""
+    rather than its true sentence lost. Failing that, with tuning.guard_cut, the sentence is cut
+    to its longest opening clause a passage supports (`whole` keeps it as written), so a true
+    statement is not lost to one unsupported detail after a comma; the clause is checked
+    exactly as a sentence is. Only sentences (and clauses) of at least
+    tuning.min_recite_words content words qualify: a word or two ("HACKED") is found in some
+    passage too easily to count as support. One that cites nothing and that no passage
+    supports is given the reason the closest passage does not."""
     wrong = [
         i
         for i, s in enumerate(sentences)
@@ -163,23 +164,53 @@ def recite(
     if not wrong:
         return sentences
     passage_sents = _passage_sentences(passages)
-    texts = [sentences[i].text for i in wrong]
+    heads = {
+        i: clauses(sentences[i].text, tuning.min_recite_words) if tuning.guard_cut else []
+        for i in wrong
+    }
+    texts = [t for i in wrong for t in (sentences[i].text, *heads[i])]
     vectors = _vectors(texts, passage_sents, [p.rank for p in passages], embedder)
     spans = {p.rank: windows(passage_sents[p.rank]) for p in passages}
+
+    def best(text: str) -> tuple[int | None, list[Judgement]]:
+        judged = [judge(text, p.rank, spans[p.rank], vectors, tuning, asked) for p in passages]
+        good = [(j, p.rank) for j, p in zip(judged, passages, strict=True) if j.supported]
+        return (max(good, key=lambda jn: jn[0].strength)[1] if good else None), judged
+
     out = list(sentences)
     for i in wrong:
         s = sentences[i]
-        judged = [judge(s.text, p.rank, spans[p.rank], vectors, tuning, asked) for p in passages]
-        good = [(j, p.rank) for j, p in zip(judged, passages, strict=True) if j.supported]
-        if good:
-            best = max(good, key=lambda jn: jn[0].strength)[1]
-            out[i] = Sentence(s.text, (best,), True)
-        elif not s.cites and judged:
+        n, judged = best(s.text)
+        if n is not None:
+            out[i] = Sentence(s.text, (n,), True)
+            continue
+        why = s.reason
+        if not s.cites and judged:
             closest = max(judged, key=lambda j: j.strength)
-            out[i] = replace(
-                s, reason=f"it cites no passage, and none supports it: {closest.reason}"
-            )
+            why = f"it cites no passage, and none supports it: {closest.reason}"
+        out[i] = replace(s, reason=why)
+        for head in heads[i]:
+            n, _ = best(head)
+            if n is not None:
+                out[i] = Sentence(head, (n,), True, why, whole=s.text)
+                break
     return out
+
+
+_CLAUSE_END = re.compile(
+    r"[,;:]\s|\s[—–-]\s|\s(?:and|but|while|after|as|which|who|where|when|because|though)\s"
+)
+
+
+def clauses(sentence: str, min_words: int) -> list[str]:
+    """The sentence's opening clauses, longest first: what it says before a comma, a dash or a
+    conjunction, ended with a full stop; each with at least min_words content words."""
+    heads = []
+    for m in _CLAUSE_END.finditer(sentence):
+        head = sentence[: m.start()].rstrip(" ,;:—–-")
+        if len(_content_words([head])[0]) >= min_words:
+            heads.append(head + ".")
+    return heads[::-1]
 
 
 # Forms of "be", "have" and "do" that the stop-word list lacks ("being", "having", "doing")
@@ -254,37 +285,16 @@ def renumber(
 
 
 def _check(
-    sentence: str,
-    passage: Passage,
-    passage_sents: list[str],
-    vectors: dict[str, list[float]],
-    tuning: Tuning,
-    asked: frozenset[str] = frozenset(),
+    sentence: str, passage: Passage, passage_sents: list[str], tuning: Tuning
 ) -> tuple[bool, str]:
-    """(supported, the passage sentence that best supports it)."""
+    """(supported, the passage sentence that best supports it) for a verbatim extract: most of
+    its content words are in the passage, and no figure the passage lacks."""
     words, passage_words = _content_words([sentence, passage.text])
-    # A sentence repeating a word of the question that the passage lacks answers the question's
-    # premise, not the passage: "Iran's defence minister is Hossein Amirabdollahian" from a
-    # passage naming him foreign minister shares most of its words, but not "defence".
-    if (words & asked) - passage_words:
-        return False, _best_lexical(words, passage_sents)
     overlap = len(words & passage_words) / len(words) if words else 0.0
-    # Figures are where paraphrase goes wrong: a number the passage lacks is never supported.
     numbers = {n.rstrip(".,").replace(",", "") for n in _NUMBER.findall(sentence)}
     passage_numbers = {n.rstrip(".,").replace(",", "") for n in _NUMBER.findall(passage.text)}
-    if numbers - passage_numbers:
-        return False, _best_lexical(words, passage_sents)
-    if sentence in vectors:
-        scored = [(cosine(vectors[sentence], vectors[s]), s) for s in passage_sents if s in vectors]
-        cosine, quote = max(scored, default=(0.0, passage_sents[0]))
-    else:
-        cosine, quote = 0.0, _best_lexical(words, passage_sents)
-    lexical = overlap >= tuning.min_overlap
-    paraphrase = cosine >= tuning.min_paraphrase_cosine
-    supported = lexical or (paraphrase and overlap >= tuning.min_paraphrase_overlap)
-    if lexical and not paraphrase:
-        quote = _best_lexical(words, passage_sents)
-    return supported, quote
+    supported = overlap >= tuning.min_overlap and not numbers - passage_numbers
+    return supported, _best_lexical(words, passage_sents)
 
 
 def _best_lexical(words: set[str], passage_sents: list[str]) -> str:

@@ -52,12 +52,13 @@ def test_json_has_exactly_the_documented_shape(cli: CliRunner) -> None:
         "retrieved",
         "dropped",
         "recited",
+        "cut",
         "fallback_from",
         "timings_ms",
     ]
     assert data["question"] == QUESTION
     # the extractive answer quotes the passages: nothing to drop or re-cite
-    assert data["dropped"] == [] and data["recited"] == []
+    assert data["dropped"] == [] and data["recited"] == [] and data["cut"] == []
     assert data["answerer"] == "extractive"
     assert data["refused"] is False
     assert data["as_of"] is None and data["note"] is None

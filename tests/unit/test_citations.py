@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from rag.answering import Answer, Sentence
-from rag.answering.citations import compose, recite, renumber, split_answer, verify
+from rag.answering.citations import clauses, compose, recite, renumber, split_answer, verify
 from rag.retrieval import Passage
 from rag.settings import Tuning
 from tests.fakes import HashingEmbeddings
@@ -166,7 +166,7 @@ def test_a_composed_answer_cites_before_each_final_stop_and_parses_back() -> Non
     assert [cites for _, cites in split_answer(text)] == [(1,), (2, 3), (4,)]
 
 
-def test_a_sentence_using_a_word_of_the_question_its_passage_lacks_is_unsupported() -> None:
+def test_with_the_question_check_on_a_word_of_the_question_its_passage_lacks_refuses() -> None:
     minister = passage(
         1,
         "For Iran's part, in November, Foreign Minister Hossein Amirabdollahian said that a "
@@ -174,14 +174,16 @@ def test_a_sentence_using_a_word_of_the_question_its_passage_lacks_is_unsupporte
     )
     answer = "Iran's defence minister is Hossein Amirabdollahian [1]."
     question = frozenset({"iran", "defenc", "minist"})  # Query.focus of the question
-    # Most of its words are in the passage: only the question's "defence" gives it away.
-    assert verify(answer, [minister], None)[0][0].supported
-    (sentence,), (citation,) = verify(answer, [minister], None, asked=question)
+    strict = Tuning(guard_question_words=True)
+    embedder = HashingEmbeddings()
+    # Its facts are in the passage: only the question's "defence" gives it away.
+    assert verify(answer, [minister], embedder, Tuning(), question)[0][0].supported
+    (sentence,), (citation,) = verify(answer, [minister], embedder, strict, question)
     assert not sentence.supported and not citation.supported
+    assert sentence.reason == '"defenc" (a word of the question) is not in passage [1]'
     ok = "Foreign Minister Hossein Amirabdollahian said a meeting was planned [1]."
-    assert verify(ok, [minister], None, asked=frozenset({"iran", "foreign", "minist"}))[0][
-        0
-    ].supported
+    asked = frozenset({"iran", "foreign", "minist"})
+    assert verify(ok, [minister], embedder, strict, asked)[0][0].supported
 
 
 def test_an_uncited_true_sentence_is_cited_to_the_passage_that_supports_it() -> None:
@@ -234,3 +236,35 @@ def test_is_being_built_is_re_cited_to_will_be_built() -> None:
     assert recite([uncited], PASSAGES, HashingEmbeddings(), asked=question) == [
         Sentence(uncited.text, (1,), True)
     ]
+
+
+def test_a_sentence_with_one_unsupported_detail_is_cut_to_the_clause_a_passage_supports() -> None:
+    whole = (
+        "The drone factory will be built in the Alabuga zone in Tatarstan, the Pentagon said "
+        "on Tuesday."
+    )
+    (kept,) = recite([Sentence(whole, (1,), False, '"Pentagon" is not in passage [1]')], PASSAGES,
+                     HashingEmbeddings())  # fmt: skip
+    assert kept == Sentence(
+        "The drone factory will be built in the Alabuga zone in Tatarstan.",
+        (1,),
+        True,
+        '"Pentagon" is not in passage [1]',
+        whole=whole,
+    )
+    # a clause is checked as a sentence is: none here is supported, so nothing is kept
+    invented = "The drone factory will be built in Yelabuga, the Pentagon said."
+    (dropped,) = recite([Sentence(invented, (1,), False)], PASSAGES, HashingEmbeddings())
+    assert not dropped.supported and dropped.whole is None
+    # and cutting is a setting
+    off = Tuning(guard_cut=False)
+    (uncut,) = recite([Sentence(whole, (1,), False)], PASSAGES, HashingEmbeddings(), off)
+    assert not uncut.supported
+
+
+def test_opening_clauses_longest_first() -> None:
+    assert clauses("Iran sent drones to Russia, officials said, and Iran denies it.", 3) == [
+        "Iran sent drones to Russia, officials said.",
+        "Iran sent drones to Russia.",
+    ]
+    assert clauses("Iran denied it, officials said.", 3) == []

@@ -25,7 +25,7 @@ from rag.chunking import split_sentences
 from rag.conversation import Conversation
 from rag.pipeline import Pipeline, to_json
 from rag.question import analyse
-from rag.settings import Settings
+from rag.settings import Settings, Tuning
 from tests.fakes import HashingEmbeddings
 
 QUESTION = "Where is the drone factory that Iran is helping Russia build?"
@@ -148,7 +148,9 @@ def test_unsupported_sentences_are_dropped_and_wrong_citations_corrected(
         f"{one} [1]. {two}, in 4,321 separate cases [2]. {three} [9]. "
         "Analysts expect sweeping consequences."
     )
-    answer = pipeline(llm_settings, replying(text)).ask(QUESTION)
+    # cutting off the unsupported clause is tested on its own below
+    uncut = llm_settings.with_overrides(tuning=Tuning(guard_cut=False))
+    answer = pipeline(uncut, replying(text)).ask(QUESTION)
 
     assert not answer.refused
     # [9] cites no retrieved passage, but passage 3 supports its sentence: re-cited, and
@@ -458,3 +460,22 @@ def test_auto_dtype_is_bfloat16_only_where_the_cpu_multiplies_it_natively(
     assert weights_dtype("auto") == expected
     assert weights_dtype("float32") == "float32"
     assert weights_dtype("bfloat16") == "bfloat16"
+
+
+def test_a_sentence_cut_to_its_supported_clause_says_what_was_cut_and_why(
+    llm_settings: Settings,
+) -> None:
+    retriever = Pipeline(llm_settings, embedder=HashingEmbeddings()).retriever
+    passages = retriever.search(analyse(QUESTION), llm_settings)
+    one = first_sentence(passages.passages[0].text).rstrip(".")
+    written = f"{one}, the Pentagon said on Tuesday [1]."
+    answer = pipeline(llm_settings, replying(written)).ask(QUESTION)
+
+    assert not answer.refused
+    assert answer.text == f"{one} [1]."
+    (cut,) = answer.cut
+    assert cut.whole == f"{one}, the Pentagon said on Tuesday."
+    assert cut.reason == '"Pentagon" is not in passage [1]'
+    assert to_json(answer)["cut"] == [
+        {"text": f"{one}.", "whole": cut.whole, "reason": '"Pentagon" is not in passage [1]'}
+    ]

@@ -109,7 +109,7 @@ class Tuning(BaseModel):
     # sentence it quotes, the rest of its wording is held to these. Fitted on rtqa-2024-train,
     # 5 folds grouped by question, by eval/fit_guard.py (figures in eval/RESULTS.md).
     guard_min_overlap: float = Field(
-        0.6,
+        0.5,
         ge=0,
         le=1,
         description="generated sentences: share of its words (facts as checked) beside the "

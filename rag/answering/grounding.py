@@ -311,6 +311,38 @@ class Window:
     own: frozenset[str]  # the quoted sentence's own stems
     negated: bool
     lower: frozenset[str]  # words the quoted sentence writes in lower case
+    sequence: tuple[str, ...] = ()  # the window's words in order, lower case, as _form has them
+
+
+def _form(word: str) -> str:
+    """A word as a name is compared in a phrase: cleaned, lower case, stemmed."""
+    return _stem([_clean(word).lower()])[0]
+
+
+def names(sentence: str) -> list[tuple[str, ...]]:
+    """The sentence's names of two words or more ("United Airlines", "Oklahoma City Thunder"),
+    titles and common words trimmed off, as the words it writes."""
+    out = []
+    for run in _runs(sentence):
+        words = [_clean(w) for w in run if _clean(w)]
+        while words and (words[0].lower() in _TITLES or words[0].lower() in _COMMON):
+            words.pop(0)
+        if len(words) >= 2 and not any(w.lower() in _CONNECTORS for w in words):
+            out.append(tuple(words))
+    return out
+
+
+def _named(name: tuple[str, ...], w: Window) -> bool:
+    """Whether the window writes name as one phrase (or its acronym): "United Airlines" is not
+    named by "United Kingdom" and "the airline"."""
+    if _acronym(name) in w.keys:
+        return True
+    forms = [_form(x) for x in name]
+    seq, n = w.sequence, len(forms)
+    return any(
+        all(_demonym(a, b) for a, b in zip(forms, seq[i : i + n], strict=True))
+        for i in range(len(seq) - n + 1)
+    )
 
 
 def windows(passage_sents: Sequence[str]) -> list[Window]:
@@ -322,7 +354,12 @@ def windows(passage_sents: Sequence[str]) -> list[Window]:
         lo, hi = max(0, i - 1), i + 2
         near = frozenset().union(*keys[lo:hi])
         lower = frozenset(w.lower() for w in _words(s) if w[:1].islower())
-        out.append(Window(s, near, frozenset().union(*stems[lo:hi]), stems[i], _negated(s), lower))
+        sequence = tuple(_form(w) for x in passage_sents[lo:hi] for w in _words(x))
+        out.append(
+            Window(
+                s, near, frozenset().union(*stems[lo:hi]), stems[i], _negated(s), lower, sequence
+            )
+        )
     return out
 
 
@@ -346,6 +383,7 @@ def judge(
     if not passage_windows:
         return Judgement(False, "", f"passage [{n}] is empty", "wording")
     lower = frozenset().union(*(w.lower for w in passage_windows))
+    phrases = names(sentence)
     found = [f for f in facts(sentence) if not (f.opening and _clean(f.word).lower() in lower)]
     words = _content(sentence)
     fact_stems = frozenset(_stem([f.word.lower() for f in found]))
@@ -360,6 +398,12 @@ def judge(
         # a denial in the next sentence about something else.
         own_keys = w.keys | {"<negation>"} if w.negated else w.keys
         missing = tuple(f.word for f in found if not _has(f, own_keys, w.stems))
+        # A name of two words or more, each word found, must be written as one name there.
+        missing += tuple(
+            " ".join(name)
+            for name in phrases
+            if not set(name) & set(missing) and not _named(name, w)
+        )
         held = len(found) - len(missing) + len(rest & w.stems)
         overlap = held / total if total else 0.0
         new_facts = [f for f in found if not _asks(_stem([f.word.lower()])[0], asked)]
@@ -411,7 +455,9 @@ def verdict(
         fact = next((f for f in found if f.word == word), None)
         everywhere = frozenset().union(*(w.keys for w in passage_windows))
         stems = frozenset().union(*(w.stems for w in passage_windows))
-        if fact is not None and fact.kind == "negation":
+        if fact is None and " " in word:
+            reason = f'"{word}" is not in passage [{n}] as one name (its words are apart)'
+        elif fact is not None and fact.kind == "negation":
             reason = f'"{word}": passage [{n}] says nothing negative near the quoted sentence'
         elif fact is not None and _has(fact, everywhere, stems):
             reason = f'"{word}" is in passage [{n}] but not near the sentence it quotes'

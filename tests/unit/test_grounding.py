@@ -118,3 +118,21 @@ def test_an_opening_common_noun_written_in_lower_case_by_the_passage_is_no_fact(
     assert kept.supported, kept.reason
     swapped = judge("Walmart stole $30 million in Los Angeles.", 1, spans, {}, TUNING)
     assert not swapped.supported and swapped.reason == '"Walmart" is not in passage [1]'
+
+
+def test_a_name_of_two_words_must_be_one_name_beside_the_quote() -> None:
+    """A swapped airline whose two words both appear, apart: "United" (Kingdom), "airline"."""
+    spans = windows(
+        [
+            "The passengers were mostly from Australia and the United Kingdom.",
+            "Severe turbulence hit the airline's flight from London, killing one.",
+        ]
+    )
+    j = judge("Severe turbulence hit a United Airlines flight from London.", 1, spans, {}, TUNING)
+    assert not j.supported
+    assert j.reason == '"United Airlines" is not in passage [1] as one name (its words are apart)'
+    named = windows(["Severe turbulence hit a Singapore Airlines flight from London."])
+    kept = judge(
+        "A Singapore Airlines flight from London hit severe turbulence.", 1, named, {}, TUNING
+    )
+    assert kept.supported, kept.reason

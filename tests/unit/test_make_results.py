@@ -56,6 +56,8 @@ def no_other_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(make_results, "OUT", tmp_path)
     monkeypatch.setattr(make_results, "LOCAL_RUNS", tmp_path / "local_llm.jsonl")
     monkeypatch.setattr(rtqa_audit, "RUN", tmp_path / "rtqa-2022" / "results.jsonl")
+    monkeypatch.setattr(make_results, "GUARD_FIT", tmp_path / "guard-fit.json")
+    monkeypatch.setattr(make_results, "GUARD_PROBE", tmp_path / "guard-probe.json")
 
 
 def test_results_name_the_machine_the_sets_ran_on_not_the_one_writing_them() -> None:
@@ -94,3 +96,35 @@ def test_a_kept_local_run_is_shown_beside_the_extractive_run_on_the_same_questio
     assert rows[0].startswith("| extractive | 0.900 |")
     assert rows[1].startswith("| 1.5B | 0.250 |") and "91.2 s" in rows[1]
     assert "2026-01-02T03:04, 12 s" in rows[1]
+
+
+def test_the_guard_section_shows_each_probe_run_and_the_fit_beside_the_old_check(
+    tmp_path: Path,
+) -> None:
+    import json
+
+    assert make_results.guard_section() == []  # nothing kept, no section
+    mode = {"answered": 40, "kept_answer": 20, "accepted_wrong": 3, "dropped_reasons": {"x": 1}}
+    runs = [
+        {"label": label, "figures": {m: mode for m in ("verbatim", "paraphrase", "swapped")}}
+        for label in ("before", "after")
+    ]
+    probe = {"set": "SET", "skip": 0, "limit": 50, "runs": runs}
+    (tmp_path / "guard-probe.json").write_text(json.dumps(probe))
+    kinds = {"paraphrase": 0.3, "swapped": 0.04}
+    fit = {
+        "questions": 9,
+        "cases": {"paraphrase": 10, "swapped": 30},
+        "out_of_fold_kept": kinds,
+        "word_overlap_check": {"paraphrase": 0.2, "swapped": 0.13},
+        "final": {"guard_min_overlap": 0.5},
+        "first_failed_check": {"paraphrase": {"fact": 7}},
+    }
+    (tmp_path / "guard-fit.json").write_text(json.dumps(fit))
+
+    text = "\n".join(make_results.guard_section())
+
+    assert "| before | 40 | 20 of 40 (0.50) | 20 of 40 (0.50) | 3 of 40 (0.07) |" in text
+    assert "| after | 40 |" in text
+    assert "| swapped | 30 | none | 0.130 | 0.040 |" in text
+    assert "guard_min_overlap=0.5" in text and "7 of 10" in text

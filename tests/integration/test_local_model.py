@@ -69,19 +69,23 @@ def assert_every_sentence_judged(answer: Answer, streamed: str) -> None:
         assert answer.dropped and not answer.citations
 
 
-def test_rag_ask_with_the_local_model_refuses_what_the_passages_do_not_support(
+def test_rag_ask_with_the_local_model_keeps_only_what_the_passages_support(
     local_env: dict[str, str],
 ) -> None:
+    """ "Who is Iran's defence minister?": no article says, and a tiny model invents."""
     result = run_rag(local_env, "ask", MINISTER, "--llm", SMOL, "--json")
     assert result.returncode == 0, result.stderr
     assert "Traceback" not in result.stderr
     data = json.loads(result.stdout)
     assert data["answerer"] == SMOL
-    assert data["refused"] and data["answer"] == REFUSAL and data["citations"] == []
-    # The model was asked (the refusal gate let the question through) and wrote an answer
-    # that verification refused, sentence by sentence.
-    assert data["refused_by"].startswith("verification:")
-    assert data["dropped"] and all(d["text"] for d in data["dropped"])
+    # The model was asked (the refusal gate let the question through); what it invented was
+    # dropped, each sentence saying why, and what stands (if anything) its passages support.
+    assert data["dropped"] and all(d["text"] and d["reason"] for d in data["dropped"])
+    if data["refused"]:
+        assert data["answer"] == REFUSAL and data["citations"] == []
+        assert data["refused_by"].startswith("verification:")
+    else:
+        assert data["citations"] and all(c["supported"] for c in data["citations"])
 
 
 def test_rag_ask_text_output_names_the_local_answerer(local_env: dict[str, str]) -> None:

@@ -165,7 +165,9 @@ def test_json_reports_the_llm_answer_and_its_checks(
     data = json.loads(result.stdout)
     assert data["answerer"] == "openai:test-model" and not data["refused"]
     assert UNCITED not in data["answer"] and data["answer"].rstrip(".").endswith("[1]")
-    assert data["dropped"] == [{"text": UNCITED, "cites": []}]
+    (dropped,) = data["dropped"]
+    assert (dropped["text"], dropped["cites"]) == (UNCITED, [])
+    assert dropped["reason"].startswith("it cites no passage, and none supports it: passage [")
     (citation,) = data["citations"]
     assert citation["n"] == 1 and citation["supported"] is True
     assert citation["source"] == data["retrieved"][0]["source"]

@@ -73,19 +73,23 @@ def test_a_real_server_streams_an_answer_that_is_parsed_and_verified(
     assert_every_sentence_judged(answer, "".join(tokens))
 
 
-def test_rag_ask_through_a_real_server_refuses_what_the_passages_do_not_support(
+def test_rag_ask_through_a_real_server_keeps_only_what_the_passages_support(
     server_env: dict[str, str],
 ) -> None:
+    """ "Who is Iran's defence minister?": no article says, and a tiny model invents."""
     result = run_rag(server_env, "ask", MINISTER, "--llm", server_env["RAG_LLM"], "--json")
     assert result.returncode == 0, result.stderr
     assert "Traceback" not in result.stderr
     data = json.loads(result.stdout)
     assert data["answerer"] == server_env["RAG_LLM"]
-    assert data["refused"] and data["answer"] == REFUSAL and data["citations"] == []
-    # The served model wrote an answer (the refusal gate let the question through), and
-    # verification refused it sentence by sentence.
-    assert data["refused_by"].startswith("verification:")
-    assert data["dropped"] and all(d["text"] for d in data["dropped"])
+    # The served model wrote an answer (the refusal gate let the question through); what it
+    # invented was dropped, each sentence saying why, and what stands its passages support.
+    assert data["dropped"] and all(d["text"] and d["reason"] for d in data["dropped"])
+    if data["refused"]:
+        assert data["answer"] == REFUSAL and data["citations"] == []
+        assert data["refused_by"].startswith("verification:")
+    else:
+        assert data["citations"] and all(c["supported"] for c in data["citations"])
 
 
 def test_the_answer_length_cap_reaches_the_real_server(server_env: dict[str, str]) -> None:

@@ -8,6 +8,7 @@ onnxruntime + tokenizers, because `import sentence_transformers` alone costs 8-1
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import os
@@ -19,6 +20,7 @@ from typing import Any
 
 from langchain_core.embeddings import Embeddings
 
+from rag.devices import DeviceSetting, torch_device
 from rag.errors import RagError
 from rag.settings import DEFAULT_MODEL, Settings
 
@@ -100,9 +102,12 @@ def onnx_path(settings: Settings, model_dir: Path | None = None) -> Path:
 class SentenceTransformerEmbeddings(Embeddings):
     """LangChain Embeddings over a local sentence-transformers model, loaded on first use."""
 
-    def __init__(self, model_dir: Path, batch_size: int = 32) -> None:
+    def __init__(
+        self, model_dir: Path, batch_size: int = 32, device: DeviceSetting = "cpu"
+    ) -> None:
         self.model_dir = model_dir
         self.batch_size = batch_size
+        self.device = device  # resolved when the model loads (see rag/devices.py)
 
     @cached_property
     def model(self):  # noqa: ANN201 - SentenceTransformer, imported lazily
@@ -112,7 +117,8 @@ class SentenceTransformerEmbeddings(Embeddings):
         os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
         from sentence_transformers import SentenceTransformer
 
-        return SentenceTransformer(str(self.model_dir), device="cpu", local_files_only=True)
+        device = torch_device(self.device)
+        return SentenceTransformer(str(self.model_dir), device=device, local_files_only=True)
 
     @property
     def loaded(self) -> bool:
@@ -161,6 +167,8 @@ class SentenceTransformerEmbeddings(Embeddings):
         import torch
 
         bert = self.model[0].auto_model
+        if bert.device.type != "cpu":  # the query model runs on the CPU: export a CPU copy
+            bert = copy.deepcopy(bert).to("cpu")
         encoder = OnnxEmbeddings.tokenizer_for(self.model_dir, max_seq_length(self.model_dir))
         sample = encoder.encode_batch(["a short sample", "and a slightly longer sample sentence"])
         inputs = tuple(
@@ -333,9 +341,10 @@ class OnnxEmbeddings(Embeddings):
 
 
 def index_embedder(settings: Settings) -> SentenceTransformerEmbeddings:
-    """The embedder `rag index` uses for documents: sentence-transformers, loaded on first use."""
+    """The embedder `rag index` uses for documents: sentence-transformers, loaded on first use,
+    on RAG_DEVICE (a GPU embeds a corpus many times faster)."""
     model_dir = resolve_model_dir(settings.embedding_model)
-    return SentenceTransformerEmbeddings(model_dir, settings.embedding_batch_size)
+    return SentenceTransformerEmbeddings(model_dir, settings.embedding_batch_size, settings.device)
 
 
 def ensure_query_model(settings: Settings, embedder: Embeddings) -> Path | None:
@@ -359,6 +368,9 @@ def query_embedder(settings: Settings) -> Embeddings:
     """The embedder for questions (and answer checks): same model and space as the index.
 
     The ONNX export when the index has one (fast start, no torch), else sentence-transformers.
+    On the CPU whatever RAG_DEVICE says: a question is one short text, and an answer check a few
+    hundred sentences, where a GPU would not repay loading torch and moving the model (not
+    measured here: this project's machines have had no GPU).
     """
     model_dir = resolve_model_dir(settings.embedding_model)
     exported = onnx_path(settings, model_dir)

@@ -293,6 +293,13 @@ class Settings(BaseSettings):
         description="a local model's weights in memory: 'auto' is bfloat16 where the CPU "
         "multiplies it natively (AVX512-BF16 or AMX), else float32",
     )
+    # No GPU figures yet: no machine this project has run on had one.
+    device: Literal["auto", "cpu", "cuda"] = Field(
+        "auto",
+        description="where torch runs for indexing and --llm local: 'auto' is CUDA when torch "
+        "sees it, else the CPU; 'cuda' without one is an error (questions are embedded on the "
+        "CPU either way)",
+    )
     llm_fallback: bool = Field(
         False,
         description="when verification leaves an LLM's answer with no supported sentence, give "

@@ -90,6 +90,7 @@ def make_chat_model(spec: str, settings: Settings) -> tuple[BaseChatModel, str]:
             max_new_tokens=settings.llm_max_tokens,
             threads=settings.local_threads,
             dtype=settings.local_dtype,
+            device=settings.device,
         )
         return chat, str(folder)
     if provider == "ollama":

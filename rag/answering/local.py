@@ -23,12 +23,18 @@ from langchain_core.messages import AIMessageChunk, BaseMessage
 from langchain_core.outputs import ChatGenerationChunk, ChatResult
 from pydantic import PrivateAttr
 
+from rag.devices import torch_device
 
-def weights_dtype(setting: str) -> str:
-    """The dtype a local model's weights load in: the setting, with 'auto' resolved for this CPU."""
+
+def weights_dtype(setting: str, device: str = "cpu") -> str:
+    """The dtype a local model's weights load in: the setting, with 'auto' resolved for the
+    device (a CUDA GPU: bfloat16 where it has it)."""
     if setting != "auto":
         return setting
     import torch
+
+    if device == "cuda":
+        return "bfloat16" if torch.cuda.is_bf16_supported() else "float32"
 
     # Reading a prompt is matrix products; bfloat16 halves the bytes and, with native
     # instructions, about doubles their speed here (bench/LOCAL_LLM.md). Without them torch
@@ -52,6 +58,8 @@ class LocalChatModel(BaseChatModel):
     threads: int = 1
     # 'auto': bfloat16 where the CPU has native bfloat16 arithmetic, else float32.
     dtype: Literal["auto", "float32", "bfloat16"] = "auto"
+    # 'auto': CUDA when torch sees it, else the CPU (rag/devices.py).
+    device: Literal["auto", "cpu", "cuda"] = "cpu"
 
     _model: Any = PrivateAttr(default=None)
     _tokenizer: Any = PrivateAttr(default=None)
@@ -72,9 +80,11 @@ class LocalChatModel(BaseChatModel):
             # bench/RESULTS.md for one thread against two on this machine.
             torch.set_num_threads(self.threads)
             self._tokenizer = AutoTokenizer.from_pretrained(self.folder)
-            dtype = torch.bfloat16 if weights_dtype(self.dtype) == "bfloat16" else torch.float32
+            device = torch_device(self.device)
+            chosen = weights_dtype(self.dtype, device)
+            dtype = torch.bfloat16 if chosen == "bfloat16" else torch.float32
             model = AutoModelForCausalLM.from_pretrained(self.folder, dtype=dtype)
-            self._model = model.eval()
+            self._model = model.to(device).eval()
         return self._model, self._tokenizer
 
     def _prompt_ids(self, messages: list[BaseMessage]) -> Any:
@@ -104,7 +114,7 @@ class LocalChatModel(BaseChatModel):
         from transformers import StoppingCriteria, StoppingCriteriaList, TextIteratorStreamer
 
         model, tokenizer = self._load()
-        ids = self._prompt_ids(messages)
+        ids = self._prompt_ids(messages).to(model.device)
         cancelled = threading.Event()
 
         class Cancelled(StoppingCriteria):

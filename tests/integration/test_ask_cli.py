@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -13,6 +14,7 @@ from typer.testing import CliRunner
 
 from rag.answering import REFUSAL
 from rag.cli import app
+from tests.conftest import SHIPPED_ARTICLES
 from tests.readme import readme_question
 
 pytestmark = pytest.mark.integration
@@ -75,3 +77,19 @@ def test_text_answer_cites_checked_sources(real_index_env: dict[str, str]) -> No
     assert "[1]" in result.stdout or "[2]" in result.stdout
     assert "✓" in result.stdout and "unsupported" not in result.stdout
     assert "answered by extractive" in result.stdout
+
+
+def test_rag_device_cuda_without_a_gpu_is_one_clear_line(tmp_path: Path) -> None:
+    """RAG_DEVICE=cuda on a machine where torch sees no GPU: indexing says so and stops,
+    rather than falling back to the CPU unannounced or printing a traceback."""
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a CUDA device")
+    articles = tmp_path / "articles"
+    shutil.copytree(SHIPPED_ARTICLES, articles)
+    env = {"RAG_ARTICLES_DIR": str(articles), "RAG_INDEX_DIR": str(tmp_path / "index")}
+    result = run_rag({**env, "RAG_DEVICE": "cuda"}, "index")
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert "RAG_DEVICE=cuda, but torch sees no CUDA device" in result.stderr

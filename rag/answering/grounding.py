@@ -19,6 +19,7 @@ Every failure names what failed (`"Boston" is not in passage [1]`), for the user
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections.abc import Sequence
@@ -122,10 +123,15 @@ class Judgement:
 
 
 def _stem(words: list[str]) -> list[str]:
+    return _stemmer().stemWords(words)
+
+
+@functools.cache
+def _stemmer():  # noqa: ANN202 - Stemmer.Stemmer, imported lazily
+    """The English Snowball stemmer BM25 uses (rag.lexical.tokenize), made once."""
     import Stemmer
 
-    stemmer = Stemmer.Stemmer("english")
-    return stemmer.stemWords(words)
+    return Stemmer.Stemmer("english")
 
 
 def _clean(word: str) -> str:
@@ -263,7 +269,8 @@ def _has(fact: Fact, keys: frozenset[str], stems: frozenset[str]) -> bool:
         return True
     if fact.kind in ("name", "quoted"):
         stem = _stem([_clean(fact.word).lower()])[0]
-        return stem in stems or any(_demonym(stem, s) for s in stems)
+        # both forms of a demonym pair share at least their first three letters
+        return stem in stems or any(s[:3] == stem[:3] and _demonym(stem, s) for s in stems)
     return False
 
 

@@ -17,8 +17,13 @@ import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from rag.errors import RagError
+
+WeightsDtype = Literal["float32", "bfloat16"]
+# A float32 copy keeps the folder name it always had; a bfloat16 copy is a folder of its own.
+_SUFFIX: dict[str, str] = {"float32": "", "bfloat16": "-bf16"}
 
 LOCAL_EXTRA = "pip install -c constraints.txt -e '.[local]'"  # run in rag's folder (README)
 _CHUNK = 1 << 20
@@ -99,13 +104,15 @@ PACKAGED: dict[str, PackagedModel] = {
 }
 
 
-def prepare(model: str, models_dir: Path) -> Path:
+def prepare(model: str, models_dir: Path, dtype: WeightsDtype = "float32") -> Path:
     """The converted transformers folder of `model` (a .gguf path or a PACKAGED name), made
-    on first use: located, assembled, checked against its pinned sha256, converted."""
+    on first use: located, assembled, checked against its pinned sha256, converted and kept in
+    the dtype it runs in (a bfloat16 copy is half a float32 one, and loads without a cast)."""
     models_dir = models_dir.expanduser()
     packaged = PACKAGED.get(model)
+    suffix = _SUFFIX[dtype]
     if packaged is not None:
-        folder = models_dir / f"{packaged.name}-{packaged.sha256[:12]}"
+        folder = models_dir / f"{packaged.name}-{packaged.sha256[:12]}{suffix}"
         if _complete(folder):
             return folder
         files = packaged.files()
@@ -121,7 +128,7 @@ def prepare(model: str, models_dir: Path) -> Path:
                     f"the local model {packaged.name} is not the pinned file (sha256 {digest}, "
                     f"expected {packaged.sha256}): reinstall it with `{packaged.install}`"
                 )
-            convert(gguf, folder)
+            convert(gguf, folder, dtype)
         return folder
     path = Path(model).expanduser()
     if path.suffix.lower() != ".gguf":
@@ -129,9 +136,9 @@ def prepare(model: str, models_dir: Path) -> Path:
         raise LocalModelError(f"--llm local:{model}: expected a .gguf file or one of {known}")
     if not path.is_file():
         raise LocalModelError(f"--llm local:{model}: no such file {path}")
-    folder = models_dir / f"{path.stem}-{sha256_of([path])[:12]}"
+    folder = models_dir / f"{path.stem}-{sha256_of([path])[:12]}{suffix}"
     if not _complete(folder):
-        convert(path, folder)
+        convert(path, folder, dtype)
     return folder
 
 
@@ -157,9 +164,10 @@ def assemble(files: Iterable[Path], dest: Path) -> str:
     return digest.hexdigest()
 
 
-def convert(gguf: Path, folder: Path) -> None:
-    """Convert a GGUF file into a transformers folder, built aside and renamed into place so
-    an interrupted conversion never leaves a half folder that looks complete."""
+def convert(gguf: Path, folder: Path, dtype: WeightsDtype = "float32") -> None:
+    """Convert a GGUF file into a transformers folder with weights in dtype, built aside and
+    renamed into place so an interrupted conversion never leaves a half folder that looks
+    complete."""
     if importlib.util.find_spec("gguf") is None:
         raise LocalModelError(
             f"reading a GGUF model needs the optional `local` extra: `{LOCAL_EXTRA}`"
@@ -186,6 +194,8 @@ def convert(gguf: Path, folder: Path) -> None:
         model.hf_quantizer = None
         if hasattr(model.config, "quantization_config"):
             del model.config.quantization_config
+        if dtype == "bfloat16":
+            model = model.to(torch.bfloat16)
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
         (Path(tmp) / _DONE).write_text(f"{gguf.name}\n", encoding="utf-8")

@@ -81,10 +81,12 @@ def make_chat_model(spec: str, settings: Settings) -> tuple[BaseChatModel, str]:
             f"--llm {spec!r}: expected extractive, auto, local:MODEL, ollama:MODEL or openai:MODEL"
         )
     if provider == "local":
-        from rag.answering.local import LocalChatModel
+        from rag.answering.local import LocalChatModel, weights_dtype
+        from rag.devices import torch_device
         from rag.local_models import prepare
 
-        folder = prepare(model, settings.models_dir)
+        dtype = weights_dtype(settings.local_dtype, torch_device(settings.device))
+        folder = prepare(model, settings.models_dir, dtype)
         chat = LocalChatModel(
             folder=folder,
             max_new_tokens=settings.llm_max_tokens,

@@ -126,6 +126,12 @@ def test_rag_local_dtype_sets_the_weights_dtype(local_env: dict[str, str], dtype
     model, _ = answerer.chat._load()
     assert str(model.dtype) == f"torch.{dtype}"
     assert written.strip()
+    # the converted copy on disk is kept in the dtype it runs in: bfloat16 in half the bytes
+    folder = answerer.chat.folder
+    assert folder.name.endswith("-bf16") is (dtype == "bfloat16")
+    size = sum(f.stat().st_size for f in folder.glob("*.safetensors"))
+    params = sum(p.numel() for p in model.parameters())
+    assert size / params == pytest.approx(2 if dtype == "bfloat16" else 4, rel=0.2)
 
 
 def test_closing_the_stream_stops_generating(smol: Pipeline) -> None:

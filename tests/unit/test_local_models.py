@@ -148,3 +148,18 @@ def test_asking_with_a_model_not_installed_fails_before_any_search_naming_the_co
     pipeline = Pipeline(fake_index.with_overrides(llm="local:tiny"), embedder=HashingEmbeddings())
     with pytest.raises(LocalModelError, match=r"install it with `pip y`"):
         pipeline.answerer()
+
+
+def test_a_bfloat16_copy_is_a_folder_of_its_own_and_reused(
+    tiny: PackagedModel, tmp_path: Path
+) -> None:
+    """The copy is kept in the dtype it runs in: bfloat16 beside (not instead of) float32."""
+    models = tmp_path / "models"
+    half = models / f"tiny-{tiny.sha256[:12]}-bf16"
+    half.mkdir(parents=True)
+    (half / "converted-from.txt").write_text("tiny.gguf\n")
+    assert prepare("tiny", models, "bfloat16") == half
+    full = models / f"tiny-{tiny.sha256[:12]}"
+    full.mkdir()
+    (full / "converted-from.txt").write_text("tiny.gguf\n")
+    assert prepare("tiny", models, "float32") == full == prepare("tiny", models)

@@ -479,3 +479,26 @@ def test_a_sentence_cut_to_its_supported_clause_says_what_was_cut_and_why(
     assert to_json(answer)["cut"] == [
         {"text": f"{one}.", "whole": cut.whole, "reason": '"Pentagon" is not in passage [1]'}
     ]
+
+
+def test_switching_answerers_back_and_forth_builds_each_once(
+    llm_settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Chat's /llm and eval's per-question settings share the pipeline's answerers: a model
+    (a local one takes seconds to load) is made once, however often it is switched to."""
+    made: list[str] = []
+
+    def make(spec: str, settings: Settings) -> tuple[BaseChatModel, str]:
+        made.append(spec)
+        return replying("It is in Tatarstan [1]."), "http://127.0.0.1:1/v1"
+
+    monkeypatch.setattr("rag.pipeline.make_chat_model", make)
+    base = Pipeline(llm_settings, embedder=HashingEmbeddings())
+    switches = ["openai:a", "extractive", "ollama:b", "openai:a", "extractive", "ollama:b"]
+    answerers = [
+        base.with_settings(llm_settings.with_overrides(llm=s)).answerer() for s in switches
+    ]
+
+    assert made == ["openai:a", "ollama:b"]
+    assert answerers[0] is answerers[3] and answerers[1] is answerers[4]
+    assert answerers[2] is answerers[5]

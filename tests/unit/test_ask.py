@@ -290,3 +290,20 @@ def test_a_question_in_spanish_is_told_rag_answers_in_english(cli: CliRunner) ->
     )
     assert json.loads(result.stdout)["note"] == line
     assert f"note: {line}" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("plain", "with_actor"),
+    [
+        ("When were the sanctions announced?", "When did the Biden administration announce new sanctions?"),
+        ("What sanctions were announced against Iran?", "What sanctions did the Biden administration announce against Iran?"),
+        ("What was said about the drone factory?", "What did John Kirby say about the drone factory?"),
+    ],
+)  # fmt: skip
+def test_naming_who_acted_does_not_change_the_outcome(
+    extractive: Pipeline, plain: str, with_actor: str
+) -> None:
+    # Only "what did X say" makes X a speaker whose words must answer; an actor of an event
+    # ("the Biden administration announced") is not one, so the paraphrase ends the same way.
+    first, second = extractive.ask(plain), extractive.ask(with_actor)
+    assert not first.refused and not second.refused

@@ -307,3 +307,39 @@ def test_naming_who_acted_does_not_change_the_outcome(
     # ("the Biden administration announced") is not one, so the paraphrase ends the same way.
     first, second = extractive.ask(plain), extractive.ask(with_actor)
     assert not first.refused and not second.refused
+
+
+@pytest.mark.parametrize(
+    ("question", "missing"),
+    [
+        # A designation no article has: the passages talk about "a range of ballistic missile
+        # systems", which answers a different question.
+        ("What is the range of Iran's Shahed-238 drones?", "Shahed-238"),
+        ("What was Emmanuel Macron's view on the Iranian drone factory?", "Emmanuel Macron"),
+        ("What did Kirby call the 'kamikaze swarm' Iran is sending?", "kamikaze swarm"),
+    ],
+)
+def test_a_thing_the_question_names_that_no_passage_names_is_refused(
+    extractive: Pipeline, question: str, missing: str
+) -> None:
+    answer = extractive.ask(question)
+    assert answer.refused
+    assert answer.refused_by is not None and answer.refused_by.startswith("not named")
+    assert f'"{missing}"' in answer.refused_by
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        # The articles write "Zelensky" and "Amirabhollahian": one name spelled two ways.
+        "What did Zelenskyy urge allies to allow?",
+        "What did Hossein Amirabdollahian say Ukraine would have shown Iran?",
+        # "G7" is the articles' "G-7"; 'swift' is a word the articles quote.
+        "What did the G7 leaders threaten to do?",
+        "Which US spokesman threatened a 'swift' response?",
+    ],
+)
+def test_things_the_passages_name_in_their_own_spelling_are_not_refused(
+    extractive: Pipeline, question: str
+) -> None:
+    assert not extractive.ask(question).refused

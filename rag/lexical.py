@@ -8,6 +8,7 @@ import re
 import shutil
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from difflib import SequenceMatcher
 from pathlib import Path
 
 LEXICAL = "lexical"
@@ -47,6 +48,17 @@ def tokenize(texts: list[str]) -> list[list[str]]:
 def same_name(a: str, b: str) -> bool:
     """Whether two stems name the same thing: 'iran' matches 'iranian' and the other way round."""
     return a == b or (len(a) >= 4 and len(b) >= 4 and (a.startswith(b) or b.startswith(a)))
+
+
+def spelled_alike(a: str, b: str) -> bool:
+    """Whether two stems are one name spelled two ways, as transliterations are ("zelenskyy" /
+    "zelenski", "amirabdollahian" / "amirabhollahian"); figures only ever match exactly."""
+    if same_name(a, b):
+        return True
+    if min(len(a), len(b)) < 6 or any(ch.isdigit() for ch in a + b):
+        return False
+    matcher = SequenceMatcher(None, a, b)
+    return matcher.real_quick_ratio() >= 0.8 and matcher.ratio() >= 0.8
 
 
 # Words that say nothing about who is speaking ("officials said"); stop words are gone already.

@@ -17,8 +17,8 @@ from rag.answering.citations import compose, recite, renumber, reports_speaker, 
 from rag.answering.extractive import ExtractiveAnswerer
 from rag.answering.llm import LLMAnswerer, make_chat_model, resolve_spec
 from rag.conversation import Conversation, standalone
-from rag.lexical import Terms, tokenize
-from rag.question import Query, analyse, clean
+from rag.lexical import Terms, spelled_alike, tokenize
+from rag.question import Query, Specific, analyse, clean
 from rag.retrieval import Passage, Retrieval, Retriever
 from rag.settings import Settings, Tuning
 
@@ -238,7 +238,33 @@ def refusal_gate(query: Query, retrieval: Retrieval, settings: Settings) -> str 
     best, threshold = retrieval.best_similarity, settings.refusal_threshold
     if best < threshold and not names_found(query, retrieval.passages):
         return f"off-topic: best passage similarity {best:.3f} < refusal_threshold {threshold}"
+    if missing := unnamed(query, retrieval.passages):
+        return f'not named: no retrieved passage names "{missing.text}", which the question does'
     return None
+
+
+def unnamed(query: Query, passages: Sequence[Passage]) -> Specific | None:
+    """The first thing the question names specifically (Query.specific) that no passage names.
+
+    Passages close to "What is the range of the Shahed-238?" talk about other drones, and
+    any sentence of theirs would answer a different question with a citation that checks out.
+    """
+    tokens = tokenize([p.title + " " + p.text for p in passages])
+    words = {t for ts in tokens for t in ts}
+
+    def named(thing: Specific) -> bool:
+        if not thing.exact:
+            return any(spelled_alike(thing.stems[-1], w) for w in words)
+        # As a phrase in one passage, however it is split: "COP27" is "COP 27", "G-7" "G7".
+        key, most = "".join(thing.stems), len(thing.stems) + 1
+        return any(
+            "".join(ts[i : i + n]) == key
+            for ts in tokens
+            for i in range(len(ts))
+            for n in range(1, most + 1)
+        )
+
+    return next((thing for thing in query.specific if not named(thing)), None)
 
 
 def names_found(query: Query, passages: Sequence[Passage]) -> bool:

@@ -86,6 +86,11 @@ _SHAPE_OF = re.compile(
 )
 # A capitalised word or run of them inside the question: a named thing the answer is about.
 _ENTITY = re.compile(r"(?<=\s)[A-Z][\w'’.-]*(?:\s+(?:of\s+)?[A-Z][\w'’.-]*)*")
+# A designation with digits: "Shahed-238", "F-16", "G7", "COVID-19"; not "2022" or "1990s".
+_DESIGNATION = re.compile(r"\b[A-Z][A-Za-z]*-?\d[\dA-Za-z]*(?:-[\dA-Za-z]+)*\b")
+# A quoted term: "kamikaze drone", ‘swift’ (not the apostrophe of "Iran's").
+_QUOTED = re.compile(r"[\"“]([^\"“”]{2,80}?)[\"”]|(?<!\w)['‘]([^'‘’]{2,80}?)['’](?!\w)")
+_TERM_WORDS = 4
 # A question answered yes or no ("Did Iran send ...?", "Has Russia received ...?").
 _YES_NO = re.compile(rf"^\s*(?:{_AUXILIARY})\b", re.I)
 # "Latest", "this week": newer articles should win near-ties.
@@ -100,15 +105,18 @@ _ABOUT_ARTICLE = re.compile(
 
 # --- who a question asks about ------------------------------------------------------------------
 
-# Verbs a question uses to ask what somebody said or how they answered.
+# Verbs a question uses to ask what somebody said or how they answered. Not "announce": what
+# is announced (sanctions, a deal) is an act, and whoever announced it is its actor.
 _ASKING_VERBS = (
     r"say|said|claim|warn|argue|insist|deny|denied|respond|react|threaten|acknowledge|admit|"
-    r"announce|tell|told|allege|accuse|blame|describe|state|confirm|think|believe|predict|"
+    r"tell|told|allege|accuse|blame|describe|state|confirm|think|believe|predict|"
     r"reveal|call\s+for|demand|urge|promise|vow|suggest|explain|comment"
 )
-# "What did Iran say ...", "How has Tehran responded ...", "Did the White House confirm ...".
+# "What did Iran say ...", "How has Tehran responded ...", "Did the White House confirm ...":
+# questions about what was said. "When did X warn ..." and "Why did X deny ..." ask about the
+# act, which an article reports in its own voice as often as in X's words: X is its actor.
 _SPEAKER_QUESTION = re.compile(
-    rf"(?:^\s*|\b(?:what|how|why|when)\s+(?:\w+\s+){{0,2}}?)(?:did|does|do|has|have|had)\s+"
+    rf"(?:^\s*|\b(?:what|how)\s+(?:\w+\s+){{0,2}}?)(?:did|does|do|has|have|had)\s+"
     rf"(?P<speaker>(?:the\s+)?[^\s?,][^?,]*?)\s+(?:{_ASKING_VERBS})\w*\b",
     re.I,
 )
@@ -143,6 +151,18 @@ class Speaker:
 
 
 @dataclass(frozen=True)
+class Specific:
+    """A thing a question names specifically: an answer about anything else answers a different
+    question, so some passage must name it ("Shahed-238" is not named by "Shahed-136")."""
+
+    text: str  # as the question writes it: "Shahed-238", "Marco Rubio", "kamikaze drone"
+    stems: tuple[str, ...]  # what a passage must have, in this order
+    # Spelled exactly: a designation's figures, a quoted term's words. A name may be spelled
+    # differently ("Zelenskyy", "Zelensky"), and is named by its last word ("Rubio").
+    exact: bool
+
+
+@dataclass(frozen=True)
 class Query:
     """A question as rag understands it; built once per ask by analyse().
 
@@ -154,6 +174,7 @@ class Query:
     kind: Kind | None  # the shape of answer wanted (see _KINDS)
     speaker: Speaker | None  # "What did Iran say ...": whose words answer it
     names: tuple[tuple[str, ...], ...]  # named things, each as its stems in order
+    specific: tuple[Specific, ...]  # names, designations and quoted terms some passage must name
     asked_about: frozenset[str]  # stems of what "what is the X of ..." asks about
     counted: str | None  # the stem of what "how many X" counts
     focus: dict[str, float] = field(compare=False)  # stem -> weight (the asking clause weighs more)
@@ -175,6 +196,7 @@ class Query:
                 else None
             ),
             "names": [list(n) for n in self.names],
+            "specific": [s.text for s in self.specific],
             "asked_about": sorted(self.asked_about),
             "counted": self.counted,
             "focus": {t: round(w, 3) for t, w in sorted(self.focus.items())},
@@ -322,6 +344,7 @@ def analyse(text: str, today: date | None = None, tuning: Tuning = _DEFAULT_TUNI
         kind=_kind(text, asking),
         speaker=asked_speaker(text),
         names=tuple(named_phrases(text)),
+        specific=tuple(specific_things(text)),
         asked_about=frozenset(_asked_about(text)),
         counted=_counted_thing(text),
         focus=focus_weights(text, tuning.focus),
@@ -398,6 +421,36 @@ def named_phrases(question: str) -> list[tuple[str, ...]]:
     names = [n for n in names if n not in ("US", "U.S.")]
     phrases = [tuple(t for t in ts if t not in QUESTION_STEMS) for ts in tokenize(names)]
     return [p for p in phrases if p]
+
+
+def specific_things(question: str) -> list[Specific]:
+    """What the question names specifically, each once: designations with digits and quoted
+    terms (spelled exactly), and names of two words or more (capitalised words past the first,
+    by their last word).
+
+    "What is the range of the Shahed-238?" is about the Shahed-238, and a passage about "a
+    range of ballistic missile systems" answers something else.
+    """
+    found: dict[tuple[str, ...], Specific] = {}
+    exact = [m.group(0) for m in _DESIGNATION.finditer(question)]
+    # A term, not a quotation: "swift", "kamikaze drone"; a longer quote may be paraphrased.
+    quoted = [m.group(1) or m.group(2) for m in _QUOTED.finditer(question)]
+    exact += [q.strip(" ,.") for q in quoted if len(q.split()) <= _TERM_WORDS]
+    for text, stems in zip(exact, tokenize(exact), strict=True):
+        if stems:
+            found.setdefault(tuple(stems), Specific(text, tuple(stems), exact=True))
+    # "after the Laver Cup. Which Grand Slam": two runs ("U.N. Mission" is one).
+    runs = [r for n in _ENTITY.findall(question) for r in re.split(r"(?<=[a-z]{2})[.!?]\s+", n)]
+    names = [n.strip(".,'’") for n in runs if n not in ("US", "U.S.")]
+    for text, stems in zip(names, tokenize(names), strict=True):
+        stems = [t for t in stems if t not in QUESTION_STEMS]
+        # A name of one word is as often a metonym the articles don't use ("Beijing" for
+        # China, "Tehran" for Iran) as a thing they never mention: only full names count.
+        if len(stems) > 1 and not any(stems[-1] in s.stems for s in found.values()):
+            # "Macron's view": Macron; "Which Grand Slam": Grand Slam.
+            text = re.sub(r"['’]s$", "", _WH.sub("", text, count=1).strip())
+            found.setdefault((stems[-1],), Specific(text, (stems[-1],), exact=False))
+    return list(found.values())
 
 
 def asked_speaker(question: str) -> Speaker | None:

@@ -291,3 +291,56 @@ def test_a_question_in_spanish_is_told_rag_answers_in_english(cli: CliRunner) ->
     )
     assert json.loads(result.stdout)["note"] == line
     assert f"note: {line}" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("plain", "with_actor"),
+    [
+        ("When were the sanctions announced?", "When did the Biden administration announce new sanctions?"),
+        ("What sanctions were announced against Iran?", "What sanctions did the Biden administration announce against Iran?"),
+        ("What was said about the drone factory?", "What did John Kirby say about the drone factory?"),
+    ],
+)  # fmt: skip
+def test_naming_who_acted_does_not_change_the_outcome(
+    extractive: Pipeline, plain: str, with_actor: str
+) -> None:
+    # Only "what did X say" makes X a speaker whose words must answer; an actor of an event
+    # ("the Biden administration announced") is not one, so the paraphrase ends the same way.
+    first, second = extractive.ask(plain), extractive.ask(with_actor)
+    assert not first.refused and not second.refused
+
+
+@pytest.mark.parametrize(
+    ("question", "missing"),
+    [
+        # A designation no article has: the passages talk about "a range of ballistic missile
+        # systems", which answers a different question.
+        ("What is the range of Iran's Shahed-238 drones?", "Shahed-238"),
+        ("What was Emmanuel Macron's view on the Iranian drone factory?", "Emmanuel Macron"),
+        ("What did Kirby call the 'kamikaze swarm' Iran is sending?", "kamikaze swarm"),
+    ],
+)
+def test_a_thing_the_question_names_that_no_passage_names_is_refused(
+    extractive: Pipeline, question: str, missing: str
+) -> None:
+    answer = extractive.ask(question)
+    assert answer.refused
+    assert answer.refused_by is not None and answer.refused_by.startswith("not named")
+    assert f'"{missing}"' in answer.refused_by
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        # The articles write "Zelensky" and "Amirabhollahian": one name spelled two ways.
+        "What did Zelenskyy urge allies to allow?",
+        "What did Hossein Amirabdollahian say Ukraine would have shown Iran?",
+        # "G7" is the articles' "G-7"; 'swift' is a word the articles quote.
+        "What did the G7 leaders threaten to do?",
+        "Which US spokesman threatened a 'swift' response?",
+    ],
+)
+def test_things_the_passages_name_in_their_own_spelling_are_not_refused(
+    extractive: Pipeline, question: str
+) -> None:
+    assert not extractive.ask(question).refused

@@ -279,7 +279,7 @@ def test_with_fallback_a_refusal_stands_when_the_extractive_answerer_refuses_too
 ) -> None:
     invented = "Iran paid 4 billion dollars for the drones [1]."
     settings = llm_settings.with_overrides(llm_fallback=True)
-    question = "How many billion dollars did the Tatarstan factory strike cost Airbus?"
+    question = "How many billion dollars did the Tatarstan factory strike cost the owners?"
     extractive = Pipeline(settings.with_overrides(llm="extractive"), HashingEmbeddings())
     assert extractive.ask(question).refused  # no sentence holds such a figure
     answer = pipeline(settings, replying(invented)).ask(question)

@@ -158,10 +158,18 @@ def _progress_bars(enabled: bool, *labels: str) -> Iterator[list[Any]]:
                 chunks[0] += n
                 bar.update(task, note=f"{chunks[0]:,} chunks embedded")
 
+            def sentences(total: int) -> None:
+                # The chunks are stored; their sentences are embedded for the answerer.
+                if total:
+                    bar.update(task, description="Sentences", total=total, completed=0, note="")
+                    bar.update(task, visible=True)
+
             return CoreProgress(
                 start=lambda total: bar.update(task, total=total, visible=True),
                 advance=lambda n: bar.advance(task, n),
                 embedded=embedded,
+                sentences=sentences,
+                sentences_done=lambda n: bar.advance(task, n),
             )
 
         yield [core(label) for label in labels]
@@ -181,13 +189,20 @@ class LineProgress:
         self.write = write
         self.clock = clock
         self.total = self.stored = self.chunks = self.chunks_shown = 0
+        self.sentence_total = self.sentence_chunks = 0
         self.started = self.last = clock()
 
     def core(self) -> Any:
         """The core's Progress callbacks, bound to this printer."""
         from rag.indexing import Progress as CoreProgress
 
-        return CoreProgress(start=self.start, advance=self.advance, embedded=self.embedded)
+        return CoreProgress(
+            start=self.start,
+            advance=self.advance,
+            embedded=self.embedded,
+            sentences=self.sentences,
+            sentences_done=self.sentences_done,
+        )
 
     def start(self, total: int) -> None:
         self.total = total
@@ -202,6 +217,22 @@ class LineProgress:
     def embedded(self, n: int) -> None:
         self.chunks += n
         self._tick()
+
+    def sentences(self, total: int) -> None:
+        self.sentence_total, self.sentence_chunks = total, 0
+        if total:
+            self.last = self.clock()
+            self.write(f"embedding the sentences of {total:,} chunks (for answering)")
+
+    def sentences_done(self, n: int) -> None:
+        self.sentence_chunks += n
+        now = self.clock()
+        if now - self.last >= self.EVERY_SECONDS:
+            self.last = now
+            self.write(
+                f"sentences: {self.sentence_chunks:,}/{self.sentence_total:,} chunks, "
+                f"{now - self.started:.0f}s"
+            )
 
     def _tick(self) -> None:
         now = self.clock()
@@ -281,6 +312,7 @@ def _render_plan(plan: Plan, as_json: bool) -> None:
                 "aliases": {k: v for k, v in plan.aliases.items() if v},
                 "rebuild": plan.rebuild_reason,
                 "retokenize": plan.retokenize,
+                "resentence": plan.resentence,
                 "warnings": plan.warnings,
             }
         )

@@ -364,6 +364,18 @@ def ensure_query_model(settings: Settings, embedder: Embeddings) -> Path | None:
     return embedder.export_onnx(dest)
 
 
+def sentence_embedder(settings: Settings, embedder: Embeddings) -> Embeddings:
+    """What `rag index` embeds the articles' sentences with (rag/sentences.py): the query
+    model, so a stored vector is the one `rag ask` would compute, unless the index embedder
+    runs on a GPU (far faster; its vectors match the query model's to cosine > 0.999). A test's
+    fake embedder embeds its own sentences."""
+    if not isinstance(embedder, SentenceTransformerEmbeddings):
+        return embedder
+    if embedder.loaded and embedder.model.device.type != "cpu":
+        return embedder
+    return query_embedder(settings)
+
+
 def query_embedder(settings: Settings) -> Embeddings:
     """The embedder for questions (and answer checks): same model and space as the index.
 

@@ -23,10 +23,12 @@ from rag.embedding import (
     index_embedder,
     model_fingerprint,
     resolve_model_dir,
+    sentence_embedder,
     token_counter,
 )
 from rag.errors import RagError
 from rag.lexical import LexicalIndex
+from rag.sentences import SentenceStore
 from rag.settings import Settings
 from rag.store import (
     MANIFEST,
@@ -76,6 +78,10 @@ class Plan:
     # The BM25 side was tokenized by an older tokenizer: every chunk is tokenized again (cheap;
     # no vector changes).
     retokenize: bool = False
+    # The stored sentence vectors (rag/sentences.py) are missing, of an older format, or were
+    # interrupted: indexing embeds the sentences of the chunks that lack them (no chunk vector
+    # changes).
+    resentence: bool = False
     # Size and modification time (ns) of every file found, recorded in the manifest when the
     # run completes (see staleness).
     stats: dict[str, list[int]] = field(default_factory=dict)
@@ -84,7 +90,12 @@ class Plan:
     def is_noop(self) -> bool:
         """True when nothing needs embedding, removing or tokenizing again."""
         return not (
-            self.added or self.changed or self.deleted or self.rebuild_reason or self.retokenize
+            self.added
+            or self.changed
+            or self.deleted
+            or self.rebuild_reason
+            or self.retokenize
+            or self.resentence
         )
 
 
@@ -104,9 +115,12 @@ class IndexReport:
     chunks: int
     embedded_chunks: int
     reused_chunks: int
+    embedded_sentences: int
     seconds: float
     warnings: list[str]
     rebuilt: str | None = None
+    # Of `seconds`, the time spent storing sentence vectors (rag/sentences.py).
+    sentences_seconds: float = 0.0
 
 
 @dataclass
@@ -120,6 +134,10 @@ class Progress:
     start: Callable[[int], None] = lambda total: None
     advance: Callable[[int], None] = lambda n: None
     embedded: Callable[[int], None] = lambda n: None
+    # sentences(total) once the chunks are stored, then sentences_done(n) as the sentences of
+    # n more chunks are embedded and stored (see rag/sentences.py).
+    sentences: Callable[[int], None] = lambda total: None
+    sentences_done: Callable[[int], None] = lambda n: None
 
 
 def fingerprint(settings: Settings) -> dict[str, Any]:
@@ -299,6 +317,7 @@ def plan(settings: Settings, rebuild: bool = False) -> Plan:
         result.rebuild_reason = "--rebuild"
     elif gen is not None and manifest is not None:
         result.retokenize = LexicalIndex(gen).stale()
+        result.resentence = bool(manifest.articles) and SentenceStore(gen).stale()
     known = {} if result.rebuild_reason or manifest is None else manifest.articles
     bad = {} if result.rebuild_reason or manifest is None else manifest.skipped
 
@@ -474,6 +493,18 @@ def apply(
                 ensure_query_model(settings, builder.embedder)
             except EmbeddingError as exc:
                 warnings.append(str(exc))
+        sentences_started = time.perf_counter()
+        sentences = SentenceStore(gen)
+        missing = sentences.missing(wanted, rewritten=builder.texts)
+        progress.sentences(missing)
+        builder.sentences = sentences.update(
+            wanted,
+            builder.bodies_for,
+            sentence_embedder(settings, builder.embedder).embed_documents,
+            rewritten=builder.texts,
+            progress=progress.sentences_done,
+        )
+        sentences_s = time.perf_counter() - sentences_started
         if the_plan.rebuild_reason:
             generations.promote(gen)
         else:
@@ -489,6 +520,8 @@ def apply(
         chunks=n_chunks,
         embedded_chunks=builder.embedded,
         reused_chunks=builder.reused,
+        embedded_sentences=builder.sentences,
+        sentences_seconds=round(sentences_s, 3),
         seconds=round(time.perf_counter() - started, 3),
         warnings=warnings,
         rebuilt=the_plan.rebuild_reason,
@@ -533,8 +566,10 @@ class _Builder:
         # The chunk cap each article was cut at (None: not cut), recorded in its entry.
         self.caps: dict[str, int | None] = {}
         self.texts: dict[str, str] = {}
+        self.bodies: dict[str, str] = {}  # this run's chunks' passage text (no header)
         self.embedded = 0
         self.reused = 0
+        self.sentences = 0
 
     def write(
         self,
@@ -592,6 +627,7 @@ class _Builder:
                 capped=self.caps.get(article.path),
             )
             self.texts.update((c.id, c.embed_text) for c in cs)
+            self.bodies.update((c.id, c.text) for c in cs)
         self.manifest.save(self.gen / MANIFEST)
         progress.advance(len(group))
 
@@ -600,6 +636,12 @@ class _Builder:
         if rel in self.manifest.articles:
             self.store.delete(self.manifest.articles.pop(rel).chunks)
             self.manifest.save(self.gen / MANIFEST)
+
+    def bodies_for(self, ids: list[str]) -> dict[str, str]:
+        """Passage text of chunks (no header), from this run or from the store."""
+        out = {cid: self.bodies[cid] for cid in ids if cid in self.bodies}
+        out.update((c.id, c.text) for c in self.store.get([cid for cid in ids if cid not in out]))
+        return out
 
     def texts_for(self, ids: list[str]) -> dict[str, str]:
         """Embedded text of chunks, from this run or (after a crash) from the store."""

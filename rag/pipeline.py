@@ -41,10 +41,14 @@ class Pipeline:
         chat_model: BaseChatModel | None = None,
     ) -> None:
         from rag.embedding import query_embedder
+        from rag.sentences import SentenceStore, StoredSentenceEmbeddings
 
         self.settings = settings
-        self.embedder = embedder or query_embedder(settings)
-        self.retriever = Retriever(settings, self.embedder)
+        embedder = embedder or query_embedder(settings)
+        self.retriever = Retriever(settings, embedder)
+        # Passage sentences come from the vectors `rag index` stored; questions, answers and
+        # anything the store lacks are embedded by the query model.
+        self.embedder = StoredSentenceEmbeddings(embedder, SentenceStore(self.retriever.generation))
         self._chat_model = chat_model
         self._answerers: dict[tuple[str, Tuning], Answerer] = {}
         self._resolved: dict[tuple[str | None, ...], tuple[str, str | None]] = {}

@@ -168,6 +168,12 @@ def print_plan(out: Console, err: Console, plan: Plan) -> None:
             "[yellow]re-tokenize:[/] the keyword (BM25) index was made by an older tokenizer: "
             "indexing tokenizes its chunks again (nothing is re-embedded)"
         )
+    if plan.resentence:
+        out.print(
+            "[yellow]sentence vectors:[/] the index lacks its stored sentence vectors (made "
+            "by an older rag, or interrupted): indexing embeds the sentences of its chunks once, "
+            "so answers need not (chunk vectors are kept)"
+        )
     for key, colour, rels in (
         ("added", "green", plan.added),
         ("changed", "yellow", plan.changed),
@@ -202,8 +208,8 @@ def print_report(out: Console, err: Console, report: IndexReport) -> None:
         f"indexed: {report.added} added, {report.changed} changed, {report.deleted} deleted, "
         f"{report.unchanged} unchanged, {report.skipped} skipped"
         f"; {report.chunks} chunks in the index, "
-        f"{report.embedded_chunks} embedded ({report.reused_chunks} reused) "
-        f"in {report.seconds:.1f}s"
+        f"{report.embedded_chunks} embedded ({report.reused_chunks} reused), "
+        f"{report.embedded_sentences} sentences embedded in {report.seconds:.1f}s"
     )
 
 

@@ -89,7 +89,10 @@ def test_first_index_embeds_everything(
     report = run(settings, fake_embeddings)
     assert (report.added, report.changed, report.deleted, report.unchanged) == (4, 0, 0, 0)
     assert report.chunks > 12
-    assert report.embedded_chunks == report.chunks == sum(fake_embeddings.calls)
+    assert report.embedded_chunks == report.chunks
+    # Each chunk once, then each distinct sentence of them once (rag/sentences.py).
+    assert sum(fake_embeddings.calls) == report.chunks + report.embedded_sentences
+    assert report.embedded_sentences > report.chunks
     assert report.reused_chunks == 0
     assert report.warnings == []
     assert_consistent(settings)
@@ -139,11 +142,14 @@ def test_chunks_are_embedded_in_batches_sorted_by_token_count(settings: Settings
     from rag.embedding import resolve_model_dir, token_counter
 
     embedder = RecordingEmbeddings()
-    indexing.apply(
+    report = indexing.apply(
         settings.with_overrides(embedding_batch_size=8), indexing.plan(settings), embedder=embedder
     )
     count = token_counter(resolve_model_dir(settings.embedding_model))
-    sizes = [count(batch) for batch in embedder.batches]
+    # The chunks' batches; the sentences' (rag/sentences.py) come after them.
+    chunk_batches = embedder.batches[: -(-report.embedded_chunks // 8)]
+    assert sum(len(b) for b in chunk_batches) == report.embedded_chunks
+    sizes = [count(batch) for batch in chunk_batches]
     assert len(sizes) > 2
     assert all(s == sorted(s) for s in sizes)
     # One group of chunks: sorted across batches too.
@@ -630,7 +636,7 @@ def test_a_huge_article_is_capped_and_never_holds_the_short_ones_back(
     assert len(manifest.articles["aaa-huge.txt"].chunks) == 100
     assert manifest.articles["aaa-huge.txt"].capped == 100
     # Only the kept chunks were embedded, and the four short articles were stored before it.
-    assert sum(embedder.calls) == report.chunks
+    assert sum(embedder.calls) == report.chunks + report.embedded_sentences
     assert stored_when_huge_embedded
     assert stored_when_huge_embedded[0] >= {BIDEN, DRONES, G7, US}
     assert_consistent(capped)

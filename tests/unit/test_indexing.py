@@ -558,11 +558,16 @@ def test_an_unreadable_file_is_warned_about_not_re_added_until_it_changes(
 
 @pytest.mark.usefixtures("fake_model")
 def test_dry_run_and_report_count_skipped_files_apart_with_why(
-    settings: Settings, articles_dir: Path
+    settings: Settings, articles_dir: Path, tmp_path: Path
 ) -> None:
     (articles_dir / "binary.txt").write_bytes(bytes(range(256)) * 20)
     (articles_dir / "empty.txt").write_text("")
     (articles_dir / "whitespace.txt").write_text("  \n\n\t \n" * 500)
+    (articles_dir / "report.pdf").write_bytes(b"%PDF-1.4")
+    outside = tmp_path / "outside.txt"
+    outside.write_text("Outside\n\nThis file lives outside the articles folder.\n")
+    os.symlink(outside, articles_dir / "outside-link.txt")
+    link_why = f"symlink to {outside.resolve()} outside the articles folder"
     env = {"RAG_ARTICLES_DIR": str(articles_dir), "RAG_INDEX_DIR": str(settings.index_dir)}
     runner = CliRunner()
 
@@ -572,25 +577,33 @@ def test_dry_run_and_report_count_skipped_files_apart_with_why(
     assert "  skipped binary.txt: binary file, not text" in lines
     assert "  skipped empty.txt: empty file" in lines
     assert "  skipped whitespace.txt: only whitespace, no text" in lines
-    bad = {"binary.txt", "empty.txt", "whitespace.txt"}
+    assert f"  skipped outside-link.txt: {link_why}" in lines
+    assert "  skipped report.pdf: PDF is not supported yet" in lines
+    bad = {"binary.txt", "empty.txt", "whitespace.txt", "outside-link.txt", "report.pdf"}
     assert not [line for line in lines if line.split()[:1] == ["added"] and line.split()[1] in bad]
     assert lines[-1] == (
-        "plan: 4 added, 0 changed, 0 deleted, 0 unchanged, 3 skipped (dry run: nothing was changed)"
+        "plan: 4 added, 0 changed, 0 deleted, 0 unchanged, 5 skipped (dry run: nothing was changed)"
     )
     plan = invoke_json(["index", "--dry-run", "--json"], env)
     assert sorted(plan["added"]) == sorted([BIDEN, DRONES, G7, US])
     assert plan["skipped"] == {
         "binary.txt": "binary file, not text",
         "empty.txt": "empty file",
+        "outside-link.txt": link_why,
+        "report.pdf": "PDF is not supported yet",
         "whitespace.txt": "only whitespace, no text",
     }
+    assert plan["warnings"] == []
 
+    # Every file warned about and not indexed is counted as skipped: as many as the warnings.
     done = runner.invoke(app, ["index"], env=env)
     assert done.exit_code == 0, done.output
-    assert "indexed: 4 added, 0 changed, 0 deleted, 0 unchanged, 3 skipped;" in done.stdout
-    assert done.stderr.count("warning:") == 3
+    assert "indexed: 4 added, 0 changed, 0 deleted, 0 unchanged, 5 skipped;" in done.stdout
+    assert done.stderr.count("warning:") == 5
+    assert f"warning: outside-link.txt: {link_why}, skipped" in done.stderr.splitlines()
     again = invoke_json(["index", "--json"], env)
-    assert (again["added"], again["unchanged"], again["skipped"]) == (0, 4, 3)
+    assert (again["added"], again["unchanged"], again["skipped"]) == (0, 4, 5)
+    assert len(again["warnings"]) == 5
 
 
 def _long_story(sentences: int) -> str:

@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.markdown import Markdown
 from rich.markup import escape
 
-from rag.answering import Answer
+from rag.answering import Answer, Sentence
 from rag.retrieval import Passage
 
 if TYPE_CHECKING:
@@ -83,10 +83,10 @@ def print_answer(out: Console, err: Console, answer: Answer, streamed: bool = Fa
         )
         for s in answer.sentences:
             if not s.supported:
-                cites = "".join(f"[{n}]" for n in s.cites) or "no citation"
                 why = f"\n      [dim]why: {escape(s.reason)}[/]" if s.reason else ""
                 out.print(
-                    f"[red]  ✗[/] {escape(s.text)} [dim]{escape(cites)}[/]{why}", highlight=False
+                    f"[red]  ✗[/] {escape(s.text)} [dim]{escape(_cites(s))}[/]{why}",
+                    highlight=False,
                 )
     for s in answer.cut:
         why = f"\n      [dim]why: {escape(s.reason)}[/]" if s.reason else ""
@@ -95,9 +95,9 @@ def print_answer(out: Console, err: Console, answer: Answer, streamed: bool = Fa
             highlight=False,
         )
     for s in answer.recited:
-        cites = "".join(f"[{n}]" for n in s.cites) or "no citation"
+        given = f"cited {_cites(s)}" if s.cites else "gave no citation"
         out.print(
-            f"[yellow]re-cited:[/] {escape(s.text)} [dim](the model cited {escape(cites)})[/]",
+            f"[yellow]re-cited:[/] {escape(s.text)} [dim](the model {escape(given)})[/]",
             highlight=False,
         )
     if answer.dropped:
@@ -106,14 +106,20 @@ def print_answer(out: Console, err: Console, answer: Answer, streamed: bool = Fa
             highlight=False,
         )
         for s in answer.dropped:
-            cites = "".join(f"[{n}]" for n in s.cites) or "no citation"
             why = f"\n      [dim]why: {escape(s.reason)}[/]" if s.reason else ""
-            out.print(f"[red]  ✗[/] {escape(s.text)} [dim]{escape(cites)}[/]{why}", highlight=False)
+            out.print(
+                f"[red]  ✗[/] {escape(s.text)} [dim]{escape(_cites(s))}[/]{why}", highlight=False
+            )
     as_of = f" as of {answer.as_of.isoformat()}" if answer.as_of else ""
     out.print(
         f"[dim]answered by {escape(answer.answerer)}{as_of} in "
         f"{answer.timings_ms.get('total', 0):.0f} ms[/]"
     )
+
+
+def _cites(sentence: Sentence) -> str:
+    """A sentence's citations as its text gives them ("[1][3]"), or "no citation"."""
+    return "".join(f"[{n}]" for n in sentence.cites) or "no citation"
 
 
 def print_sources(out: Console, answer: Answer) -> None:

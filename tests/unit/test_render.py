@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import io
 import re
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 
 from rag import scoring
+from rag.answering import Answer, Sentence
 from rag.evaluation import EvalResult, Failure
-from rag.render import nested_quotes, print_eval
+from rag.render import nested_quotes, print_answer, print_eval
 
 TYPES = ("conflict", "date", "factoid", "multi", "paraphrase", "unanswerable")
 LONG_QUESTION = (
@@ -25,6 +27,17 @@ def test_a_quoted_sentence_inside_a_citation_quote_is_not_doubled() -> None:
     shown = nested_quotes(quote)
     assert shown == "‘Iran considers it inhumane,’ a statement said. Kirby called it 'swift'."
     assert f"“{shown}”".count("“") == 1
+
+
+def test_a_re_cited_sentence_says_what_the_model_cited_in_plain_english() -> None:
+    recited = [Sentence("Tehran sent drones.", (9,), False), Sentence("Kyiv said so.", (), False)]
+    answer = Answer("Q?", "Tehran sent drones [1]. Kyiv said so [2].", False, "fake", [], [])
+    buffer = io.StringIO()
+    console = Console(file=buffer, width=200, color_system=None)
+    print_answer(console, console, replace(answer, recited=recited))
+    lines = buffer.getvalue().splitlines()
+    assert "re-cited: Tehran sent drones. (the model cited [9])" in lines
+    assert "re-cited: Kyiv said so. (the model gave no citation)" in lines
 
 
 def eval_result() -> EvalResult:

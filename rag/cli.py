@@ -315,12 +315,16 @@ def sources(
     Example: `rag sources --json | jq '.[].file'`
     """
     from rag.indexing import checked_manifest, staleness
+    from rag.store import IndexMissing
 
     settings = _settings(ctx, index_dir=index_dir)
     with _errors():
         manifest = checked_manifest(settings)
-    if manifest is not None and (stale := staleness(settings, manifest).note):
-        err.print(f"[yellow]note:[/] {escape(stale)}", highlight=False, soft_wrap=True)
+        if manifest is not None and (stale := staleness(settings, manifest).note):
+            err.print(f"[yellow]note:[/] {escape(stale)}", highlight=False, soft_wrap=True)
+        if not (manifest and manifest.articles) and not as_json:  # --json prints [] instead
+            missing = IndexMissing.empty if manifest else IndexMissing.nowhere
+            raise missing(settings.index_dir)
     rows = [
         {
             "file": rel,
@@ -335,9 +339,6 @@ def sources(
     if as_json:
         _print_json(rows)
         return
-    if not rows:
-        err.print(f"no articles indexed in {settings.index_dir}; run `rag index`")
-        raise typer.Exit(1)
     from rich.table import Table
 
     from rag.render import print_unfolded

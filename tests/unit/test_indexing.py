@@ -503,6 +503,24 @@ def test_cli_index_missing_articles_folder_is_one_line(tmp_path: Path) -> None:
 
 
 @pytest.mark.usefixtures("fake_model")
+def test_cli_sources_without_articles_indexed_is_an_error_line(tmp_path: Path) -> None:
+    index_dir = tmp_path / "ix"
+    env = {"RAG_ARTICLES_DIR": str(tmp_path / "empty"), "RAG_INDEX_DIR": str(index_dir)}
+    runner = CliRunner()
+    missing = runner.invoke(app, ["sources"], env=env)
+    assert missing.exit_code == 1
+    assert missing.stdout == ""
+    assert missing.stderr == f"error: no index in {index_dir}; run `rag index` first\n"
+
+    (tmp_path / "empty").mkdir()
+    assert runner.invoke(app, ["index"], env=env).exit_code == 0
+    empty = runner.invoke(app, ["sources"], env=env)
+    assert empty.exit_code == 1
+    assert empty.stderr.startswith(f"error: the index in {index_dir} is empty; add articles")
+    assert invoke_json(["sources", "--json"], env) == []  # --json: an empty list, as before
+
+
+@pytest.mark.usefixtures("fake_model")
 def test_cli_prints_bracketed_file_names_and_titles_verbatim(
     settings: Settings, articles_dir: Path
 ) -> None:

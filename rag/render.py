@@ -14,8 +14,11 @@ from rag.answering import Answer, Sentence
 from rag.retrieval import Passage
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from rag.evaluation import Delta, EvalResult
     from rag.indexing import IndexReport, Plan
+    from rag.store import ArticleEntry
 
 
 # Above streamed text: verification, which may drop any of it, runs when it is complete.
@@ -211,6 +214,46 @@ def print_report(out: Console, err: Console, report: IndexReport) -> None:
         f"{report.embedded_chunks} embedded ({report.reused_chunks} reused) "
         f"in {report.seconds:.1f}s"
     )
+
+
+ARTICLE_FIELDS = ("file", "title", "date", "source", "chunks")
+
+
+def print_articles(out: Console, articles: Mapping[str, ArticleEntry]) -> None:
+    """The indexed articles (`rag sources`), by file name.
+
+    On a terminal, each in three lines that fit its width: the file name whole, the title
+    (cut with "…" if it is wider), then date, source and chunk count. Piped or redirected, a
+    header line and one tab-separated line an article (file, title, date, source, chunks), for
+    cut, sort and awk.
+    """
+    from rich.text import Text
+
+    if not out.is_terminal:
+        lines = [ARTICLE_FIELDS]
+        for rel, e in articles.items():
+            lines.append((rel, e.title, e.date or "", e.source or "", str(len(e.chunks))))
+        # Written as is: rich would expand the tabs to spaces.
+        out.file.write("".join("\t".join(map(_one_line, line)) + "\n" for line in lines))
+        return
+
+    def indented(text: str, style: str = "") -> None:
+        """One indented line, cut with "…" where the terminal is narrower."""
+        line = Text("  " + _one_line(text), style=style)
+        out.print(line, no_wrap=True, overflow="ellipsis", soft_wrap=False)
+
+    for rel, e in articles.items():
+        out.print(Text(rel, style="bold"), overflow="fold", soft_wrap=False)
+        if e.title:
+            indented(e.title)
+        n = len(e.chunks)
+        about = (e.date, e.source, f"{n} chunk{'' if n == 1 else 's'}")
+        indented(" · ".join(a for a in about if a), "dim")
+
+
+def _one_line(value: str) -> str:
+    """A value on one line, fit for a tab-separated field: a tab or line break becomes a space."""
+    return " ".join(value.replace("\t", " ").splitlines())
 
 
 NONE = "–"

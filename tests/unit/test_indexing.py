@@ -729,6 +729,48 @@ def test_piped_index_output_is_unwrapped_with_progress_lines_on_stderr(
     assert "Biden Administration to Impose New Sanctions on Iran" in row
 
 
+@pytest.mark.usefixtures("fake_model")
+def test_sources_on_an_80_column_terminal_keeps_file_names_whole_and_titles_on_one_line(
+    settings: Settings, articles_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from rich.console import Console
+
+    env = {"RAG_ARTICLES_DIR": str(articles_dir), "RAG_INDEX_DIR": str(settings.index_dir)}
+    invoke_json(["index", "--json"], env)
+    rows = {r["file"]: r for r in invoke_json(["sources", "--json"], env)}
+    monkeypatch.setattr("rag.cli.out", Console(width=80, force_terminal=True, color_system=None))
+    listing = CliRunner().invoke(app, ["sources"], env=env)
+    assert listing.exit_code == 0, listing.output
+    lines = listing.stdout.splitlines()
+    assert max(len(line) for line in lines) <= 80
+    # Three lines an article: the file name whole, the title, then date, source and chunks.
+    assert lines[::3] == sorted(rows) == [BIDEN, G7, US, DRONES]
+    title = rows[BIDEN]["title"]
+    assert len(title) > 80 and lines[1].endswith("…")
+    assert title.startswith(lines[1].removeprefix("  ").removesuffix("…").rstrip())
+    assert lines[2] == f"  2024-02-23 · {rows[BIDEN]['chunks']} chunks"
+    assert lines[10:] == [f"  {rows[DRONES]['title']}", f"  {rows[DRONES]['chunks']} chunks"]
+
+
+@pytest.mark.usefixtures("fake_model")
+def test_piped_sources_are_a_header_and_a_tab_separated_line_an_article(
+    settings: Settings, articles_dir: Path
+) -> None:
+    env = {"RAG_ARTICLES_DIR": str(articles_dir), "RAG_INDEX_DIR": str(settings.index_dir)}
+    invoke_json(["index", "--json"], env)
+    listing = CliRunner().invoke(app, ["sources"], env=env)  # not a terminal, as in a pipe
+    assert listing.exit_code == 0, listing.output
+    header, *lines = listing.stdout.splitlines()
+    assert header == "file\ttitle\tdate\tsource\tchunks"
+    fields = ("file", "title", "date", "source", "chunks")
+    expected = [
+        [str(r[k]) if r[k] is not None else "" for k in fields]
+        for r in invoke_json(["sources", "--json"], env)
+    ]
+    assert [line.split("\t") for line in lines] == expected
+    assert expected[0][:3] == [BIDEN, expected[0][1], "2024-02-23"] and len(expected) == 4
+
+
 @pytest.mark.parametrize(
     "command", ["index", "sources", "add", "ask", "eval", "compare", "chat", "--help"]
 )

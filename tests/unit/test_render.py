@@ -13,7 +13,8 @@ from rich.console import Console
 from rag import scoring
 from rag.answering import Answer, Sentence
 from rag.evaluation import EvalResult, Failure
-from rag.render import nested_quotes, print_answer, print_eval
+from rag.render import nested_quotes, print_answer, print_articles, print_eval
+from rag.store import ArticleEntry
 
 TYPES = ("conflict", "date", "factoid", "multi", "paraphrase", "unanswerable")
 LONG_QUESTION = (
@@ -38,6 +39,41 @@ def test_a_re_cited_sentence_says_what_the_model_cited_in_plain_english() -> Non
     lines = buffer.getvalue().splitlines()
     assert "re-cited: Tehran sent drones. (the model cited [9])" in lines
     assert "re-cited: Kyiv said so. (the model gave no citation)" in lines
+
+
+LONG_NAME = "a-" * 50 + "story.txt"  # wider than the terminal
+ARTICLES = {
+    LONG_NAME: ArticleEntry("h1", "Talks [/UPDATED]\tin Vienna", ["c1"], "2024-03-01", "AP News"),
+    "untitled.txt": ArticleEntry("h2", "", ["c2", "c3"]),
+}
+
+
+def articles_shown(terminal: bool) -> str:
+    buffer = io.StringIO()
+    console = Console(file=buffer, width=80, force_terminal=terminal, color_system=None)
+    console.soft_wrap = not terminal  # as the CLI sets it
+    print_articles(console, ARTICLES)
+    return buffer.getvalue()
+
+
+def test_a_file_name_wider_than_the_terminal_is_folded_whole_never_cut() -> None:
+    lines = articles_shown(terminal=True).splitlines()
+    assert max(len(line) for line in lines) <= 80
+    assert "".join(lines[:2]) == LONG_NAME
+    assert lines[2:] == [
+        "  Talks [/UPDATED] in Vienna",
+        "  2024-03-01 · AP News · 1 chunk",
+        "untitled.txt",
+        "  2 chunks",
+    ]
+
+
+def test_piped_articles_are_tab_separated_with_no_tab_inside_a_field() -> None:
+    assert articles_shown(terminal=False).splitlines() == [
+        "file\ttitle\tdate\tsource\tchunks",
+        f"{LONG_NAME}\tTalks [/UPDATED] in Vienna\t2024-03-01\tAP News\t1",
+        "untitled.txt\t\t\t\t2",
+    ]
 
 
 def eval_result() -> EvalResult:

@@ -60,8 +60,9 @@ def file_hash(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _candidates(root: Path, warnings: list[str]) -> list[tuple[str, os.DirEntry[str]]]:
-    """Supported files under root (name relative to root, directory entry), sorted by path; what is left out and why is added to warnings, in the same order.
+def _candidates(root: Path, skipped: dict[str, str]) -> list[tuple[str, os.DirEntry[str]]]:
+    """Supported files under root (name relative to root, directory entry), sorted by path; a
+    file left out for a reason worth a warning is added to skipped (name: why), in path order.
 
     A walk of os.scandir entries rather than Path.rglob: an entry knows whether it is a file or
     folder without a system call, and caches its stat, so stat_folder() costs one stat a file
@@ -86,8 +87,8 @@ def _candidates(root: Path, warnings: list[str]) -> list[tuple[str, os.DirEntry[
             if entry.is_symlink():
                 target = Path(entry.path).resolve()
                 if not target.is_relative_to(real_root):
-                    warning = f"{rel}: symlink to {target} outside the articles folder, skipped"
-                    seen.append((rel.split("/"), warning, None))
+                    why = f"symlink to {target} outside the articles folder"
+                    seen.append((rel.split("/"), why, None))
                     continue
             elif entry.is_dir(follow_symlinks=False):
                 walk(entry.path, rel + "/")
@@ -95,15 +96,15 @@ def _candidates(root: Path, warnings: list[str]) -> list[tuple[str, os.DirEntry[
             suffix = _suffix(entry.name)
             if not entry.is_file() or suffix not in SUPPORTED_SUFFIXES:
                 if suffix == ".pdf" and entry.is_file():
-                    seen.append((rel.split("/"), f"{rel}: PDF is not supported yet, skipped", None))
+                    seen.append((rel.split("/"), "PDF is not supported yet", None))
                 continue
             seen.append((rel.split("/"), None, (rel, entry)))
 
     walk(str(root), "")
     found = []
-    for _, warning, item in sorted(seen, key=lambda s: s[0]):
-        if warning is not None:
-            warnings.append(warning)
+    for parts, why, item in sorted(seen, key=lambda s: s[0]):
+        if why is not None:
+            skipped["/".join(parts)] = why
         if item is not None:
             found.append(item)
     return found
@@ -115,24 +116,25 @@ def _suffix(name: str) -> str:
     return name[dot:].lower() if 0 < dot < len(name) - 1 else ""
 
 
-def scan(root: Path) -> tuple[list[ArticleFile], list[str]]:
-    """Supported files under root, sorted, with warnings for what was skipped and why."""
-    warnings: list[str] = []
+def scan(root: Path) -> tuple[list[ArticleFile], dict[str, str]]:
+    """Supported files under root, sorted, and the files left out that are worth a warning
+    (a symlink out of the folder, a PDF, one that cannot be read): name -> why."""
+    skipped: dict[str, str] = {}
     found: list[ArticleFile] = []
-    for rel, entry in _candidates(root, warnings):
+    for rel, entry in _candidates(root, skipped):
         path = Path(entry.path)
         try:
             st = entry.stat()
             found.append(ArticleFile(path, rel, file_hash(path), st.st_size, st.st_mtime_ns))
         except OSError as exc:
-            warnings.append(f"{rel}: cannot read ({exc.strerror}), skipped")
-    return found, warnings
+            skipped[rel] = f"cannot read ({exc.strerror})"
+    return found, skipped
 
 
 def stat_folder(root: Path) -> dict[str, tuple[int, int]]:
     """Size and modification time (ns) of the files scan() would find, without reading them."""
     stats: dict[str, tuple[int, int]] = {}
-    for rel, entry in _candidates(root, []):
+    for rel, entry in _candidates(root, {}):
         try:
             st = entry.stat()
         except OSError:

@@ -344,42 +344,39 @@ def sources(
 ) -> None:
     """List the indexed articles: file, title, date, source, chunk count.
 
-    Example: `rag sources --json | jq '.[].file'`
+    Piped or redirected, one tab-separated line an article, after a header line.
+    Example: `rag sources | cut -f1,5`, or `rag sources --json | jq '.[].file'`
     """
     from rag.indexing import checked_manifest, staleness
+    from rag.store import IndexMissing
 
     settings = _settings(ctx, index_dir=index_dir)
     with _errors():
         manifest = checked_manifest(settings)
-    if manifest is not None and (stale := staleness(settings, manifest).note):
-        err.print(f"[yellow]note:[/] {escape(stale)}", highlight=False, soft_wrap=True)
-    rows = [
-        {
-            "file": rel,
-            "title": e.title,
-            "date": e.date,
-            "source": e.source,
-            "chunks": len(e.chunks),
-            "aliases": e.aliases,
-        }
-        for rel, e in (manifest.articles.items() if manifest else [])
-    ]
+        if manifest is not None and (stale := staleness(settings, manifest).note):
+            err.print(f"[yellow]note:[/] {escape(stale)}", highlight=False, soft_wrap=True)
+        if not (manifest and manifest.articles) and not as_json:  # --json prints [] instead
+            missing = IndexMissing.empty if manifest else IndexMissing.nowhere
+            raise missing(settings.index_dir)
+    articles = manifest.articles if manifest else {}
     if as_json:
-        _print_json(rows)
-        return
-    if not rows:
-        err.print(f"no articles indexed in {settings.index_dir}; run `rag index`")
-        raise typer.Exit(1)
-    from rich.table import Table
-
-    from rag.render import print_unfolded
-
-    table = Table("file", "title", "date", "source", "chunks")
-    for r in rows:
-        table.add_row(
-            *(escape(r[k] or "") for k in ("file", "title", "date", "source")), str(r["chunks"])
+        _print_json(
+            [
+                {
+                    "file": rel,
+                    "title": e.title,
+                    "date": e.date,
+                    "source": e.source,
+                    "chunks": len(e.chunks),
+                    "aliases": e.aliases,
+                }
+                for rel, e in articles.items()
+            ]
         )
-    print_unfolded(out, table)
+        return
+    from rag.render import print_articles
+
+    print_articles(out, articles)
 
 
 @app.command(cls=_Command)

@@ -206,7 +206,7 @@ def prepare_index(
     if not the_plan.files:
         raise EvalError(f"no articles to evaluate on in {settings.articles_dir}")
     if the_plan.is_noop:
-        return None, list(the_plan.warnings)
+        return None, [*the_plan.warnings, *the_plan.skip_warnings().values()]
     report = indexing.apply(settings, the_plan, progress, embedder)
     return report, report.warnings
 

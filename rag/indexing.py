@@ -65,7 +65,8 @@ class Plan:
     deleted: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
     # Files that will not be indexed, each with why (empty, binary, ...): seen from their bytes
-    # now, or unreadable at an earlier run and unchanged since (not retried).
+    # now, unreadable at an earlier run and unchanged since (not retried), or never candidates
+    # (a symlink out of the folder, a PDF).
     skipped: list[str] = field(default_factory=list)
     skip_reasons: dict[str, str] = field(default_factory=dict)
     aliases: dict[str, list[str]] = field(default_factory=dict)
@@ -85,6 +86,10 @@ class Plan:
     # Size and modification time (ns) of every file found, recorded in the manifest when the
     # run completes (see staleness).
     stats: dict[str, list[int]] = field(default_factory=dict)
+
+    def skip_warnings(self) -> dict[str, str]:
+        """The warning each skipped file gives ("REL: WHY, skipped"), by file."""
+        return {rel: f"{rel}: {self.skip_reasons[rel]}, skipped" for rel in self.skipped}
 
     @property
     def is_noop(self) -> bool:
@@ -291,9 +296,10 @@ def _index_state(settings: Settings) -> str | None:
 
 def plan(settings: Settings, rebuild: bool = False) -> Plan:
     """Compare the articles folder with the manifest; touches nothing."""
-    files, warnings = articles_mod.scan(settings.articles_dir)
+    files, left_out = articles_mod.scan(settings.articles_dir)
     result = Plan(
-        warnings=warnings,
+        skipped=list(left_out),
+        skip_reasons=left_out,
         fingerprint=fingerprint(settings),
         based_on=_index_state(settings),
         stats={f.rel: [f.size, f.mtime_ns] for f in files},
@@ -416,12 +422,13 @@ def apply(
         # Skipped files are remembered with their hash, so an unchanged one is not retried.
         skipped = set(the_plan.skipped)
         skips_changed = False
-        for rel in the_plan.skipped:
-            message = f"{rel}: {the_plan.skip_reasons[rel]}, skipped"
+        for rel, message in the_plan.skip_warnings().items():
+            warnings.append(message)
+            if rel not in the_plan.files:  # never a candidate (a symlink out, a PDF): no hash
+                continue
             record = {"hash": the_plan.files[rel].content_hash, "warnings": [message]}
             skips_changed |= manifest.skipped.get(rel) != record
             manifest.skipped[rel] = record
-            warnings.append(message)
         # Smallest first, each group stored as soon as it is embedded: the short articles are
         # searchable within seconds, and a long one never holds them back.
         todo = sorted(the_plan.added + the_plan.changed, key=lambda r: (the_plan.files[r].size, r))

@@ -140,8 +140,10 @@ class Pipeline:
                     )
                     if fell_back:
                         note = f"{note}; {fell_back}" if note else fell_back
-        if not answer.refused and not (on_token and answerer.streams):
-            # A streamed answer is on the screen already with the model's own numbers.
+        # A streamed answer is on the screen already with the model's own numbers; an
+        # extractive fallback given in its place was not streamed, and is numbered as usual.
+        streamed = on_token is not None and answerer.streams and answer.fallback_from is None
+        if not answer.refused and not streamed:
             text, sentences, citations = renumber(answer.text, sentences, citations)
             answer = replace(answer, text=text)
         timings["verify"] = round((time.perf_counter() - t) * 1000, 2)

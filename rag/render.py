@@ -10,12 +10,15 @@ from rich.console import Console
 from rich.markdown import Markdown
 from rich.markup import escape
 
-from rag.answering import Answer
+from rag.answering import Answer, Sentence
 from rag.retrieval import Passage
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from rag.evaluation import Delta, EvalResult
     from rag.indexing import IndexReport, Plan
+    from rag.store import ArticleEntry
 
 
 # Above streamed text: verification, which may drop any of it, runs when it is complete.
@@ -83,10 +86,10 @@ def print_answer(out: Console, err: Console, answer: Answer, streamed: bool = Fa
         )
         for s in answer.sentences:
             if not s.supported:
-                cites = "".join(f"[{n}]" for n in s.cites) or "no citation"
                 why = f"\n      [dim]why: {escape(s.reason)}[/]" if s.reason else ""
                 out.print(
-                    f"[red]  ✗[/] {escape(s.text)} [dim]{escape(cites)}[/]{why}", highlight=False
+                    f"[red]  ✗[/] {escape(s.text)} [dim]{escape(_cites(s))}[/]{why}",
+                    highlight=False,
                 )
     for s in answer.cut:
         why = f"\n      [dim]why: {escape(s.reason)}[/]" if s.reason else ""
@@ -95,9 +98,9 @@ def print_answer(out: Console, err: Console, answer: Answer, streamed: bool = Fa
             highlight=False,
         )
     for s in answer.recited:
-        cites = "".join(f"[{n}]" for n in s.cites) or "no citation"
+        given = f"cited {_cites(s)}" if s.cites else "gave no citation"
         out.print(
-            f"[yellow]re-cited:[/] {escape(s.text)} [dim](the model cited {escape(cites)})[/]",
+            f"[yellow]re-cited:[/] {escape(s.text)} [dim](the model {escape(given)})[/]",
             highlight=False,
         )
     if answer.dropped:
@@ -106,14 +109,20 @@ def print_answer(out: Console, err: Console, answer: Answer, streamed: bool = Fa
             highlight=False,
         )
         for s in answer.dropped:
-            cites = "".join(f"[{n}]" for n in s.cites) or "no citation"
             why = f"\n      [dim]why: {escape(s.reason)}[/]" if s.reason else ""
-            out.print(f"[red]  ✗[/] {escape(s.text)} [dim]{escape(cites)}[/]{why}", highlight=False)
+            out.print(
+                f"[red]  ✗[/] {escape(s.text)} [dim]{escape(_cites(s))}[/]{why}", highlight=False
+            )
     as_of = f" as of {answer.as_of.isoformat()}" if answer.as_of else ""
     out.print(
         f"[dim]answered by {escape(answer.answerer)}{as_of} in "
         f"{answer.timings_ms.get('total', 0):.0f} ms[/]"
     )
+
+
+def _cites(sentence: Sentence) -> str:
+    """A sentence's citations as its text gives them ("[1][3]"), or "no citation"."""
+    return "".join(f"[{n}]" for n in sentence.cites) or "no citation"
 
 
 def print_sources(out: Console, answer: Answer) -> None:
@@ -211,6 +220,46 @@ def print_report(out: Console, err: Console, report: IndexReport) -> None:
         f"{report.embedded_chunks} embedded ({report.reused_chunks} reused), "
         f"{report.embedded_sentences} sentences embedded in {report.seconds:.1f}s"
     )
+
+
+ARTICLE_FIELDS = ("file", "title", "date", "source", "chunks")
+
+
+def print_articles(out: Console, articles: Mapping[str, ArticleEntry]) -> None:
+    """The indexed articles (`rag sources`), by file name.
+
+    On a terminal, each in three lines that fit its width: the file name whole, the title
+    (cut with "…" if it is wider), then date, source and chunk count. Piped or redirected, a
+    header line and one tab-separated line an article (file, title, date, source, chunks), for
+    cut, sort and awk.
+    """
+    from rich.text import Text
+
+    if not out.is_terminal:
+        lines = [ARTICLE_FIELDS]
+        for rel, e in articles.items():
+            lines.append((rel, e.title, e.date or "", e.source or "", str(len(e.chunks))))
+        # Written as is: rich would expand the tabs to spaces.
+        out.file.write("".join("\t".join(map(_one_line, line)) + "\n" for line in lines))
+        return
+
+    def indented(text: str, style: str = "") -> None:
+        """One indented line, cut with "…" where the terminal is narrower."""
+        line = Text("  " + _one_line(text), style=style)
+        out.print(line, no_wrap=True, overflow="ellipsis", soft_wrap=False)
+
+    for rel, e in articles.items():
+        out.print(Text(rel, style="bold"), overflow="fold", soft_wrap=False)
+        if e.title:
+            indented(e.title)
+        n = len(e.chunks)
+        about = (e.date, e.source, f"{n} chunk{'' if n == 1 else 's'}")
+        indented(" · ".join(a for a in about if a), "dim")
+
+
+def _one_line(value: str) -> str:
+    """A value on one line, fit for a tab-separated field: a tab or line break becomes a space."""
+    return " ".join(value.replace("\t", " ").splitlines())
 
 
 NONE = "–"

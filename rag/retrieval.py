@@ -12,15 +12,10 @@ from pathlib import Path
 from langchain_core.embeddings import Embeddings
 
 from rag.attribution import quotes
-from rag.errors import RagError
 from rag.lexical import LexicalIndex
 from rag.question import Query
 from rag.settings import Settings, Tuning
-from rag.store import MANIFEST, ChunkStore, Generations, Manifest, StoredChunk
-
-
-class IndexMissing(RagError):
-    """There is no index (or it is empty) to search."""
+from rag.store import MANIFEST, ChunkStore, Generations, IndexMissing, Manifest, StoredChunk
 
 
 @dataclass(frozen=True)
@@ -86,7 +81,7 @@ class Retriever:
     def __init__(self, settings: Settings, embedder: Embeddings) -> None:
         gen = Generations(settings.index_dir).current()
         if gen is None:
-            raise IndexMissing(f"no index in {settings.index_dir.resolve()}; run `rag index` first")
+            raise IndexMissing.nowhere(settings.index_dir)
         self.index_dir = settings.index_dir
         self.generation: Path = gen
         self.store = ChunkStore(settings, gen)
@@ -115,10 +110,7 @@ class Retriever:
         dense = self.store.query(vector, n)
         timings["dense"] = _ms(t)
         if not dense:
-            raise IndexMissing(
-                f"the index in {self.index_dir.resolve()} is empty; add articles to the "
-                "articles folder and run `rag index`"
-            )
+            raise IndexMissing.empty(self.index_dir)
         t = time.perf_counter()
         lexical = self.lexical.search(query.text, n)
         timings["bm25"] = _ms(t)

@@ -34,6 +34,23 @@ class StoreError(RagError):
     """The index is missing, unreadable or unreachable; the message says what to do."""
 
 
+class IndexMissing(RagError):
+    """There is no index (or it is empty) to search or list."""
+
+    @classmethod
+    def nowhere(cls, index_dir: Path) -> IndexMissing:
+        """No index has been built in index_dir (named by its full path)."""
+        return cls(f"no index in {index_dir.resolve()}; run `rag index` first")
+
+    @classmethod
+    def empty(cls, index_dir: Path) -> IndexMissing:
+        """The index in index_dir holds no article."""
+        return cls(
+            f"the index in {index_dir.resolve()} is empty; add articles to the articles folder "
+            "and run `rag index`"
+        )
+
+
 def location(settings: Settings, generation: Path) -> dict[str, str]:
     """Where a generation's vectors live under these settings: the local store or a server.
 

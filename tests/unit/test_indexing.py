@@ -509,6 +509,24 @@ def test_cli_index_missing_articles_folder_is_one_line(tmp_path: Path) -> None:
 
 
 @pytest.mark.usefixtures("fake_model")
+def test_cli_sources_without_articles_indexed_is_an_error_line(tmp_path: Path) -> None:
+    index_dir = tmp_path / "ix"
+    env = {"RAG_ARTICLES_DIR": str(tmp_path / "empty"), "RAG_INDEX_DIR": str(index_dir)}
+    runner = CliRunner()
+    missing = runner.invoke(app, ["sources"], env=env)
+    assert missing.exit_code == 1
+    assert missing.stdout == ""
+    assert missing.stderr == f"error: no index in {index_dir}; run `rag index` first\n"
+
+    (tmp_path / "empty").mkdir()
+    assert runner.invoke(app, ["index"], env=env).exit_code == 0
+    empty = runner.invoke(app, ["sources"], env=env)
+    assert empty.exit_code == 1
+    assert empty.stderr.startswith(f"error: the index in {index_dir} is empty; add articles")
+    assert invoke_json(["sources", "--json"], env) == []  # --json: an empty list, as before
+
+
+@pytest.mark.usefixtures("fake_model")
 def test_cli_prints_bracketed_file_names_and_titles_verbatim(
     settings: Settings, articles_dir: Path
 ) -> None:
@@ -564,11 +582,16 @@ def test_an_unreadable_file_is_warned_about_not_re_added_until_it_changes(
 
 @pytest.mark.usefixtures("fake_model")
 def test_dry_run_and_report_count_skipped_files_apart_with_why(
-    settings: Settings, articles_dir: Path
+    settings: Settings, articles_dir: Path, tmp_path: Path
 ) -> None:
     (articles_dir / "binary.txt").write_bytes(bytes(range(256)) * 20)
     (articles_dir / "empty.txt").write_text("")
     (articles_dir / "whitespace.txt").write_text("  \n\n\t \n" * 500)
+    (articles_dir / "report.pdf").write_bytes(b"%PDF-1.4")
+    outside = tmp_path / "outside.txt"
+    outside.write_text("Outside\n\nThis file lives outside the articles folder.\n")
+    os.symlink(outside, articles_dir / "outside-link.txt")
+    link_why = f"symlink to {outside.resolve()} outside the articles folder"
     env = {"RAG_ARTICLES_DIR": str(articles_dir), "RAG_INDEX_DIR": str(settings.index_dir)}
     runner = CliRunner()
 
@@ -578,25 +601,33 @@ def test_dry_run_and_report_count_skipped_files_apart_with_why(
     assert "  skipped binary.txt: binary file, not text" in lines
     assert "  skipped empty.txt: empty file" in lines
     assert "  skipped whitespace.txt: only whitespace, no text" in lines
-    bad = {"binary.txt", "empty.txt", "whitespace.txt"}
+    assert f"  skipped outside-link.txt: {link_why}" in lines
+    assert "  skipped report.pdf: PDF is not supported yet" in lines
+    bad = {"binary.txt", "empty.txt", "whitespace.txt", "outside-link.txt", "report.pdf"}
     assert not [line for line in lines if line.split()[:1] == ["added"] and line.split()[1] in bad]
     assert lines[-1] == (
-        "plan: 4 added, 0 changed, 0 deleted, 0 unchanged, 3 skipped (dry run: nothing was changed)"
+        "plan: 4 added, 0 changed, 0 deleted, 0 unchanged, 5 skipped (dry run: nothing was changed)"
     )
     plan = invoke_json(["index", "--dry-run", "--json"], env)
     assert sorted(plan["added"]) == sorted([BIDEN, DRONES, G7, US])
     assert plan["skipped"] == {
         "binary.txt": "binary file, not text",
         "empty.txt": "empty file",
+        "outside-link.txt": link_why,
+        "report.pdf": "PDF is not supported yet",
         "whitespace.txt": "only whitespace, no text",
     }
+    assert plan["warnings"] == []
 
+    # Every file warned about and not indexed is counted as skipped: as many as the warnings.
     done = runner.invoke(app, ["index"], env=env)
     assert done.exit_code == 0, done.output
-    assert "indexed: 4 added, 0 changed, 0 deleted, 0 unchanged, 3 skipped;" in done.stdout
-    assert done.stderr.count("warning:") == 3
+    assert "indexed: 4 added, 0 changed, 0 deleted, 0 unchanged, 5 skipped;" in done.stdout
+    assert done.stderr.count("warning:") == 5
+    assert f"warning: outside-link.txt: {link_why}, skipped" in done.stderr.splitlines()
     again = invoke_json(["index", "--json"], env)
-    assert (again["added"], again["unchanged"], again["skipped"]) == (0, 4, 3)
+    assert (again["added"], again["unchanged"], again["skipped"]) == (0, 4, 5)
+    assert len(again["warnings"]) == 5
 
 
 def _long_story(sentences: int) -> str:
@@ -702,6 +733,48 @@ def test_piped_index_output_is_unwrapped_with_progress_lines_on_stderr(
     assert listing.exit_code == 0, listing.output
     row = next(line for line in listing.stdout.splitlines() if BIDEN in line)
     assert "Biden Administration to Impose New Sanctions on Iran" in row
+
+
+@pytest.mark.usefixtures("fake_model")
+def test_sources_on_an_80_column_terminal_keeps_file_names_whole_and_titles_on_one_line(
+    settings: Settings, articles_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from rich.console import Console
+
+    env = {"RAG_ARTICLES_DIR": str(articles_dir), "RAG_INDEX_DIR": str(settings.index_dir)}
+    invoke_json(["index", "--json"], env)
+    rows = {r["file"]: r for r in invoke_json(["sources", "--json"], env)}
+    monkeypatch.setattr("rag.cli.out", Console(width=80, force_terminal=True, color_system=None))
+    listing = CliRunner().invoke(app, ["sources"], env=env)
+    assert listing.exit_code == 0, listing.output
+    lines = listing.stdout.splitlines()
+    assert max(len(line) for line in lines) <= 80
+    # Three lines an article: the file name whole, the title, then date, source and chunks.
+    assert lines[::3] == sorted(rows) == [BIDEN, G7, US, DRONES]
+    title = rows[BIDEN]["title"]
+    assert len(title) > 80 and lines[1].endswith("…")
+    assert title.startswith(lines[1].removeprefix("  ").removesuffix("…").rstrip())
+    assert lines[2] == f"  2024-02-23 · {rows[BIDEN]['chunks']} chunks"
+    assert lines[10:] == [f"  {rows[DRONES]['title']}", f"  {rows[DRONES]['chunks']} chunks"]
+
+
+@pytest.mark.usefixtures("fake_model")
+def test_piped_sources_are_a_header_and_a_tab_separated_line_an_article(
+    settings: Settings, articles_dir: Path
+) -> None:
+    env = {"RAG_ARTICLES_DIR": str(articles_dir), "RAG_INDEX_DIR": str(settings.index_dir)}
+    invoke_json(["index", "--json"], env)
+    listing = CliRunner().invoke(app, ["sources"], env=env)  # not a terminal, as in a pipe
+    assert listing.exit_code == 0, listing.output
+    header, *lines = listing.stdout.splitlines()
+    assert header == "file\ttitle\tdate\tsource\tchunks"
+    fields = ("file", "title", "date", "source", "chunks")
+    expected = [
+        [str(r[k]) if r[k] is not None else "" for k in fields]
+        for r in invoke_json(["sources", "--json"], env)
+    ]
+    assert [line.split("\t") for line in lines] == expected
+    assert expected[0][:3] == [BIDEN, expected[0][1], "2024-02-23"] and len(expected) == 4
 
 
 @pytest.mark.parametrize(

@@ -270,6 +270,12 @@ def test_with_fallback_a_refused_generated_answer_gives_way_to_the_extractive_on
     # the same sentences the extractive answerer gives, every one supported
     assert [s.text for s in answer.sentences] == [s.text for s in extractive.sentences]
     assert answer.citations and all(c.supported for c in answer.citations)
+    # numbered 1, 2, 3 as it cites them, as the extractive answer is: the stream showed the
+    # model's answer, not this one, so no number on the screen needs keeping
+    assert answer.text == extractive.text
+    assert [c.n for c in answer.citations] == list(range(1, len(answer.citations) + 1))
+    assert [int(n) for n in re.findall(r"\[(\d+)\]", answer.text)][:1] == [1]
+    assert [c.rank for c in answer.citations] == [c.rank for c in extractive.citations]
     assert [s.text for s in answer.dropped] == [s.text for s in without.dropped]
     assert to_json(answer)["fallback_from"] == answer.fallback_from
 

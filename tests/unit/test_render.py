@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import io
 import re
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 
 from rag import scoring
+from rag.answering import Answer, Sentence
 from rag.evaluation import EvalResult, Failure
-from rag.render import nested_quotes, print_eval
+from rag.render import nested_quotes, print_answer, print_articles, print_eval
+from rag.store import ArticleEntry
 
 TYPES = ("conflict", "date", "factoid", "multi", "paraphrase", "unanswerable")
 LONG_QUESTION = (
@@ -25,6 +28,52 @@ def test_a_quoted_sentence_inside_a_citation_quote_is_not_doubled() -> None:
     shown = nested_quotes(quote)
     assert shown == "‘Iran considers it inhumane,’ a statement said. Kirby called it 'swift'."
     assert f"“{shown}”".count("“") == 1
+
+
+def test_a_re_cited_sentence_says_what_the_model_cited_in_plain_english() -> None:
+    recited = [Sentence("Tehran sent drones.", (9,), False), Sentence("Kyiv said so.", (), False)]
+    answer = Answer("Q?", "Tehran sent drones [1]. Kyiv said so [2].", False, "fake", [], [])
+    buffer = io.StringIO()
+    console = Console(file=buffer, width=200, color_system=None)
+    print_answer(console, console, replace(answer, recited=recited))
+    lines = buffer.getvalue().splitlines()
+    assert "re-cited: Tehran sent drones. (the model cited [9])" in lines
+    assert "re-cited: Kyiv said so. (the model gave no citation)" in lines
+
+
+LONG_NAME = "a-" * 50 + "story.txt"  # wider than the terminal
+ARTICLES = {
+    LONG_NAME: ArticleEntry("h1", "Talks [/UPDATED]\tin Vienna", ["c1"], "2024-03-01", "AP News"),
+    "untitled.txt": ArticleEntry("h2", "", ["c2", "c3"]),
+}
+
+
+def articles_shown(terminal: bool) -> str:
+    buffer = io.StringIO()
+    console = Console(file=buffer, width=80, force_terminal=terminal, color_system=None)
+    console.soft_wrap = not terminal  # as the CLI sets it
+    print_articles(console, ARTICLES)
+    return buffer.getvalue()
+
+
+def test_a_file_name_wider_than_the_terminal_is_folded_whole_never_cut() -> None:
+    lines = articles_shown(terminal=True).splitlines()
+    assert max(len(line) for line in lines) <= 80
+    assert "".join(lines[:2]) == LONG_NAME
+    assert lines[2:] == [
+        "  Talks [/UPDATED] in Vienna",
+        "  2024-03-01 · AP News · 1 chunk",
+        "untitled.txt",
+        "  2 chunks",
+    ]
+
+
+def test_piped_articles_are_tab_separated_with_no_tab_inside_a_field() -> None:
+    assert articles_shown(terminal=False).splitlines() == [
+        "file\ttitle\tdate\tsource\tchunks",
+        f"{LONG_NAME}\tTalks [/UPDATED] in Vienna\t2024-03-01\tAP News\t1",
+        "untitled.txt\t\t\t\t2",
+    ]
 
 
 def eval_result() -> EvalResult:

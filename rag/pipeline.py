@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import copy
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import date
 from typing import TYPE_CHECKING, Any
@@ -51,6 +51,7 @@ class Pipeline:
         self.embedder = StoredSentenceEmbeddings(embedder, SentenceStore(self.retriever.generation))
         self._chat_model = chat_model
         self._answerers: dict[tuple[str, Tuning], Answerer] = {}
+        self._count: Callable[[Sequence[str]], list[int]] | None = None
         self._resolved: dict[tuple[str | None, ...], tuple[str, str | None]] = {}
 
     def with_settings(self, settings: Settings) -> Pipeline:
@@ -81,10 +82,21 @@ class Pipeline:
     def _build(self, resolved: str) -> Answerer:
         if resolved == "extractive":
             return ExtractiveAnswerer(self.embedder, self.settings.tuning)
+        # The model is shown the sentences the extractive answerer ranks best (Tuning.prompt_budget).
+        ranker = ExtractiveAnswerer(self.embedder, self.settings.tuning).rank
+        count = self._token_counter()
         if self._chat_model is not None:
-            return LLMAnswerer(self._chat_model, self.settings, resolved)
+            return LLMAnswerer(self._chat_model, self.settings, resolved, "", ranker, count)
         chat, url = make_chat_model(resolved, self.settings)
-        return LLMAnswerer(chat, self.settings, resolved, url)
+        return LLMAnswerer(chat, self.settings, resolved, url, ranker, count)
+
+    def _token_counter(self) -> Callable[[Sequence[str]], list[int]]:
+        """The embedding model's word-piece counter (tokenizers only; loaded once)."""
+        if self._count is None:
+            from rag.embedding import resolve_model_dir, token_counter
+
+            self._count = token_counter(resolve_model_dir(self.settings.embedding_model))
+        return self._count
 
     def ask(
         self,

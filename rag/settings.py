@@ -144,6 +144,14 @@ class Tuning(BaseModel):
         description="refuse a generated sentence repeating a word of the question its passage "
         "lacks",
     )
+    # What a language model is shown (rag/answering/excerpt.py).
+    prompt_budget: int = Field(
+        600,
+        ge=0,
+        description="word pieces of passage text a language model is shown: the sentences the "
+        "extractive answerer ranks best, each with the sentence either side, under their "
+        "passage's number, title and date (0: the passages whole)",
+    )
     guard_cut: bool = Field(
         True,
         description="cut a generated sentence no passage supports to its longest opening clause "

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import date
 from typing import TYPE_CHECKING
 
 from rag import prompts
 from rag.answering import REFUSAL, Answer, OnToken
+from rag.answering.excerpt import Excerpt, Ranked, TokenCounter, excerpt, whole
 from rag.errors import RagError
 from rag.question import Query
 from rag.retrieval import Passage
@@ -172,13 +173,8 @@ def check_endpoint(spec: str, url: str, timeout: float = 3.0) -> None:
         ) from exc
 
 
-def format_passages(passages: Sequence[Passage]) -> str:
-    """Numbered passages for the prompt, each with its article title and date."""
-    blocks = []
-    for p in passages:
-        dated = f", {p.date}" if p.date else ""
-        blocks.append(f"[{p.rank}] {p.title}{dated}\n{p.text.strip()}")
-    return "\n\n".join(blocks)
+# Ranks the passages' sentences best first (the extractive answerer's rank), for the excerpt.
+Ranker = Callable[[Query, Sequence[Passage]], Sequence[Ranked]]
 
 
 class LLMAnswerer:
@@ -187,11 +183,31 @@ class LLMAnswerer:
     streams = True
     verbatim = False  # prose: its citations are also checked by embedding similarity
 
-    def __init__(self, chat: BaseChatModel, settings: Settings, name: str, url: str = "") -> None:
+    def __init__(
+        self,
+        chat: BaseChatModel,
+        settings: Settings,
+        name: str,
+        url: str = "",
+        ranker: Ranker | None = None,
+        count: TokenCounter | None = None,
+    ) -> None:
         self.chat = chat
         self.settings = settings
         self.name = name
         self.url = url
+        # Without both, the passages are shown whole (Tuning.prompt_budget is not applied).
+        self.ranker = ranker
+        self.count = count
+        self.last_excerpt: Excerpt | None = None  # what the last prompt showed (for benches)
+
+    def shown(self, query: Query, passages: Sequence[Passage]) -> Excerpt:
+        """The passages as the prompt shows them: cut to the sentences that bear on the
+        question within Tuning.prompt_budget tokens, or whole (budget 0, or no ranker)."""
+        budget = self.settings.tuning.prompt_budget
+        if budget and self.ranker is not None and self.count is not None:
+            return excerpt(self.ranker(query, passages), passages, budget, self.count)
+        return Excerpt(whole(passages), 0, 0, True)
 
     def _invoke(self, messages: list, on_token: OnToken | None) -> str:
         parts: list[str] = []
@@ -225,13 +241,14 @@ class LLMAnswerer:
         from langchain_core.messages import HumanMessage, SystemMessage
 
         asked = query.today or date.today()
+        self.last_excerpt = shown = self.shown(query, passages)
         return [
             SystemMessage(prompts.render(self.settings.prompts_dir, "system", refusal=REFUSAL)),
             HumanMessage(
                 prompts.render(
                     self.settings.prompts_dir,
                     "answer",
-                    passages=format_passages(passages),
+                    passages=shown.text,
                     question=query.text,
                     asked=asked.isoformat(),
                 )

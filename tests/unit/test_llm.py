@@ -79,7 +79,8 @@ def first_sentence(text: str) -> str:
 
 def test_prompt_holds_rules_numbered_passages_and_question(llm_settings: Settings) -> None:
     recorder = Recorder()
-    three = llm_settings.with_overrides(k=3)
+    # Passages whole (prompt_budget 0); tests/unit/test_excerpt.py shows them cut to budget.
+    three = llm_settings.with_overrides(k=3, tuning={"prompt_budget": 0})
     p = pipeline(three, replying("The factory is in Tatarstan [1].", recorder=recorder))
     answer = p.ask(QUESTION)
 

@@ -737,6 +737,12 @@ def table(results: dict[str, Any], before: dict[str, Any] | None = None) -> str:
     return "\n".join(lines)
 
 
+def _shown(budget: int) -> str:
+    """What a local-model run showed the model: the passages whole (runs before
+    Tuning.prompt_budget existed, or 0), or the best sentences within a budget of word pieces."""
+    return f"best sentences, {budget} word pieces" if budget else "whole passages"
+
+
 def local_section(local_path: Path, out_path: Path) -> list[str]:
     """RESULTS.md lines for a local model's answers (bench/local_llm.py's saved runs), each
     question's time to first token and answer time beside the extractive `ask` on it."""
@@ -753,13 +759,15 @@ def local_section(local_path: Path, out_path: Path) -> list[str]:
         "## A local model (`--llm local:`) beside the extractive answerer",
         "",
         f"Measured by `python bench/local_llm.py MODEL --save` over an index of the shipped "
-        f"articles (k=5: prompts of 1,700-2,400 tokens), one question at a time, the model's "
+        f"articles (k=5: whole passages make prompts of 1,700-2,400 tokens; `--budgets` shows "
+        f"the model the best sentences within Tuning.prompt_budget instead), one question at a "
+        f"time, the model's "
         f"time alone (retrieval excluded) and then the whole warm extractive `ask` on the same "
         f"question in the same process. Raw lines: [{ref}]({ref}).",
         "",
-        "| model | run | threads | weights | question | prompt tokens | first token | answer "
-        "| tokens written | extractive `ask` | load avg |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| model | run | threads | weights | passages shown | question | prompt tokens "
+        "| first token | answer | tokens written | extractive `ask` | load avg |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for head, rows in runs:
         run = f"{head.get('date', '?')} @ {head.get('commit') or '?'}"
@@ -767,7 +775,7 @@ def local_section(local_path: Path, out_path: Path) -> list[str]:
             lines.append(
                 # Runs before RAG_LOCAL_DTYPE existed loaded float32 weights.
                 f"| {head['model']} | {run} | {r['threads']} | {r.get('dtype', 'float32')} "
-                f"| {r['question']} "
+                f"| {_shown(r.get('prompt_budget', 0))} | {r['question']} "
                 f"| {r['prompt_tokens']} | {r['ttft_s']} s | {r['answer_s']} s "
                 f"| {r['generated_tokens']} | {r['extractive_ask_s']} s | {r['load_average']} |"
             )

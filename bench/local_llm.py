@@ -41,6 +41,13 @@ def main() -> None:
         default=["auto"],
         help="weights dtypes (RAG_LOCAL_DTYPE), each loaded once and timed on every question",
     )
+    parser.add_argument(
+        "--budgets",
+        type=int,
+        nargs="+",
+        help="Tuning.prompt_budget values, each timed on every question (0: passages whole; "
+        "default: the setting's)",
+    )
     parser.add_argument("--max-new-tokens", type=int, default=200)
     parser.add_argument("--save", type=argparse.FileType("a"), help="also append the lines here")
     args = parser.parse_args()
@@ -94,12 +101,22 @@ def main() -> None:
             "load_and_first_reply_s": loaded,
         }
     )
+    budgets = args.budgets or [settings.tuning.prompt_budget]
     for threads in args.threads:
         torch.set_num_threads(threads)
-        for question in QUESTIONS:
+        for question, budget in ((q, b) for q in QUESTIONS for b in budgets):
             query = analyse(question, date.today(), settings.tuning)
             passages = pipeline.retriever.search(query, settings).passages
-            messages = answerer.messages(query, passages)
+            # The same model, shown the passages cut to this budget (0: whole).
+            shown = LLMAnswerer(
+                answerer.chat,
+                settings.with_overrides(tuning={"prompt_budget": budget}),
+                answerer.name,
+                answerer.url,
+                answerer.ranker,
+                answerer.count,
+            )
+            messages = shown.messages(query, passages)
             prompt = chat._prompt_ids(messages).shape[1]  # noqa: SLF001
             t0 = time.perf_counter()
             extractive.ask(question)
@@ -120,6 +137,7 @@ def main() -> None:
                     {
                         "threads": threads,
                         "dtype": dtype,
+                        "prompt_budget": budget,
                         "question": question,
                         "prompt_tokens": prompt,
                         "ttft_s": round(first or 0.0, 2),

@@ -170,6 +170,9 @@ def run_mode(model: ScriptedModel, mode: str, set_path: Path, out: Path) -> Path
     """`rag eval` of the set with the scripted model writing in this mode; its results file."""
     model.mode = mode
     env = {**os.environ, "RAG_OPENAI_BASE_URL": model.url, "OPENAI_API_KEY": "not-needed"}
+    # The model is shown the passages whole, as when the figures were first taken: the probe
+    # measures the guard, not what the prompt shows (Tuning.prompt_budget).
+    env["RAG_TUNING__PROMPT_BUDGET"] = "0"
     mode_out = out / mode
     cmd = [
         sys.executable, "-m", "rag", "eval", "--set", str(set_path),

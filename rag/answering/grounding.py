@@ -111,7 +111,6 @@ class Judgement:
     quote: str  # the passage sentence the sentence is closest to
     reason: str | None  # why not, naming the word or measure that failed; None when supported
     check: str | None = None  # the check that failed: question, fact, negation or wording
-    facts: int = 0  # the sentence's fact words
     missing: tuple[str, ...] = ()  # those the passage lacks near the quote
     premise: tuple[str, ...] = ()  # words of the question it repeats that the passage lacks
     negates: bool = False  # the quoted passage sentence negates; the sentence does not
@@ -438,7 +437,6 @@ def judge(
             w.quote,
             None,
             None,
-            len(found),
             missing,
             premise,
             negates,

@@ -11,16 +11,18 @@ from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, TypeVar
 
+from rag.answering.excerpt import GAP
 from rag.chunking import split_sentences
 
 Server = TypeVar("Server", bound=ThreadingHTTPServer)
 
 
 def first_passage_sentence(prompt: str) -> str:
-    """The first sentence of passage [1] in the answer prompt, as the model would quote it."""
-    block = re.search(r"^\[1\] [^\n]*\n(.+?)(?:\n\n\[2\] |\n\nQuestion:)", prompt, re.S | re.M)
+    """The first sentence of passage [1] in the answer prompt, as the model would quote it (the
+    prompt may show a passage's best sentences only, "…" marking what it leaves out)."""
+    block = re.search(r"^\[1\] [^\n]*\n(.+?)(?:\n\n\[\d+\] |\n\nQuestion:)", prompt, re.S | re.M)
     assert block, prompt
-    text = block.group(1)
+    text = block.group(1).removeprefix(f"{GAP} ")
     s, e = split_sentences(text)[0]
     return text[s:e]
 

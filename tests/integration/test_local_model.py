@@ -79,8 +79,13 @@ def test_rag_ask_with_the_local_model_keeps_only_what_the_passages_support(
     assert "Traceback" not in result.stderr
     data = json.loads(result.stdout)
     assert data["answerer"] == SMOL
-    # The model was asked (the refusal gate let the question through); what it invented was
-    # dropped, each sentence saying why, and what stands (if anything) its passages support.
+    assert_kept_only_what_is_supported(data)
+
+
+def assert_kept_only_what_is_supported(data: dict) -> None:
+    """`rag ask --json`'s answer from a model that invented: the model was asked (the refusal
+    gate let the question through); what it invented was dropped, each sentence saying why, and
+    what stands (if anything) its passages support."""
     assert data["dropped"] and all(d["text"] and d["reason"] for d in data["dropped"])
     if data["refused"]:
         assert data["answer"] == REFUSAL and data["citations"] == []

@@ -17,7 +17,6 @@ from pathlib import Path
 
 import pytest
 
-from rag.answering import REFUSAL
 from rag.answering.llm import LLMAnswerer
 from rag.local_models import prepare
 from rag.pipeline import Pipeline
@@ -29,6 +28,7 @@ from tests.integration.test_local_model import (
     MINISTER,
     assert_condenses_a_follow_up,
     assert_every_sentence_judged,
+    assert_kept_only_what_is_supported,
 )
 
 pytestmark = pytest.mark.integration
@@ -82,14 +82,7 @@ def test_rag_ask_through_a_real_server_keeps_only_what_the_passages_support(
     assert "Traceback" not in result.stderr
     data = json.loads(result.stdout)
     assert data["answerer"] == server_env["RAG_LLM"]
-    # The served model wrote an answer (the refusal gate let the question through); what it
-    # invented was dropped, each sentence saying why, and what stands its passages support.
-    assert data["dropped"] and all(d["text"] and d["reason"] for d in data["dropped"])
-    if data["refused"]:
-        assert data["answer"] == REFUSAL and data["citations"] == []
-        assert data["refused_by"].startswith("verification:")
-    else:
-        assert data["citations"] and all(c["supported"] for c in data["citations"])
+    assert_kept_only_what_is_supported(data)
 
 
 def test_the_answer_length_cap_reaches_the_real_server(server_env: dict[str, str]) -> None:

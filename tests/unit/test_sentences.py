@@ -188,3 +188,22 @@ def _chunk_texts(settings: Settings, rel: str) -> list[str]:
     assert manifest is not None
     gen = live(settings)
     return [c.text for c in ChunkStore(settings, gen).get(manifest.articles[rel].chunks)]
+
+
+def test_dry_run_says_the_sentence_vectors_will_be_added(
+    fake_index: Settings, fake_embeddings: HashingEmbeddings
+) -> None:
+    from typer.testing import CliRunner
+
+    from rag.cli import app
+
+    (live(fake_index) / SENTENCES).unlink()
+    env = {
+        "RAG_ARTICLES_DIR": str(fake_index.articles_dir),
+        "RAG_INDEX_DIR": str(fake_index.index_dir),
+    }
+    result = CliRunner().invoke(app, ["index", "--dry-run"], env=env)
+    assert result.exit_code == 0, result.output
+    assert "sentence vectors:" in result.stdout and "chunk vectors are kept" in result.stdout
+    plan = CliRunner().invoke(app, ["index", "--dry-run", "--json"], env=env)
+    assert '"resentence": true' in plan.stdout

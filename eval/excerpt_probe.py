@@ -46,7 +46,7 @@ def main() -> None:
     for item in items:
         query = analyse(item.question, tuning=settings.tuning)
         passages = pipeline.retriever.search(query, settings).passages
-        ranked = ranker.rank(query, passages)
+        ranked = ranker.for_prompt(query, passages)
         for budget in args.budgets:
             text = excerpt(ranked, passages, budget, count).text if budget else whole(passages)
             found = any(a.lower() in text.lower() for a in item.answers)

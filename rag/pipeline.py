@@ -83,7 +83,7 @@ class Pipeline:
         if resolved == "extractive":
             return ExtractiveAnswerer(self.embedder, self.settings.tuning)
         # The model is shown the sentences the extractive answerer ranks best (Tuning.prompt_budget).
-        ranker = ExtractiveAnswerer(self.embedder, self.settings.tuning).rank
+        ranker = ExtractiveAnswerer(self.embedder, self.settings.tuning).for_prompt
         count = self._token_counter()
         if self._chat_model is not None:
             return LLMAnswerer(self._chat_model, self.settings, resolved, "", ranker, count)

@@ -294,6 +294,15 @@ class ExtractiveAnswerer:
         scored.sort(key=lambda s: -s.score)
         return scored
 
+    def for_prompt(self, query: Query, passages: Sequence[Passage]) -> list[ScoredSentence]:
+        """Every sentence, those that can answer the query at all first (the answerer's own
+        filters: a byline for "who wrote", a date for "when"), each group best first: the order
+        a language model's prompt takes sentences in (rag/answering/excerpt.py)."""
+        ranked = self.rank(query, passages)
+        grounded = self._grounded(query, ranked)
+        kept = {(s.passage.chunk_id, s.text) for s in grounded}
+        return grounded + [s for s in ranked if (s.passage.chunk_id, s.text) not in kept]
+
     def answer(
         self, query: Query, passages: Sequence[Passage], on_token: OnToken | None = None
     ) -> Answer:

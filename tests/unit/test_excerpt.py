@@ -129,3 +129,19 @@ def test_a_model_citing_the_excerpt_is_verified_against_the_passage_it_names(
     assert citation.n == 1 and citation.rank == int(number.group(1)) and citation.supported
     passage = next(p for p in answer.passages if p.rank == citation.rank)
     assert citation.chunk_id == passage.chunk_id and citation.quote.strip() in passage.text
+
+
+def test_sentences_that_can_answer_come_first_so_a_byline_is_shown_for_who_wrote(
+    fake_index: Settings,
+) -> None:
+    question = "Who wrote the article about the Biden administration's new sanctions on Iran?"
+    pipeline, passages = retrieved(fake_index, question)
+    answerer = ExtractiveAnswerer(pipeline.embedder)
+    query = analyse(question)
+    # By score alone the byline is not first; the answerer's own filter (a byline for "who
+    # wrote") puts it first for the prompt.
+    assert not answerer.rank(query, passages)[0].text.startswith("By ")
+    first = answerer.for_prompt(query, passages)[0]
+    assert first.text.startswith("By ")
+    shown = excerpt(answerer.for_prompt(query, passages), passages, 250, COUNT)
+    assert first.text in shown.text

@@ -173,7 +173,7 @@ def check_endpoint(spec: str, url: str, timeout: float = 3.0) -> None:
         ) from exc
 
 
-# Ranks the passages' sentences best first (the extractive answerer's rank), for the excerpt.
+# Orders the passages' sentences for the excerpt (ExtractiveAnswerer.for_prompt).
 Ranker = Callable[[Query, Sequence[Passage]], Sequence[Ranked]]
 
 
@@ -199,7 +199,6 @@ class LLMAnswerer:
         # Without both, the passages are shown whole (Tuning.prompt_budget is not applied).
         self.ranker = ranker
         self.count = count
-        self.last_excerpt: Excerpt | None = None  # what the last prompt showed (for benches)
 
     def shown(self, query: Query, passages: Sequence[Passage]) -> Excerpt:
         """The passages as the prompt shows them: cut to the sentences that bear on the
@@ -241,7 +240,7 @@ class LLMAnswerer:
         from langchain_core.messages import HumanMessage, SystemMessage
 
         asked = query.today or date.today()
-        self.last_excerpt = shown = self.shown(query, passages)
+        shown = self.shown(query, passages)
         return [
             SystemMessage(prompts.render(self.settings.prompts_dir, "system", refusal=REFUSAL)),
             HumanMessage(

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from langchain_core.embeddings import Embeddings
 
-from rag.answering import Answer, Answerer, Citation, OnToken, Sentence
+from rag.answering import Answer, Answerer, Citation, OnToken, Sentence, types
 from rag.answering.citations import compose, recite, renumber, reports_speaker, verify
 from rag.answering.extractive import ExtractiveAnswerer
 from rag.answering.llm import LLMAnswerer, make_chat_model, resolve_spec
@@ -152,6 +152,8 @@ class Pipeline:
                     )
                     if fell_back:
                         note = f"{note}; {fell_back}" if note else fell_back
+        if not answer.refused and (typed := self._typed(answer, query, sentences)) is not None:
+            answer, sentences, citations = typed, [], []
         # A streamed answer is on the screen already with the model's own numbers; an
         # extractive fallback given in its place was not streamed, and is numbered as usual.
         streamed = on_token is not None and answerer.streams and answer.fallback_from is None
@@ -172,6 +174,18 @@ class Pipeline:
         if conversation is not None:
             conversation.record(question, query.text, answer, carried)
         return answer
+
+    def _typed(self, answer: Answer, query: Query, sentences: Sequence[Sentence]) -> Answer | None:
+        """The refusal of an answer that names no thing of the type its question asks for
+        ("Which countries ...?" answered by sentences naming no country), else None."""
+        typed = types.check(
+            query, [s.text for s in sentences], self.embedder, self.settings.embedding_model
+        )
+        if typed is None or typed.named:
+            return None
+        refusal = Answer.refusal(query, answer.passages, answer.answerer, typed.reason())
+        why = f"names no {typed.wanted}, which the question asks for"
+        return replace(refusal, dropped=[replace(s, reason=s.reason or why) for s in sentences])
 
     def _fallback(
         self, refused: Answer, query: Query, passages: Sequence[Passage]

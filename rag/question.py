@@ -22,6 +22,8 @@ from rag.settings import Tuning
 _DEFAULT_TUNING = Tuning()
 
 Kind = Literal["author", "published", "date", "money", "number", "place", "who", "which"]
+# What sort of named thing a "which ..." question wants (rag/answering/types.py checks answers).
+AnswerType = Literal["country", "company"]
 
 
 class QuestionError(RagError):
@@ -92,6 +94,20 @@ _DESIGNATION = re.compile(r"\b[A-Z][A-Za-z]*-?\d[\dA-Za-z]*(?:-[\dA-Za-z]+)*\b")
 _QUOTED = re.compile(r"[\"“]([^\"“”]{2,80}?)[\"”]|(?<!\w)['‘]([^'‘’]{2,80}?)['’](?!\w)")
 _TERM_WORDS = 4
 # A question answered yes or no ("Did Iran send ...?", "Has Russia received ...?").
+# "Which countries", "in what island nation", "which technology company", "which of these
+# airlines": the noun after the question word (up to two words between) says what is wanted.
+_ANSWER_TYPES: tuple[tuple[AnswerType, str], ...] = (
+    ("country", r"countr(?:y|ies)|nations?"),
+    ("company", r"compan(?:y|ies)|firms?|corporations?|(?:auto|car)?makers?|manufacturers?|"
+                r"airlines?|carriers?|retailers?|chains?|brands?|banks?|startups?|insurers?|giants?|"
+                r"apps?|platforms?|networks?|streaming services?|streamers?"),
+)  # fmt: skip
+_TYPE_ASKED = re.compile(
+    rf"\b(?:which|what)\s+(?:(?!(?:{_AUXILIARY})\b)[\w’'-]+\s+){{0,2}}?("
+    + "|".join(f"(?P<{name}>{words})" for name, words in _ANSWER_TYPES)
+    + r")\b(?!['’]s)",
+    re.I,
+)
 _YES_NO = re.compile(rf"^\s*(?:{_AUXILIARY})\b", re.I)
 # "Latest", "this week": newer articles should win near-ties.
 _RECENCY = re.compile(r"\b(latest|most recent|newest|recently|this week|last week|now)\b", re.I)
@@ -183,6 +199,7 @@ class Query:
     recency: bool = False  # "latest", "this week": newer articles win near-ties
     about_article: bool = False  # "who wrote", "when was it published": the article's lead
     today: date | None = None  # the day it is asked (as of), for "this week"
+    answer_type: AnswerType | None = None  # "which country": an answer must name one
 
     def to_json(self) -> dict[str, Any]:
         """The analysed query as `rag ask --json` and eval results show it."""
@@ -204,6 +221,7 @@ class Query:
             "recency": self.recency,
             "about_article": self.about_article,
             "today": self.today.isoformat() if self.today else None,
+            "answer_type": self.answer_type,
         }
 
 
@@ -353,7 +371,17 @@ def analyse(text: str, today: date | None = None, tuning: Tuning = _DEFAULT_TUNI
         recency=bool(_RECENCY.search(text)),
         about_article=bool(_ABOUT_ARTICLE.search(text)),
         today=today,
+        answer_type=answer_type(asking),
     )
+
+
+def answer_type(asking: str) -> AnswerType | None:
+    """The sort of named thing the asking sentence wants: "In which country ..." a country,
+    "Which airline ..." a company; "Which country's leader ..." wants a person, so none."""
+    m = _TYPE_ASKED.search(asking)
+    if not m:
+        return None
+    return next(name for name, _ in _ANSWER_TYPES if m.group(name))
 
 
 def asking_part(question: str) -> str:

@@ -502,14 +502,13 @@ def apply(
                 warnings.append(str(exc))
         sentences_started = time.perf_counter()
         sentences = SentenceStore(gen)
-        missing = sentences.missing(wanted, rewritten=builder.texts)
-        progress.sentences(missing)
         builder.sentences = sentences.update(
             wanted,
             builder.bodies_for,
             sentence_embedder(settings, builder.embedder).embed_documents,
             rewritten=builder.texts,
             progress=progress.sentences_done,
+            total=progress.sentences,
         )
         sentences_s = time.perf_counter() - sentences_started
         if the_plan.rebuild_reason:

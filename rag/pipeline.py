@@ -178,8 +178,9 @@ class Pipeline:
     def _typed(self, answer: Answer, query: Query, sentences: Sequence[Sentence]) -> Answer | None:
         """The refusal of an answer that names no thing of the type its question asks for
         ("Which countries ...?" answered by sentences naming no country), else None."""
+        texts = [p.title + "\n" + p.text for p in answer.passages]
         typed = types.check(
-            query, [s.text for s in sentences], self.embedder, self.settings.embedding_model
+            query, [s.text for s in sentences], self.embedder, self.settings.embedding_model, texts
         )
         if typed is None or typed.named:
             return None

@@ -102,6 +102,7 @@ _ANSWER_TYPES: tuple[tuple[AnswerType, str], ...] = (
                 r"airlines?|carriers?|retailers?|chains?|brands?|banks?|startups?|insurers?|giants?|"
                 r"apps?|platforms?|networks?|streaming services?|streamers?"),
 )  # fmt: skip
+TYPE_NOUNS: dict[str, str] = dict(_ANSWER_TYPES)  # the nouns that ask for each type
 _TYPE_ASKED = re.compile(
     rf"\b(?:which|what)\s+(?:(?!(?:{_AUXILIARY})\b)[\w’'-]+\s+){{0,2}}?("
     + "|".join(f"(?P<{name}>{words})" for name, words in _ANSWER_TYPES)

@@ -90,13 +90,6 @@ class SentenceStore:
         meta = self._meta()
         return meta.get("format") != str(FORMAT) or meta.get("complete") != "1"
 
-    def missing(self, wanted: Iterable[str], rewritten: Iterable[str] = ()) -> int:
-        """How many of the wanted chunks update() would embed the sentences of."""
-        if self._meta().get("format") != str(FORMAT):
-            return len(set(wanted))
-        with closing(sqlite3.connect(f"file:{self.path}?mode=ro", uri=True)) as db:
-            return len(_todo(db, wanted, rewritten)[1])
-
     def update(
         self,
         wanted: Iterable[str],
@@ -105,13 +98,15 @@ class SentenceStore:
         rewritten: Iterable[str] = (),
         progress: Callable[[int], None] = lambda n: None,
         batch: int = 256,
+        total: Callable[[int], None] = lambda n: None,
     ) -> int:
         """Bring the store to exactly the `wanted` chunk ids; returns sentences embedded.
 
         texts_for(ids) gives the passage text (no header) of chunks the store lacks; a sentence
         already stored under any chunk is not embedded again. `rewritten`: chunks written again
         under the same id this run. Committed in batches of chunks, so an interrupted run keeps
-        what it did; the format is recorded only once the store is complete.
+        what it did; the format is recorded only once the store is complete. total(n) is told
+        first how many chunks' sentences it will embed; progress(n) as each batch is in.
         """
         with closing(self._open()) as db:
             row = db.execute("SELECT value FROM meta WHERE name = 'format'").fetchone()
@@ -120,6 +115,7 @@ class SentenceStore:
                 db.execute("DELETE FROM sentence")
                 db.execute("INSERT OR REPLACE INTO meta VALUES ('format', ?)", (str(FORMAT),))
             gone, missing = _todo(db, wanted, rewritten)
+            total(len(missing))
             for ids in _pages(gone, 500):
                 marks = ",".join("?" * len(ids))
                 db.execute(f"DELETE FROM chunk WHERE id IN ({marks})", ids)  # noqa: S608

@@ -39,7 +39,6 @@ class Excerpt:
 
     text: str
     tokens: int  # by the counter given (the embedding model's word pieces in rag)
-    sentences: int  # sentences shown
     whole: bool  # the passages are shown whole (they fit the budget)
 
 
@@ -81,8 +80,7 @@ def excerpt(
     tokens = {p.chunk_id: [next(sizes) for _ in texts[p.chunk_id]] for p in passages}
     total_whole = sum(head_tokens.values()) + sum(sum(t) for t in tokens.values())
     if total_whole <= budget:
-        n = sum(len(t) for t in texts.values())
-        return Excerpt(whole(passages), total_whole, n, True)
+        return Excerpt(whole(passages), total_whole, True)
 
     chosen: dict[str, set[int]] = {}
     used = 0
@@ -108,8 +106,7 @@ def excerpt(
         if p.chunk_id in chosen:
             shown = _joined(texts[p.chunk_id], breaks[p.chunk_id], chosen[p.chunk_id])
             blocks.append(f"{header(p)}\n{shown}")
-    shown = sum(len(c) for c in chosen.values())
-    return Excerpt("\n\n".join(blocks), used, shown, False)
+    return Excerpt("\n\n".join(blocks), used, False)
 
 
 def _index(sentences: list[str], text: str) -> int | None:

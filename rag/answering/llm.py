@@ -206,7 +206,7 @@ class LLMAnswerer:
         budget = self.settings.tuning.prompt_budget
         if budget and self.ranker is not None and self.count is not None:
             return excerpt(self.ranker(query, passages), passages, budget, self.count)
-        return Excerpt(whole(passages), 0, 0, True)
+        return Excerpt(whole(passages), 0, True)
 
     def _invoke(self, messages: list, on_token: OnToken | None) -> str:
         parts: list[str] = []

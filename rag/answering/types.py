@@ -3,17 +3,21 @@
 "Which countries are members of the G-7?" is not answered by sentences that name no country,
 however well their citations check out: they answer some other question. `Query.answer_type`
 says what a question wants ("country", "company"; rag/question.py). Here the answer's sentences
-are read for names (runs of capitalised words the question does not have), each name is
-embedded with the query model, and a logistic regression per type gives P(the name is one):
-"Boeing" a company, "Chile" a country, "White House" neither. The answer names one when some
-name reaches the type's threshold.
+are read for names (runs of capitalised words the question does not have, and their stretches),
+and a name is of the type when either
+- a logistic regression on its embedding by the query model gives P(of the type) at least the
+  type's threshold ("Boeing" a company, "Chile" a country, "White House" neither), or
+- a retrieved passage says so in so many words: "Iran Air, the country's national air carrier",
+  "automaker General Motors", "Tesla Inc." (`described`, with the question's own nouns).
+The answer names one when some name is. Otherwise it is refused.
 
 Fitted by `python eval/fit_types.py ../shared/bench/rtqa-2024-train` on the 2024 quizzes'
-answer choices (four of a type per question; the types of the other questions' choices are the
-negatives), cross-validated over names, never the same name in training and scoring; the
-threshold is chosen for recall, so that a true answer's name is rarely refused (types.json has
-the figures). The parameters read all-MiniLM-L6-v2's vectors: with another embedding model (or
-a test's fake) the check does not run (`check` returns None) and the answer stands.
+answer choices (four of a type per question; other questions' choices are the negatives). The
+threshold is chosen out of fold, over questions whose names the model never saw, as the highest
+that still passes 0.95 of the candidate articles' sentences holding the answer; types.json has
+the figures, and how many sentences that do not hold it each type's check refuses. The
+parameters read all-MiniLM-L6-v2's vectors: with another embedding model (or a test's fake) the
+check does not run (`check` returns None) and the answer stands.
 """
 
 from __future__ import annotations
@@ -29,10 +33,10 @@ from pathlib import Path
 from langchain_core.embeddings import Embeddings
 
 from rag.errors import RagError
-from rag.question import AnswerType, Query
+from rag.question import TYPE_NOUNS, AnswerType, Query
 
 PARAMS = Path(__file__).with_name("types.json")
-MAX_WORDS = 3  # the longest stretch of a run of capitalised words read as one name
+MAX_WORDS = 3  # the longest part of a longer run of capitalised words read as a name
 
 # A run of capitalised words, with "of", "de" or "&" inside: "Bank of America", "Iran Air".
 _NAME = re.compile(r"[A-Z][\w’'.&-]*(?:\s+(?:(?:of|de|&)\s+)?[A-Z][\w’'.&-]*)*")
@@ -83,11 +87,12 @@ class TypeCheck:
     wanted: AnswerType
     names: tuple[tuple[str, float], ...]  # each name the answer gives, and P(it is `wanted`)
     threshold: float
+    described: tuple[str, ...] = ()  # names a retrieved passage calls a `wanted` in words
 
     @property
     def named(self) -> bool:
         """Whether some name of the answer is of the wanted type."""
-        return any(p >= self.threshold for _, p in self.names)
+        return bool(self.described) or any(p >= self.threshold for _, p in self.names)
 
     def reason(self) -> str:
         """Why the answer was refused, for `refused_by`."""
@@ -95,32 +100,69 @@ class TypeCheck:
         shown = ", ".join(f'"{n}" {p:.2f}' for n, p in best) or "no name at all"
         return (
             f"answer type: the question asks which {self.wanted} and the answer names none "
-            f"(best: {shown}; a {self.wanted} needs {self.threshold:.2f})"
+            f"(best: {shown}; a {self.wanted} needs {self.threshold:.2f}, or a passage "
+            f"calling it one)"
         )
 
 
-def names_in(texts: Sequence[str], question_words: frozenset[str]) -> list[str]:
-    """The names the sentences give that the question does not ("Iran Air", "Boeing"),
-    each once, in order."""
+def described(name: str, kind: AnswerType, texts: Sequence[str]) -> bool:
+    """Whether a text calls the name a `kind` in so many words: "Iran Air, the country's
+    national air carrier", "Boeing is the largest maker", "automaker General Motors", "Tesla
+    Inc." (the nouns are those a question asks for the type with: question.TYPE_NOUNS)."""
+    nouns, n = TYPE_NOUNS[kind], re.escape(name)
+    forms = [
+        rf"\b(?:{nouns})\s+{n}(?!\w)",  # "automaker General Motors"
+        # "Iran Air, the country's national air carrier", "Boeing is the largest maker"
+        rf"\b{n}(?:['’]s)?,?\s+(?:is\s+|was\s+)?(?:the|a|an)\s+(?:[\w’'-]+\s+){{0,4}}?"
+        rf"(?:{nouns})\b(?!['’])",  # not "the country's"
+    ]
+    if kind == "company":
+        forms.append(rf"\b{n},?\s+(?:Inc|Corp|Corporation|Co|Ltd|LLC|plc)\b")  # "Tesla Inc."
+    pattern = re.compile("|".join(forms))
+    return any(pattern.search(t) for t in texts)
+
+
+def names_in(
+    texts: Sequence[str], question_words: frozenset[str], context: Sequence[str] = ()
+) -> list[str]:
+    """The names the sentences give that the question does not ("Iran Air", "Boeing"), each
+    once, in order.
+
+    A run of capitalised words is one name, or several: "Russian President Vladimir Putin"
+    gives "Russian" and "Vladimir Putin" too, where the texts or the context (the passages)
+    write them as names of their own ("the Russian republic", "Putin said"); "White House"
+    gives no "White", which nothing writes alone.
+    """
+    runs = [part for text in texts for part in _runs(text)]
+    alone = {" ".join(part) for text in (*texts, *context) for part in _runs(text)}
     found: dict[str, None] = {}
-    for text in texts:
-        for m in _NAME.finditer(text):
-            words = m.group().split()
-            while words and words[0].lower() in _NOT_NAMES:
-                words = words[1:]
-            if not words:
-                continue
-            if words[-1].endswith(".") and words[-1].count(".") == 1:
-                words[-1] = words[-1][:-1]  # the sentence's full stop, not "U.S."'s
-            # A run holds several names: "Russian President Vladimir Putin", "India's Prime
-            # Minister": each stretch of up to MAX_WORDS words is read (possessives end one).
-            for part in _split_possessive(words):
-                for n in range(1, min(MAX_WORDS, len(part)) + 1):
-                    for i in range(len(part) - n + 1):
-                        name = " ".join(part[i : i + n])
-                        if not all(w.lower() in question_words for w in part[i : i + n]):
-                            found[name] = None
+    for part in runs:
+        for n in range(len(part), 0, -1):
+            for i in range(len(part) - n + 1):
+                words = part[i : i + n]
+                name = " ".join(words)
+                whole = n == len(part)
+                if (whole or (n <= MAX_WORDS and name in alone)) and not all(
+                    w.lower() in question_words for w in words
+                ):
+                    found[name] = None
     return list(found)
+
+
+def _runs(text: str) -> list[list[str]]:
+    """The runs of capitalised words of a text, each as its words: no opening "The", no full
+    stop, split after a possessive ("India's Prime Minister" is "India", "Prime Minister")."""
+    out = []
+    for m in _NAME.finditer(text):
+        words = m.group().split()
+        while words and words[0].lower() in _NOT_NAMES:
+            words = words[1:]
+        if not words:
+            continue
+        if words[-1].endswith(".") and words[-1].count(".") == 1:
+            words[-1] = words[-1][:-1]  # the sentence's full stop, not "U.S."'s
+        out += _split_possessive(words)
+    return out
 
 
 def as_name(text: str) -> str | None:
@@ -146,23 +188,29 @@ def _split_possessive(words: list[str]) -> list[list[str]]:
 
 
 def check(
-    query: Query, sentences: Sequence[str], embedder: Embeddings, embedding_model: str
+    query: Query,
+    sentences: Sequence[str],
+    embedder: Embeddings,
+    embedding_model: str,
+    passages: Sequence[str] = (),
 ) -> TypeCheck | None:
-    """Whether the answer's sentences name a thing of the type the question asks for; None
-    when it asks for no type, or the check cannot run (another embedding model than the one
-    the parameters were fitted with)."""
+    """Whether the answer's sentences name a thing of the type the question asks for (by the
+    fitted model, or as the passages' texts describe it); None when it asks for no type, or
+    the check cannot run (another embedding model than the one the parameters were fitted
+    with)."""
     if query.answer_type is None:
         return None
     fitted = load()
     model = fitted.models.get(query.answer_type)
     if model is None or embedding_model != fitted.embedding_model:
         return None
-    names = names_in(sentences, query.words)
+    names = names_in(sentences, query.words, passages)
     vectors = embedder.embed_documents(names) if names else []
     if any(len(v) != fitted.dims for v in vectors):
         return None  # not the fitted model's vectors (a test's fake embedder)
     scored = tuple((n, round(model.probability(v), 4)) for n, v in zip(names, vectors, strict=True))
-    return TypeCheck(query.answer_type, scored, model.threshold)
+    said = tuple(n for n in names if described(n, query.answer_type, passages))
+    return TypeCheck(query.answer_type, scored, model.threshold, said)
 
 
 @cache

@@ -77,6 +77,14 @@ def first_sentence(text: str) -> str:
     return text[s:e]
 
 
+def first_sentences(settings: Settings) -> list[str]:
+    """The first sentence of each passage QUESTION retrieves, verbatim, without its full stop."""
+    retrieved = Pipeline(settings, embedder=HashingEmbeddings()).retriever.search(
+        analyse(QUESTION), settings
+    )
+    return [first_sentence(p.text).rstrip(".") for p in retrieved.passages]
+
+
 def test_prompt_holds_rules_numbered_passages_and_question(llm_settings: Settings) -> None:
     recorder = Recorder()
     # Passages whole (prompt_budget 0); tests/unit/test_excerpt.py shows them cut to budget.
@@ -142,9 +150,7 @@ def test_tokens_stream_in_several_chunks(llm_settings: Settings) -> None:
 def test_unsupported_sentences_are_dropped_and_wrong_citations_corrected(
     llm_settings: Settings,
 ) -> None:
-    retriever = Pipeline(llm_settings, embedder=HashingEmbeddings()).retriever
-    passages = retriever.search(analyse(QUESTION), llm_settings)
-    one, two, three = (first_sentence(p.text).rstrip(".") for p in passages.passages[:3])
+    one, two, three = first_sentences(llm_settings)[:3]
     text = (
         f"{one} [1]. {two}, in 4,321 separate cases [2]. {three} [9]. "
         "Analysts expect sweeping consequences."
@@ -179,9 +185,7 @@ def test_unsupported_sentences_are_dropped_and_wrong_citations_corrected(
 def test_streamed_answer_keeps_the_model_numbers_when_sentences_are_dropped(
     llm_settings: Settings,
 ) -> None:
-    retriever = Pipeline(llm_settings, embedder=HashingEmbeddings()).retriever
-    passages = retriever.search(analyse(QUESTION), llm_settings)
-    two = first_sentence(passages.passages[1].text).rstrip(".")
+    two = first_sentences(llm_settings)[1]
     tokens: list[str] = []
     text = f"The moon is made of cheese [1]. {two} [4]. {two} [4]. {two}."
     answer = pipeline(llm_settings, replying(text)).ask(QUESTION, on_token=tokens.append)
@@ -472,9 +476,7 @@ def test_auto_dtype_is_bfloat16_only_where_the_cpu_multiplies_it_natively(
 def test_a_sentence_cut_to_its_supported_clause_says_what_was_cut_and_why(
     llm_settings: Settings,
 ) -> None:
-    retriever = Pipeline(llm_settings, embedder=HashingEmbeddings()).retriever
-    passages = retriever.search(analyse(QUESTION), llm_settings)
-    one = first_sentence(passages.passages[0].text).rstrip(".")
+    one = first_sentences(llm_settings)[0]
     written = f"{one}, the Pentagon said on Tuesday [1]."
     answer = pipeline(llm_settings, replying(written)).ask(QUESTION)
 

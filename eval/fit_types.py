@@ -110,9 +110,11 @@ def quizzes(train_dir: Path) -> list[Quiz]:
     return out
 
 
-def examples(rows: list[Quiz], kind: str, leave_out: set[str] = frozenset()) -> tuple[list, list]:
+def examples(
+    rows: list[Quiz], kind: str, leave_out: frozenset[str] | set[str] = frozenset()
+) -> tuple[list[str], list[str]]:
     """The type's positive and negative names (distinct, first-seen order), none in leave_out."""
-    positives = [n for n in dict.fromkeys(n for q in rows if q.kind == kind for n in q.names)]
+    positives = list(dict.fromkeys(n for q in rows if q.kind == kind for n in q.names))
     seen = set(positives)
     negatives = dict.fromkeys(
         n
@@ -209,9 +211,9 @@ def judged(
     for fold in range(FOLDS):
         held = {q for j, q in enumerate(quizzes_of_kind) if j % FOLDS == fold}
         unseen = {n for q in held for n in rows[q].names}
-        positives, negatives = examples([r for i, r in enumerate(rows) if i not in held], kind)
-        positives = [n for n in positives if n not in unseen]
-        negatives = [n for n in negatives if n not in unseen]
+        positives, negatives = examples(
+            [r for i, r in enumerate(rows) if i not in held], kind, leave_out=unseen
+        )
         fitted = model(c).fit(
             vectors(positives + negatives), [1] * len(positives) + [0] * len(negatives)
         )

@@ -93,7 +93,6 @@ _DESIGNATION = re.compile(r"\b[A-Z][A-Za-z]*-?\d[\dA-Za-z]*(?:-[\dA-Za-z]+)*\b")
 # A quoted term: "kamikaze drone", ‘swift’ (not the apostrophe of "Iran's").
 _QUOTED = re.compile(r"[\"“]([^\"“”]{2,80}?)[\"”]|(?<!\w)['‘]([^'‘’]{2,80}?)['’](?!\w)")
 _TERM_WORDS = 4
-# A question answered yes or no ("Did Iran send ...?", "Has Russia received ...?").
 # "Which countries", "in what island nation", "which technology company", "which of these
 # airlines": the noun after the question word (up to two words between) says what is wanted.
 _ANSWER_TYPES: tuple[tuple[AnswerType, str], ...] = (
@@ -102,13 +101,14 @@ _ANSWER_TYPES: tuple[tuple[AnswerType, str], ...] = (
                 r"airlines?|carriers?|retailers?|chains?|brands?|banks?|startups?|insurers?|giants?|"
                 r"apps?|platforms?|networks?|streaming services?|streamers?"),
 )  # fmt: skip
-TYPE_NOUNS: dict[str, str] = dict(_ANSWER_TYPES)  # the nouns that ask for each type
+TYPE_NOUNS: dict[AnswerType, str] = dict(_ANSWER_TYPES)  # the nouns that ask for each type
 _TYPE_ASKED = re.compile(
     rf"\b(?:which|what)\s+(?:(?!(?:{_AUXILIARY})\b)[\w’'-]+\s+){{0,2}}?("
     + "|".join(f"(?P<{name}>{words})" for name, words in _ANSWER_TYPES)
     + r")\b(?!['’]s)",
     re.I,
 )
+# A question answered yes or no ("Did Iran send ...?", "Has Russia received ...?").
 _YES_NO = re.compile(rf"^\s*(?:{_AUXILIARY})\b", re.I)
 # "Latest", "this week": newer articles should win near-ties.
 _RECENCY = re.compile(r"\b(latest|most recent|newest|recently|this week|last week|now)\b", re.I)

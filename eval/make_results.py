@@ -345,12 +345,13 @@ def render(summaries: dict[str, dict[str, Any] | None]) -> str:
         "answerer.",
         "",
         "The extractive answerer's learned sentence selector (`RAG_TUNING__SELECTOR=learned`, "
-        "fitted by `eval/train_selector.py` on rtqa-2024-train) is measured against these "
+        "fitted by `fitting/train_selector.py` on rtqa-2024-train) is measured against these "
         "figures, set by set, in `eval/LEARNED.md`; it is not the default.",
         "",
     ]
     for name, spec in SETS.items():
         lines += section(spec, summaries.get(name))
+    lines += judgement_section(summaries)
     lines += local_section()
     lines += audit_section()
     lines += variants_section()
@@ -361,7 +362,7 @@ def render(summaries: dict[str, dict[str, Any] | None]) -> str:
 
 
 def weights_section() -> list[str]:
-    """How the extractive answerer's weights were chosen, from eval/tune_weights.py's last run."""
+    """How the extractive answerer's weights were chosen, from fitting/tune_weights.py's last run."""
     path = OUT / "weights-grid.json"
     if not path.is_file():
         return []
@@ -372,7 +373,7 @@ def weights_section() -> list[str]:
     lines = [
         "## Extractive answerer weights",
         "",
-        f"Written by `python eval/tune_weights.py`: {len(grid['rows'])} settings of {names}, "
+        f"Written by `python fitting/tune_weights.py`: {len(grid['rows'])} settings of {names}, "
         "each answering the same retrieved passages. The setting is picked by rtqa-2022 "
         "accuracy plus shipped accuracy and refusal accuracy. Picking on rtqa-2022 flatters "
         "it, so it is also picked on half its questions and scored on the other half (5 "
@@ -425,8 +426,8 @@ def _weight_cells(row: dict[str, Any]) -> str:
 
 
 # The grounding guard's fit and probe figures, committed (eval/out is not): written by
-# `python eval/fit_guard.py DIR --json eval/guard-fit.json` and
-# `python eval/guard_probe.py DIR --record eval/guard-probe.json`.
+# `python fitting/fit_guard.py DIR --json eval/guard-fit.json` and
+# `python probes/guard_probe.py DIR --record eval/guard-probe.json`.
 GUARD_FIT = ROOT / "eval" / "guard-fit.json"
 GUARD_PROBE = ROOT / "eval" / "guard-probe.json"
 
@@ -445,7 +446,7 @@ def guard_section() -> list[str]:
     if GUARD_PROBE.is_file():
         probe = json.loads(GUARD_PROBE.read_text())
         lines += [
-            f"**Through the CLI** (`python eval/guard_probe.py`, {probe['set']}, the first "
+            f"**Through the CLI** (`python probes/guard_probe.py`, {probe['set']}, the first "
             f"{probe['limit']} usable questions): a scripted OpenAI-compatible model on "
             "127.0.0.1 answers `rag eval --llm openai:scripted`, citing the retrieved passage "
             'that holds the answer, in three ways. "kept" is the share of answers whose final '
@@ -483,7 +484,7 @@ def guard_section() -> list[str]:
         oof, old = fit["out_of_fold_kept"], fit["word_overlap_check"]
         chosen = ", ".join(f"{k}={v}" for k, v in fit["final"].items())
         lines += [
-            f"**Fitted** (`python eval/fit_guard.py`, rtqa-2024-train, {fit['questions']} "
+            f"**Fitted** (`python fitting/fit_guard.py`, rtqa-2024-train, {fit['questions']} "
             "questions whose quiz evidence and one of whose candidate articles hold the answer; "
             "5 folds grouped by question, every figure out of fold): the share of sentences "
             "kept, against the word-overlap check generated answers had before, on the same "
@@ -518,7 +519,7 @@ def _count(figures: dict[str, Any], key: str) -> str:
 
 
 def probe_section() -> list[str]:
-    """What re-ranking the candidate pool could gain, from eval/retrieval_probe.py's last run."""
+    """What re-ranking the candidate pool could gain, from probes/retrieval_probe.py's last run."""
     path = OUT / "retrieval-probe.json"
     if not path.is_file():
         return []
@@ -526,7 +527,7 @@ def probe_section() -> list[str]:
     lines = [
         "## Re-ranking the candidate pool on rtqa-2022 (k=5)",
         "",
-        f"Written by `python eval/retrieval_probe.py`. Pool: {probe['pool']}; an acceptable "
+        f"Written by `python probes/retrieval_probe.py`. Pool: {probe['pool']}; an acceptable "
         f"answer is somewhere in the pool for {probe['pool_ceiling']:.2f} of the questions, the "
         "ceiling for answer_in_context_rate of any re-ranking of it. Each way ranks the same "
         "pool and keeps the top k through the same collapse and per-article cap as `rag ask`, "
@@ -633,6 +634,77 @@ def variants_section() -> list[str]:
     for label, summary in found:
         cells = " | ".join(fmt(m, summary.get(m)) for m in VARIANT_METRICS)
         lines.append(f"| {label} | {cells} |")
+    return lines + [""]
+
+
+SELECTIVE_METRICS = (
+    "coverage",
+    "presented_precision",
+    "wrong_presented_rate",
+    "aurc",
+    "coverage_at_80",
+    "calibration_error",
+)
+
+
+def judgement_section(summaries: dict[str, dict[str, Any] | None]) -> list[str]:
+    """The answer judgement: its features and out-of-fold figures (judgement.json), and what a
+    reader is shown on each set with it."""
+    from rag.answering import judgement
+
+    raw = json.loads(judgement.PARAMS.read_text(encoding="utf-8"))
+    f = raw["figures"]
+    j, c, at = f["judgement"], f["cosine"], f["at_threshold"]
+    weights = ", ".join(
+        f"{name} {coef:+.2f}"
+        for name, coef in sorted(
+            zip(raw["features"], raw["coef"], strict=True), key=lambda nc: -abs(nc[1])
+        )
+    )
+    lines = [
+        "## The answer judgement: which answers to show",
+        "",
+        "Every answer, whoever wrote it, gets a probability that it answers the question "
+        "(`rag/answering/judgement.py`); under the threshold it is withheld. Fitted by "
+        "`python fitting/fit_judgement.py ../shared/bench/rtqa-2024-train` on "
+        f"{f['questions']} training questions asked through the real pipeline over their "
+        f"candidate articles ({f['presented']} answers presented, {f['rows']} rows with the "
+        "extractive answerer's runner-up sentences as answers that disagree with its pick); "
+        f"logistic regression, C={f['C']} by out-of-fold log loss, 5 folds grouped by question. "
+        f"Fitted {raw.get('fitted', '?')}. Standardised coefficients, largest first: {weights}.",
+        "",
+        "Out of fold, over the presented answers (a question the pipeline refused counts as not "
+        "covered); the baseline ranks the same answers by the answer sentence's cosine "
+        "similarity to the question:",
+        "",
+        "| ranking by | AUROC | coverage at 0.80 precision | precision of the best 30% | AURC |",
+        "|---|---|---|---|---|",
+        f"| judgement | {f['auroc']:.3f} | {j.get('coverage_at_80', 0):.3f} | "
+        f"{j.get('precision_at_30', 0):.3f} | {j.get('aurc', 0):.3f} |",
+        f"| cosine alone | {f['auroc_cosine']:.3f} | {c.get('coverage_at_80', 0):.3f} | "
+        f"{c.get('precision_at_30', 0):.3f} | {c.get('aurc', 0):.3f} |",
+        "",
+        f"The threshold ({at['threshold']}) is the highest at which the answers it withholds "
+        f"were right at most {raw['withheld_right']} of the time out of fold ({at['right_withheld']}"
+        f" of {at['withheld']}). Out of fold it presents {at['coverage']:.3f} of the questions "
+        f"(before: {at['presented_before'] / f['questions']:.3f}) at precision "
+        f"{at['precision']:.3f} (before: {at['precision_before']:.3f}), a wrong answer to "
+        f"{at['wrong_presented']:.3f} of them (before: {at['wrong_presented_before']:.3f}). A "
+        "target precision of 0.80 is reached at no coverage on these questions. "
+        "`RAG_MIN_CONFIDENCE` changes the threshold; `rag ask --all` shows a withheld answer, "
+        "marked.",
+        "",
+        "Each set as a reader gets it (refused and withheld answers are not shown; "
+        "`eval/out/SET/judgement.svg` draws the risk-coverage curve and the reliability "
+        "diagram of each run):",
+        "",
+        "| set | " + " | ".join(SELECTIVE_METRICS) + " |",
+        "|---|" + "---|" * len(SELECTIVE_METRICS),
+    ]
+    for name, summary in summaries.items():
+        if summary:
+            cells = " | ".join(fmt(m, summary.get(m)) for m in SELECTIVE_METRICS)
+            lines.append(f"| {name} | {cells} |")
     return lines + [""]
 
 

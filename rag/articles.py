@@ -11,6 +11,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from rag.errors import RagError
+from rag.visible import strip_invisible, visible_tree
 
 SUPPORTED_SUFFIXES = (".txt", ".md", ".markdown", ".html", ".htm")
 _HASH_BLOCK = 1 << 20
@@ -36,6 +37,9 @@ class Article:
     # Only the file's first max_article_bytes were read (indexing words the warning, since it
     # may cut the article shorter still).
     truncated: bool = False
+    # Characters of text a reader never sees, left out (rag/visible.py): hidden HTML elements
+    # and comments, invisible characters.
+    unseen: int = 0
 
 
 @dataclass(frozen=True)
@@ -192,13 +196,19 @@ def load(file: ArticleFile, max_bytes: int = 5_000_000) -> Article:
     text, encoding = decode(raw)
     if encoding != "utf-8":
         warnings.append(f"{file.rel}: not valid UTF-8, decoded as {encoding}")
+    text, invisible = strip_invisible(text)
     if file.path.suffix.lower() in (".html", ".htm"):
         article = _parse_html(text, file)
     else:
         article = _parse_text(text, file)
     if not re.search(r"\w", article.text):  # nothing but whitespace or markup debris
         raise ArticleError(f"{file.rel}: no article text found, skipped")
-    return replace(article, warnings=tuple(warnings) + article.warnings, truncated=truncated)
+    return replace(
+        article,
+        warnings=tuple(warnings) + article.warnings,
+        truncated=truncated,
+        unseen=article.unseen + invisible,
+    )
 
 
 def decode(raw: bytes) -> tuple[str, str]:
@@ -292,11 +302,13 @@ def _parse_text(text: str, file: ArticleFile) -> Article:
 
 
 def _parse_html(html: str, file: ArticleFile) -> Article:
-    """Main text and metadata with trafilatura (drops navigation, ads, comments)."""
+    """Main text and metadata with trafilatura (drops navigation, ads, comments), of the page
+    as its reader sees it (hidden elements left out first: trafilatura keeps them)."""
     import trafilatura
 
     try:
-        doc = trafilatura.bare_extraction(html, with_metadata=True, favor_recall=True)
+        tree, hidden = visible_tree(html)
+        doc = trafilatura.bare_extraction(tree, with_metadata=True, favor_recall=True)
     except Exception as exc:  # trafilatura raises assorted lxml errors on broken markup
         raise ArticleError(
             f"{file.rel}: malformed HTML ({exc.__class__.__name__}), skipped"
@@ -313,6 +325,7 @@ def _parse_html(html: str, file: ArticleFile) -> Article:
         byline=data.get("author"),
         date=parse_date(data["date"]) if data.get("date") else None,
         url=data.get("url"),
+        unseen=hidden,
     )
 
 

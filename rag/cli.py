@@ -68,8 +68,29 @@ JsonOpt = Annotated[
 ]
 
 
+def _version(value: bool) -> None:
+    """`rag --version`: print the version and stop."""
+    if value:
+        from rag import __version__
+
+        out.print(f"rag {__version__}", highlight=False)
+        raise typer.Exit()
+
+
 @app.callback()
-def main_callback(ctx: typer.Context) -> None:
+def main_callback(
+    ctx: typer.Context,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            callback=_version,
+            is_eager=True,
+            metavar="",
+            help="Print rag's version and exit.",
+        ),
+    ] = False,
+) -> None:
     """Build the one Settings object (environment, rag.toml) for every command."""
     from pydantic import ValidationError
 
@@ -494,6 +515,18 @@ AsOfOpt = Annotated[
 ]
 
 
+AllOpt = Annotated[
+    bool,
+    typer.Option(
+        "--all",
+        metavar="",
+        help="Show the best answer even when rag judges it unlikely to answer the question "
+        "(below min_confidence), marked as unsure, instead of withholding it [env: "
+        "RAG_SHOW_WITHHELD; default: off].",
+    ),
+]
+
+
 @app.command(cls=_Command)
 def ask(
     ctx: typer.Context,
@@ -501,21 +534,29 @@ def ask(
     k: KOpt = None,
     llm: LlmOpt = None,
     fallback: FallbackOpt = False,
+    show_all: AllOpt = False,
     index_dir: IndexOpt = None,
     as_of: AsOfOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Answer one question from the indexed articles, citing the passages used.
 
-    Example: `rag ask "Where is the drone factory being built?"`, or
-    `rag ask --as-of 2023-11-01 "What did Iran send Russia this week?"`
+    Every answer says how likely rag judges it to answer the question; one too unlikely is
+    withheld (--all shows it, marked). Example: `rag ask "Where is the drone factory being
+    built?"`, or `rag ask --as-of 2023-11-01 "What did Iran send Russia this week?"`
     """
     from rag.indexing import staleness
     from rag.pipeline import Pipeline, to_json
     from rag.render import TokenPrinter, print_answer
 
     settings = _settings(
-        ctx, index_dir=index_dir, k=k, llm=llm, llm_fallback=fallback or None, as_of=_as_of(as_of)
+        ctx,
+        index_dir=index_dir,
+        k=k,
+        llm=llm,
+        llm_fallback=fallback or None,
+        as_of=_as_of(as_of),
+        show_withheld=show_all or None,
     )
     with _errors():
         pipeline = Pipeline(settings)

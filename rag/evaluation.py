@@ -28,6 +28,7 @@ DEFAULT_ARTICLES = Path("articles")
 DEFAULT_OUT = Path("eval/out")
 RESULTS = "results.jsonl"
 SUMMARY = "summary.json"
+PICTURE = "judgement.svg"  # the risk-coverage curve and reliability diagram
 
 # Metrics where a smaller number is the better one; counts and k have no direction; for the
 # rest, higher is better.
@@ -371,6 +372,7 @@ def run(
         timestamp=datetime.now(UTC).isoformat(timespec="seconds"),
         seconds=round(time.perf_counter() - started, 2),
     )
+    _draw(verdicts, summary, out_dir, set_path.stem)
     tmp = summary_path.with_name(f".{SUMMARY}.tmp")
     tmp.write_text(json.dumps(summary, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     os.replace(tmp, summary_path)
@@ -380,6 +382,31 @@ def run(
         if v["failure"] is not None
     ]
     return EvalResult(summary, results_path, summary_path, report, warnings, failures)
+
+
+def _draw(
+    verdicts: list[dict[str, Any]], summary: dict[str, Any], out_dir: Path, name: str
+) -> None:
+    """OUT/judgement.svg: the judged answers' risk-coverage curve and reliability diagram."""
+    from rag.plots import judgement_svg
+
+    scored = [
+        (float(v["probability"]), bool(v["guess_right"]))
+        for v in verdicts
+        if v.get("probability") is not None
+    ]
+    path = out_dir / PICTURE
+    if not scored:
+        path.unlink(missing_ok=True)
+        return
+    curve = scoring.selective_figures(scored, len(verdicts))["curve"]
+    title = (
+        f"{name}: {len(verdicts)} questions, {len(scored)} judged; answered "
+        f"{summary['coverage']:.2f} at precision {summary['presented_precision'] or 0:.2f}"
+    )
+    svg = judgement_svg(curve, scoring.reliability(scored), summary["coverage"], title)
+    path.write_text(svg, encoding="utf-8")
+    summary["picture"] = str(path)
 
 
 def _resumable(

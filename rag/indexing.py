@@ -6,7 +6,7 @@ import fcntl
 import hashlib
 import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,6 +15,7 @@ from typing import Any
 from langchain_core.embeddings import Embeddings
 
 from rag import articles as articles_mod
+from rag import injection
 from rag.articles import Article, ArticleFile
 from rag.chunking import Chunk, ChunkingConfig, chunk_article
 from rag.embedding import (
@@ -126,6 +127,10 @@ class IndexReport:
     rebuilt: str | None = None
     # Of `seconds`, the time spent storing sentence vectors (rag/sentences.py).
     sentences_seconds: float = 0.0
+    # Text a reader never sees, left out of the articles stored (rag/visible.py): characters,
+    # and the articles that had any.
+    unseen_chars: int = 0
+    unseen_articles: int = 0
 
 
 @dataclass
@@ -442,6 +447,7 @@ def apply(
             [the_plan.files[r] for r in todo], settings.max_article_bytes
         )
         group: list[tuple[Article, list[Chunk]]] = []
+        unseen: dict[str, int] = {}
         for file, article, problems in loaded:
             warnings.extend(problems)
             if article is None:
@@ -451,6 +457,15 @@ def apply(
                 progress.advance(1)
                 continue
             manifest.skipped.pop(file.rel, None)
+            if article.unseen:
+                unseen[file.rel] = article.unseen
+            builder.flags[file.rel] = spans = injection.find(article.text)
+            if spans:
+                warnings.append(
+                    f"{file.rel}: text addressed to an AI assistant ("
+                    + "; ".join(injection.describe(s) for s in spans[:3])
+                    + "); it is indexed, marked, and never taken as evidence for an answer"
+                )
             chunks = chunk_article(
                 article, builder.count, builder.chunking, settings.max_article_chunks
             )
@@ -531,6 +546,8 @@ def apply(
         seconds=round(time.perf_counter() - started, 3),
         warnings=warnings,
         rebuilt=the_plan.rebuild_reason,
+        unseen_chars=sum(unseen.values()),
+        unseen_articles=len(unseen),
     )
 
 
@@ -571,6 +588,8 @@ class _Builder:
         self.cache: dict[str, list[float]] = {}
         # The chunk cap each article was cut at (None: not cut), recorded in its entry.
         self.caps: dict[str, int | None] = {}
+        # Each article's spans addressed to an AI assistant (rag/injection.py), by file.
+        self.flags: dict[str, list[injection.Span]] = {}
         self.texts: dict[str, str] = {}
         self.bodies: dict[str, str] = {}  # this run's chunks' passage text (no header)
         self.embedded = 0
@@ -615,7 +634,11 @@ class _Builder:
             [c.id for c in chunks],
             [c.text for c in chunks],
             [vectors[c.embed_hash] for c in chunks],
-            [_metadata(c, by_article[c.article], cs) for _, cs in group for c in cs],
+            [
+                _metadata(c, by_article[c.article], cs, self.flags.get(c.article, []))
+                for _, cs in group
+                for c in cs
+            ],
         )
         for article, cs in group:
             new_ids = [c.id for c in cs]
@@ -658,8 +681,11 @@ class _Builder:
         return out
 
 
-def _metadata(chunk: Chunk, article: Article, siblings: list[Chunk]) -> dict[str, Any]:
-    """What Chroma stores beside a chunk's text; siblings: all the article's chunks, in order."""
+def _metadata(
+    chunk: Chunk, article: Article, siblings: list[Chunk], flags: Sequence[injection.Span] = ()
+) -> dict[str, Any]:
+    """What Chroma stores beside a chunk's text; siblings: all the article's chunks, in order;
+    flags: the article's spans addressed to an AI assistant."""
     before = siblings[chunk.ordinal - 1].id if chunk.ordinal > 0 else None
     after = siblings[chunk.ordinal + 1].id if chunk.ordinal + 1 < len(siblings) else None
     return {
@@ -679,4 +705,12 @@ def _metadata(chunk: Chunk, article: Article, siblings: list[Chunk]) -> dict[str
         "next_id": after,
         "header": chunk.header,
         "embed_hash": chunk.embed_hash,
+        # Its text addressed to an AI assistant, as "start-end:rule" offsets into the chunk's
+        # text, ";"-separated (None: none).
+        "injection": ";".join(
+            f"{max(s.start, chunk.start) - chunk.start}-{min(s.end, chunk.end) - chunk.start}:{s.rule}"
+            for s in flags
+            if s.start < chunk.end and s.end > chunk.start
+        )
+        or None,
     }

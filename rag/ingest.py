@@ -11,6 +11,7 @@ from pathlib import Path
 from rag.articles import SUPPORTED_SUFFIXES, file_hash, parse_date
 from rag.errors import RagError
 from rag.settings import Settings
+from rag.visible import strip_invisible, visible_tree
 
 
 class AddError(RagError):
@@ -175,10 +176,15 @@ def _not_an_article(html: str | bytes) -> str | None:
 
 
 def _page_to_article(html: str | bytes, url: str) -> str | None:
-    """The page's main text (trafilatura) under a header rag's text parser reads back."""
+    """The page's main text (trafilatura) under a header rag's text parser reads back: the text
+    its reader sees (hidden elements and invisible characters left out, rag/visible.py)."""
     import trafilatura
 
-    doc = trafilatura.bare_extraction(html, url=url, with_metadata=True, favor_recall=True)
+    try:
+        tree, _ = visible_tree(html)
+    except Exception:  # lxml's parser errors: trafilatura reads broken pages more leniently
+        tree = html
+    doc = trafilatura.bare_extraction(tree, url=url, with_metadata=True, favor_recall=True)
     if doc is None:
         return None
     data = doc.as_dict() if hasattr(doc, "as_dict") else dict(doc)
@@ -193,7 +199,7 @@ def _page_to_article(html: str | bytes, url: str) -> str | None:
     if data.get("date") and (iso := parse_date(data["date"])):
         lines.append(f"Published: {iso}")
     lines.append(f"URL: {url}")
-    return "\n".join(lines) + "\n\n" + body + "\n"
+    return strip_invisible("\n".join(lines) + "\n\n" + body + "\n")[0]
 
 
 def _slug(title: str) -> str:

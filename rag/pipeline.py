@@ -12,10 +12,12 @@ from typing import TYPE_CHECKING, Any
 
 from langchain_core.embeddings import Embeddings
 
-from rag.answering import Answer, Answerer, Citation, OnToken, Sentence, types
+from rag import injection
+from rag.answering import WITHHELD, Answer, Answerer, Citation, OnToken, Sentence, judgement, types
 from rag.answering.citations import compose, recite, renumber, reports_speaker, verify
 from rag.answering.extractive import ExtractiveAnswerer
 from rag.answering.llm import LLMAnswerer, make_chat_model, resolve_spec
+from rag.answering.screening import screened
 from rag.conversation import Conversation, standalone
 from rag.lexical import Terms, spelled_alike, tokenize
 from rag.question import Query, Specific, analyse, clean
@@ -53,6 +55,7 @@ class Pipeline:
         self._answerers: dict[tuple[str, Tuning], Answerer] = {}
         self._count: Callable[[Sequence[str]], list[int]] | None = None
         self._resolved: dict[tuple[str | None, ...], tuple[str, str | None]] = {}
+        self._judge_model: judgement.JudgeModel | None = None
 
     def with_settings(self, settings: Settings) -> Pipeline:
         """This pipeline under other settings, sharing the embedder, index and answerers."""
@@ -134,6 +137,12 @@ class Pipeline:
 
         t = time.perf_counter()
         sentences, citations = [], []
+        # Text addressed to an AI assistant is shown to a model as the article's, but is never
+        # evidence for what it writes: verified against the passages with it blanked.
+        shown = retrieval.passages
+        if not answerer.verbatim:
+            retrieval = replace(retrieval, passages=injection.evidence(shown))
+            answer = replace(answer, passages=retrieval.passages)
         if not answer.refused:
             # Extracts are verbatim: a lexical check suffices; prose also gets the embedding.
             checker = None if answerer.verbatim else self.embedder
@@ -154,13 +163,19 @@ class Pipeline:
                         note = f"{note}; {fell_back}" if note else fell_back
         if not answer.refused and (typed := self._typed(answer, query, sentences)) is not None:
             answer, sentences, citations = typed, [], []
+        judge_ms = 0.0
+        if not answer.refused:
+            judging = time.perf_counter()
+            answer, sentences, citations = self._judged(answer, query, sentences, citations)
+            judge_ms = (time.perf_counter() - judging) * 1000
         # A streamed answer is on the screen already with the model's own numbers; an
         # extractive fallback given in its place was not streamed, and is numbered as usual.
         streamed = on_token is not None and answerer.streams and answer.fallback_from is None
         if not answer.refused and not streamed:
             text, sentences, citations = renumber(answer.text, sentences, citations)
             answer = replace(answer, text=text)
-        timings["verify"] = round((time.perf_counter() - t) * 1000, 2)
+        timings["verify"] = round((time.perf_counter() - t) * 1000 - judge_ms, 2)
+        timings["judge"] = round(judge_ms, 2)
         timings["total"] = round((time.perf_counter() - started) * 1000, 2)
         answer = replace(
             answer,
@@ -171,6 +186,7 @@ class Pipeline:
             timings_ms=timings,
             as_of=settings.as_of,
         )
+        answer = screened(answer, shown, settings.tuning)
         if conversation is not None:
             conversation.record(question, query.text, answer, carried)
         return answer
@@ -187,6 +203,63 @@ class Pipeline:
         refusal = Answer.refusal(query, answer.passages, answer.answerer, typed.reason())
         why = f"names no {typed.wanted}, which the question asks for"
         return replace(refusal, dropped=[replace(s, reason=s.reason or why) for s in sentences])
+
+    def _judged(
+        self,
+        answer: Answer,
+        query: Query,
+        sentences: list[Sentence],
+        citations: list[Citation],
+    ) -> tuple[Answer, list[Sentence], list[Citation]]:
+        """The answer with its judgement (rag/answering/judgement.py); withheld, as a refusal
+        that keeps it, when the probability that it answers the question is under the
+        threshold (Settings.min_confidence) and Settings.show_withheld is off."""
+        model = self.judge_model()
+        passages = answer.passages
+        by_rank = {p.rank: p for p in passages}
+        quoted = {c.n: c.quote for c in citations}
+        evidence = [
+            judgement.Evidence(s.text, quoted.get(s.cites[0], s.text), by_rank[s.cites[0]])
+            for s in sentences
+            if s.supported and s.cites and s.cites[0] in by_rank
+        ]
+        if model is None or not evidence:
+            return answer, sentences, citations
+        if answer.picks and answer.fallback_from is None and answer.answerer == "extractive":
+            view = judgement.ExtractiveView.of(answer.picks, answer.runners_up)
+        else:  # a model wrote it: what would the extractive answerer pick from these passages?
+            picked = ExtractiveAnswerer(self.embedder, self.settings.tuning).answer(query, passages)
+            view = judgement.ExtractiveView.of(picked.picks, picked.runners_up)
+        judged = judgement.judge(
+            query, evidence, passages, view, self.embedder, self.settings.min_confidence, model
+        )
+        if judged is None:
+            return answer, sentences, citations
+        if judged.passes or self.settings.show_withheld:
+            return replace(answer, judgement=judged), sentences, citations
+        reason = (
+            f"judgement: the answer {judged.words()} (probability {judged.probability:.2f} < "
+            f"min_confidence {judged.threshold:.2f})"
+        )
+        withheld = Answer.refusal(query, passages, answer.answerer, reason, WITHHELD)
+        kept = replace(
+            withheld,
+            judgement=judged,
+            withheld=answer.text,
+            picks=answer.picks,
+            runners_up=answer.runners_up,
+        )
+        return kept, [], []
+
+    def judge_model(self) -> judgement.JudgeModel | None:
+        """The fitted judgement (judgement.json), read once; None when its embedding model is
+        not the index's (the features read that model's similarities)."""
+        if self._judge_model is None:
+            model = judgement.load()
+            if model.embedding_model != self.settings.embedding_model:
+                return None
+            self._judge_model = model
+        return self._judge_model
 
     def _fallback(
         self, refused: Answer, query: Query, passages: Sequence[Passage]
@@ -287,7 +360,12 @@ def unnamed(query: Query, passages: Sequence[Passage]) -> Specific | None:
 
     def named(thing: Specific) -> bool:
         if not thing.exact:
-            return any(spelled_alike(thing.stems[-1], w) for w in words)
+            # A name by its last word ("Rubio"), but a name of several words also needs its
+            # first somewhere: "Cup" of "World Cup" does not name the "Stanley Cup".
+            first, last = thing.stems[0], thing.stems[-1]
+            return any(spelled_alike(last, w) for w in words) and (
+                len(thing.stems) == 1 or any(spelled_alike(first, w) for w in words)
+            )
         # As a phrase in one passage, however it is split: "COP27" is "COP 27", "G-7" "G7".
         key, most = "".join(thing.stems), len(thing.stems) + 1
         return any(
@@ -325,6 +403,9 @@ def to_json(answer: Answer) -> dict[str, Any]:
         "note": answer.note,  # also on stderr: a long question cut, articles left out, ...
         "as_of": answer.as_of.isoformat() if answer.as_of else None,
         "query": answer.query.to_json() if answer.query else None,
+        "judgement": answer.judgement.to_json() if answer.judgement else None,
+        # the answer the judgement withheld (below min_confidence), as the answerer gave it
+        "withheld": answer.withheld,
         "picks": [
             {
                 "sentence": p.text,

@@ -175,7 +175,8 @@ class Specific:
     text: str  # as the question writes it: "Shahed-238", "Marco Rubio", "kamikaze drone"
     stems: tuple[str, ...]  # what a passage must have, in this order
     # Spelled exactly: a designation's figures, a quoted term's words. A name may be spelled
-    # differently ("Zelenskyy", "Zelensky"), and is named by its last word ("Rubio").
+    # differently ("Zelenskyy", "Zelensky"), and is named by its last word ("Rubio") once its
+    # first is somewhere too ("Cup" alone does not name the "Stanley Cup").
     exact: bool
 
 
@@ -478,7 +479,7 @@ def specific_things(question: str) -> list[Specific]:
         if len(stems) > 1 and not any(stems[-1] in s.stems for s in found.values()):
             # "Macron's view": Macron; "Which Grand Slam": Grand Slam.
             text = re.sub(r"['’]s$", "", _WH.sub("", text, count=1).strip())
-            found.setdefault((stems[-1],), Specific(text, (stems[-1],), exact=False))
+            found.setdefault((stems[-1],), Specific(text, tuple(stems), exact=False))
     return list(found.values())
 
 

@@ -66,10 +66,28 @@ def print_answer(out: Console, err: Console, answer: Answer, streamed: bool = Fa
     if streamed:  # the draft above was dimmed: the answer is this, even when it is the same
         out.print(f"[bold]{VERIFIED_LABEL}[/]", highlight=False)
     out.print(Markdown(answer.text))
-    if answer.refused:
+    if answer.refused and answer.withheld is not None:
+        _print_leads(out, answer)
+    elif answer.refused:
         near = list(dict.fromkeys(p.title for p in answer.passages))[:3]
         if near:
             out.print("[dim]closest articles: " + escape("; ".join(near)) + "[/]", highlight=False)
+    judged = answer.judgement
+    if judged is not None and not answer.refused:
+        # Two different claims: the judgement is about the question, a ✓ about a quote.
+        if judged.passes:
+            out.print(
+                f"[bold]rag's judgement:[/] this {judged.words()} "
+                f"[dim](probability {judged.probability:.2f}; ✓ below: the quote is in its "
+                "passage)[/]",
+                highlight=False,
+            )
+        else:
+            out.print(
+                f"[yellow]unsure:[/] rag judges this {judged.words()} (probability "
+                f"{judged.probability:.2f}, below {judged.threshold:.2f}); shown because of --all",
+                highlight=False,
+            )
     for c in answer.citations:
         mark = "[green]✓[/]" if c.supported else "[red]✗ unsupported[/]"
         date = f", {c.date}" if c.date else ""
@@ -118,6 +136,32 @@ def print_answer(out: Console, err: Console, answer: Answer, streamed: bool = Fa
         f"[dim]answered by {escape(answer.answerer)}{as_of} in "
         f"{answer.timings_ms.get('total', 0):.0f} ms[/]"
     )
+
+
+def _print_leads(out: Console, answer: Answer) -> None:
+    """Where to read on after a withheld answer: the passages rag's unsure guess came from
+    (then the closest others), as leads, with no mark that they answer."""
+    judged = answer.judgement
+    if judged is not None:
+        out.print(
+            f"[dim]rag's best guess {judged.words()} (probability {judged.probability:.2f}, "
+            f"below {judged.threshold:.2f}); rag ask --all shows it[/]",
+            highlight=False,
+        )
+    ranks = [p.rank for p in answer.picks]
+    ordered = sorted(answer.passages, key=lambda p: (p.rank not in ranks, p.rank))
+    shown = []
+    for p in ordered:
+        if p.title not in {q.title for q in shown}:
+            shown.append(p)
+    out.print("[dim]closest passages, to read yourself:[/]", highlight=False)
+    for p in shown[:3]:
+        date = f", {p.date}" if p.date else ""
+        out.print(
+            f"  [dim]-[/] {escape(p.title + date)} [dim]({escape(p.source)})[/]",
+            highlight=False,
+            soft_wrap=True,
+        )
 
 
 def _cites(sentence: Sentence) -> str:
@@ -220,6 +264,12 @@ def print_report(out: Console, err: Console, report: IndexReport) -> None:
         f"{report.embedded_chunks} embedded ({report.reused_chunks} reused), "
         f"{report.embedded_sentences} sentences embedded in {report.seconds:.1f}s"
     )
+    if report.unseen_chars:
+        n = report.unseen_articles
+        out.print(
+            f"left out: {report.unseen_chars:,} characters a reader never sees (hidden HTML, "
+            f"invisible characters) in {n} article{'' if n == 1 else 's'}"
+        )
 
 
 ARTICLE_FIELDS = ("file", "title", "date", "source", "chunks")

@@ -31,6 +31,12 @@ SUMMARY_METRICS: tuple[str, ...] = (
     "false_refusal_rate",
     "latency_ms_p50",
     "latency_ms_p95",
+    "coverage",
+    "presented_precision",
+    "wrong_presented_rate",
+    "aurc",
+    "coverage_at_80",
+    "calibration_error",
 )
 
 # What each summary metric measures (the eval report's legend, one line each), and the questions
@@ -52,6 +58,12 @@ METRIC_HELP: dict[str, tuple[str, str]] = {
     "supported_citation_rate": ("all", "citations the check found supported by the passage"),
     "refusal_accuracy": ("unanswerable", "unanswerable questions refused"),
     "false_refusal_rate": ("answerable", "answerable questions refused (lower is better)"),
+    "coverage": ("all", "questions given an answer (not refused or withheld)"),
+    "presented_precision": ("all", "answers given that hold an expected answer"),
+    "wrong_presented_rate": ("all", "questions given a wrong answer (lower is better)"),
+    "aurc": ("all", "mean risk as judged answers are added (lower is better)"),
+    "coverage_at_80": ("all", "most questions answered at 0.80 precision, by judgement"),
+    "calibration_error": ("all", "mean |judged probability - share right| (10 bins)"),
     "latency_ms_p50": ("all", "median ms to answer (varies with the machine's load)"),
     "latency_ms_p95": ("all", "95th-percentile ms to answer"),
 }
@@ -253,6 +265,13 @@ def judge(result: Mapping[str, Any]) -> dict[str, Any]:
         citation_precision = precise / len(citations)
         supported_rate = sum(1 for c in citations if c.get("supported") is True) / len(citations)
 
+    # The judgement (rag/answering/judgement.py): its probability, and whether the answer it
+    # judged (given, or withheld under the threshold) is right.
+    judged = result.get("judgement") or {}
+    probability = judged.get("probability") if isinstance(judged, Mapping) else None
+    guess = result.get("withheld") or (None if refused else answer)
+    guess_right = bool(answerable and guess and contains_answer(str(guess), answers))
+
     failure: str | None = None
     if answerable and not retrieval_hit:
         failure = "retrieval_miss"
@@ -280,6 +299,8 @@ def judge(result: Mapping[str, Any]) -> dict[str, Any]:
         "passed": failure is None,
         "failure": failure,
         "latency_ms": _latency(result),
+        "probability": probability if _is_number(probability) else None,
+        "guess_right": guess_right,
     }
 
 
@@ -314,6 +335,7 @@ def _summary(items: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         "supported_citation_rate": _mean(item["supported_rate"] for item in answered_cited),
         "refusal_accuracy": _mean(item["refused_correctly"] for item in unanswerable),
         "false_refusal_rate": _mean(item["refused"] for item in answerable),
+        **_selective(items),
         "latency_ms_p50": percentile(latencies, 50) if latencies else None,
         "latency_ms_p95": percentile(latencies, 95) if latencies else None,
         # The spread of one run's own timings (p90 - p10), against which `rag compare` judges
@@ -322,6 +344,86 @@ def _summary(items: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         "latency_ms_p90": percentile(latencies, 90) if latencies else None,
         "failures": failures,
     }
+
+
+def _selective(items: Sequence[Mapping[str, Any]]) -> dict[str, float | None]:
+    """What a reader is shown: coverage, precision and wrong answers given, and the judged
+    answers' risk-coverage figures (items judged by an older rag count as unjudged)."""
+    n = len(items)
+    shown = [item for item in items if not item["refused"]]
+    right = sum(1 for item in shown if item["answerable"] and item["correct"])
+    scored = [
+        (float(item["probability"]), bool(item.get("guess_right")))
+        for item in items
+        if item.get("probability") is not None
+    ]
+    figures = selective_figures(scored, n) if scored else {}
+    return {
+        "coverage": len(shown) / n if n else None,
+        "presented_precision": right / len(shown) if shown else None,
+        "wrong_presented_rate": (len(shown) - right) / n if n else None,
+        "aurc": figures.get("aurc"),
+        "coverage_at_80": figures.get("coverage_at_80"),
+        "calibration_error": calibration_error(scored) if scored else None,
+    }
+
+
+def selective_figures(scored: Sequence[tuple[float, bool]], n: int) -> dict[str, Any]:
+    """Risk-coverage figures over n questions, of which `scored` have an answer with a score
+    (higher: more likely right) and whether it is right. Answers are taken best first:
+    - aurc: the mean risk (share wrong) of the best i answers, over i = 1..len(scored);
+    - coverage_at_80: the largest share of the n questions whose best answers are right at
+      least 0.80 of the time (0 when none);
+    - precision_at_30: the share right of the best 30% of the n questions' answers;
+    - curve: (coverage, precision) after each answer, for the picture."""
+    order = sorted(scored, key=lambda pr: -pr[0])
+    hits, risks, curve, at_80 = 0, [], [], 0.0
+    for i, (_, right) in enumerate(order, 1):
+        hits += right
+        risks.append(1 - hits / i)
+        curve.append((i / n, hits / i))
+        if hits / i >= 0.8:
+            at_80 = i / n
+    top = max(1, round(0.3 * n))
+    return {
+        "aurc": sum(risks) / len(risks) if risks else None,
+        "coverage_at_80": at_80,
+        "precision_at_30": sum(r for _, r in order[:top]) / top if len(order) >= top else None,
+        "curve": curve,
+    }
+
+
+def calibration_error(scored: Sequence[tuple[float, bool]], bins: int = 10) -> float:
+    """Expected calibration error: the answers in equal-width probability bins, each bin's
+    |mean probability - share right| weighted by its size."""
+    total = 0.0
+    for b in range(bins):
+        lo, hi = b / bins, (b + 1) / bins
+        group = [(p, r) for p, r in scored if lo <= p < hi or (b == bins - 1 and p == 1.0)]
+        if group:
+            mean_p = sum(p for p, _ in group) / len(group)
+            share = sum(r for _, r in group) / len(group)
+            total += len(group) * abs(mean_p - share)
+    return total / len(scored)
+
+
+def reliability(
+    scored: Sequence[tuple[float, bool]], bins: int = 10
+) -> list[tuple[float, float, int]]:
+    """(mean probability, share right, answers) of each non-empty probability bin."""
+    out = []
+    for b in range(bins):
+        lo, hi = b / bins, (b + 1) / bins
+        group = [(p, r) for p, r in scored if lo <= p < hi or (b == bins - 1 and p == 1.0)]
+        if group:
+            out.append(
+                (
+                    sum(p for p, _ in group) / len(group),
+                    sum(r for _, r in group) / len(group),
+                    len(group),
+                )
+            )
+    return out
 
 
 def summarize(judged_results: Iterable[Mapping[str, Any]]) -> dict[str, Any]:

@@ -28,7 +28,7 @@ class Tuning(BaseModel):
     """Every tuned constant of retrieval, answering and citation checking, in one typed place.
 
     Recorded in each eval's summary.json (and so in eval/RESULTS.md), so a result says what
-    produced it. The answer weights were chosen by `python eval/tune_weights.py` (a grid over
+    produced it. The answer weights were chosen by `python fitting/tune_weights.py` (a grid over
     the shipped set and rtqa-2022, rtqa-2022 accuracy cross-validated; see eval/RESULTS.md);
     the script varies the others one at a time, and each default is the best or tied there.
     Set from the environment as e.g. RAG_TUNING__MIN_SCORE=0.25.
@@ -56,7 +56,7 @@ class Tuning(BaseModel):
     selector: Literal["learned", "weights"] = Field(
         "weights",
         description="the extractive answerer's sentence score: 'weights', the hand-set weighted "
-        "mix below, or 'learned', the selector fitted by eval/train_selector.py "
+        "mix below, or 'learned', the selector fitted by fitting/train_selector.py "
         "(rag/answering/selector.json)",
     )
     # Turning them off with "weights" costs the shipped set's refusals of unanswerable
@@ -107,7 +107,7 @@ class Tuning(BaseModel):
     # The grounding guard for generated sentences (rag/answering/grounding.py): once a
     # sentence's names, numbers, dates, negations and quoted terms are found beside the passage
     # sentence it quotes, the rest of its wording is held to these. Fitted on rtqa-2024-train,
-    # 5 folds grouped by question, by eval/fit_guard.py (figures in eval/RESULTS.md).
+    # 5 folds grouped by question, by fitting/fit_guard.py (figures in eval/RESULTS.md).
     guard_min_overlap: float = Field(
         0.5,
         ge=0,
@@ -259,6 +259,20 @@ class Settings(BaseSettings):
         0.26,
         description="refuse as off-topic when the best passage's cosine similarity (higher is "
         "closer) is below this, unless the passages name all of the question's names",
+    )
+    # Fitted by fitting/fit_judgement.py for a target precision (rag/answering/judgement.json).
+    min_confidence: float | None = Field(
+        None,
+        ge=0,
+        le=1,
+        description="withhold an answer whose probability of answering the question (the "
+        "fitted judgement, rag/answering/judgement.py) is below this; unset: the fitted "
+        "threshold",
+    )
+    show_withheld: bool = Field(
+        False,
+        description="show an answer under min_confidence anyway, marked as unsure (rag ask "
+        "--all), instead of withholding it",
     )
     # An eval question's "asked" date wins.
     as_of: date | None = Field(

@@ -5,16 +5,23 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from rag.question import Query
 from rag.retrieval import Passage
+
+if TYPE_CHECKING:
+    from rag.answering.judgement import Judgement
 
 OnToken = Callable[[str], None]
 # (the conversation so far as (question, answer) pairs, a follow-up) -> a standalone question
 Condense = Callable[[list[tuple[str, str]], str], str]
 
 REFUSAL = "The articles don't contain the answer to this question."
+# An answer the judgement withheld: the passages may hold it, rag is not sure they do.
+WITHHELD = (
+    "The articles don't seem to answer this question (rag's best guess is too unsure to show)."
+)
 
 
 @dataclass(frozen=True)
@@ -83,6 +90,13 @@ class Answer:
     as_of: date | None = None  # the day the question was asked as of, when one was given
     refused_by: str | None = None  # which check refused, and why (None when answered)
     picks: list[Pick] = field(default_factory=list)  # the chosen sentences, when an answerer says
+    # The best sentences the extractive answerer did not choose (the judgement reads its margin).
+    runners_up: list[Pick] = field(default_factory=list)
+    # How likely the answer answers the question (rag/answering/judgement.py): set by the
+    # pipeline for every answer it judged, presented or withheld.
+    judgement: Judgement | None = None
+    # The answer the judgement withheld (below the threshold), kept for --all and the eval.
+    withheld: str | None = None
     # Generated sentences that verification took out of the answer (unsupported, or citing
     # nothing), kept so the output can show what the model wrote and was not allowed to say.
     dropped: list[Sentence] = field(default_factory=list)
@@ -96,11 +110,16 @@ class Answer:
 
     @classmethod
     def refusal(
-        cls, query: Query, passages: Sequence[Passage], answerer: str, reason: str
+        cls,
+        query: Query,
+        passages: Sequence[Passage],
+        answerer: str,
+        reason: str,
+        text: str = REFUSAL,
     ) -> Answer:
         """The plain refusal, saying which check refused."""
         return cls(
-            query.text, REFUSAL, True, answerer, [], list(passages), query=query, refused_by=reason
+            query.text, text, True, answerer, [], list(passages), query=query, refused_by=reason
         )
 
     def noted(self, extra: str | None) -> Answer:

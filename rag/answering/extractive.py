@@ -31,12 +31,12 @@ _DATE = re.compile(
 )
 _DATELINE = re.compile(rf"^\s*({_MONTH})\.?\s+\d{{1,2}},?\s+\d{{4}}\b|^\s*\d{{4}}[-/]\d", re.I)
 _BYLINE = re.compile(r"^\s*by\s+[A-Z]", re.I)
-_NUMBER = re.compile(
+NUMBER = re.compile(
     r"\b(?:\d[\d,.]*|one|two|three|four|five|six|seven|eight|nine|ten|dozens?|hundreds?|"
     r"thousands?|millions?|billions?|half)\b",
     re.I,
 )
-_NAME = re.compile(r"(?<![.!?]\s)(?<!^)\b[A-Z][a-zA-Z'’-]+(?:\s+[A-Z][a-zA-Z'’-]+)*")
+NAME = re.compile(r"(?<![.!?]\s)(?<!^)\b[A-Z][a-zA-Z'’-]+(?:\s+[A-Z][a-zA-Z'’-]+)*")
 _QUOTE = re.compile(r"[\"“”]")
 
 _MONEY = re.compile(
@@ -51,6 +51,9 @@ _DISPUTED = re.compile(
     r"(?:has|have|had) not)\b",
     re.I,
 )
+
+# The best unchosen sentences an answer keeps (Answer.runners_up), for the judgement's margin.
+RUNNERS_UP = 3
 
 # Sentences either side of a candidate that count as its surroundings (names_missing, ...).
 _NEAR = 1
@@ -75,7 +78,7 @@ class ScoredSentence:
     probability: float | None = None  # the learned selector's P(answers)
 
 
-def _has_type(sentence: str, query: Query) -> bool:
+def has_type(sentence: str, query: Query) -> bool:
     """Whether the sentence holds the kind of thing the question asks for (a date for "when")."""
     kind, q_words = query.kind, query.words
     if kind == "author":
@@ -87,7 +90,7 @@ def _has_type(sentence: str, query: Query) -> bool:
     if kind == "money":
         return bool(_MONEY.search(sentence))
     if kind == "number":
-        numbers = [n for n in _NUMBER.findall(sentence) if n.lower() not in q_words]
+        numbers = [n for n in NUMBER.findall(sentence) if n.lower() not in q_words]
         if not numbers or query.counted is None:
             return bool(numbers)
         # "How many drones" is answered by "hundreds of ... drones", not by "hundreds of miles":
@@ -97,11 +100,11 @@ def _has_type(sentence: str, query: Query) -> bool:
         for i, stem in enumerate(stems):
             if stem and stem[0] == query.counted:
                 window = " ".join(words[max(0, i - 5) : i])
-                if any(n.lower() not in q_words for n in _NUMBER.findall(window)):
+                if any(n.lower() not in q_words for n in NUMBER.findall(window)):
                     return True
         return False
     if kind in ("place", "who", "which"):
-        return any(n.lower() not in q_words for n in _NAME.findall(sentence))
+        return any(n.lower() not in q_words for n in NAME.findall(sentence))
     return True
 
 
@@ -165,7 +168,7 @@ def _measure(
     for (passage, text, near), terms, vec, around in zip(
         candidates, sent_terms, vectors[1:], near_terms, strict=True
     ):
-        typed = _has_type(text, query)
+        typed = has_type(text, query)
         at = passage.text.find(text)
         features = {
             "cosine": sum(a * b for a, b in zip(q_vec, vec, strict=True)),
@@ -179,8 +182,8 @@ def _measure(
             "untyped": float(bool(query.kind) and not typed),
             "names_missing": float(not around.names_all(query.names)),
             "asked_missing": float(not query.asked_about <= around.words),
-            "new_name": float(any(n.lower() not in q_words for n in _NAME.findall(text))),
-            "new_number": float(any(n.lower() not in q_words for n in _NUMBER.findall(text))),
+            "new_name": float(any(n.lower() not in q_words for n in NAME.findall(text))),
+            "new_number": float(any(n.lower() not in q_words for n in NUMBER.findall(text))),
             "inv_rank": 1.0 / passage.rank,
             "passage_similarity": passage.similarity or 0.0,
             "position": max(0, at) / max(1, len(passage.text)),
@@ -345,8 +348,22 @@ class ExtractiveAnswerer:
             Pick(s.text.strip(), s.passage.rank, s.score, dict(s.signals), s.probability)
             for s in ordered
         ]
+        chosen_texts = {s.text for s in chosen}
+        runners_up = [
+            Pick(s.text.strip(), s.passage.rank, s.score, dict(s.signals), s.probability)
+            for s in ranked
+            if s.text not in chosen_texts
+        ][:RUNNERS_UP]
         return Answer(
-            query.text, text, False, self.name, [], list(passages), query=query, picks=picks
+            query.text,
+            text,
+            False,
+            self.name,
+            [],
+            list(passages),
+            query=query,
+            picks=picks,
+            runners_up=runners_up,
         )
 
     def _grounded(self, query: Query, ranked: list[ScoredSentence]) -> list[ScoredSentence]:

@@ -18,7 +18,7 @@ date was swapped. So the check is split (`judge`, then `verdict`):
   be there too (a sentence answering the question's premise, not the passage).
 
 The thresholds and switches are `Tuning.guard_*`, fitted on rtqa-2024-train by
-`eval/fit_guard.py` (5 folds grouped by question). Every failure names what failed (`"Boston"
+`fitting/fit_guard.py` (5 folds grouped by question). Every failure names what failed (`"Boston"
 is not in passage [1]`), for the user and `--json`. What is done with a sentence that fails
 (re-cited, cut to a clause, dropped) is citations.recite's business.
 """

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Sequence
 from datetime import date
 from typing import TYPE_CHECKING
@@ -247,7 +248,7 @@ class LLMAnswerer:
                 prompts.render(
                     self.settings.prompts_dir,
                     "answer",
-                    passages=shown.text,
+                    passages=_fenced(shown.text),
                     question=query.text,
                     asked=asked.isoformat(),
                 )
@@ -273,6 +274,15 @@ class LLMAnswerer:
 
         rewritten = self._invoke([HumanMessage(prompt)], None).strip().strip('"')
         return rewritten.splitlines()[0] if rewritten else question
+
+
+_FENCE = re.compile(r"<\s*/?\s*passages\s*>", re.I)
+
+
+def _fenced(text: str) -> str:
+    """The passages' text with any <passages> tag of their own defused, so an article cannot
+    close the prompt's fence around the passages and write outside it."""
+    return _FENCE.sub(lambda m: m.group(0).replace("<", "‹").replace(">", "›"), text)
 
 
 def _normal(text: str) -> str:

@@ -1,6 +1,6 @@
 """The learned sentence selector: the probability that a candidate sentence answers the question.
 
-Two fitted parts, both by `python eval/train_selector.py ../shared/bench/rtqa-2024-train` with
+Two fitted parts, both by `python fitting/train_selector.py ../shared/bench/rtqa-2024-train` with
 cross-validation over questions:
 - a linear ranker over the features ExtractiveAnswerer.rank measures for each sentence
   (FEATURES), fitted listwise: a softmax over one question's candidate sentences, trained to
@@ -98,7 +98,7 @@ class SentenceModel:
             missing = sorted(set(FEATURES) ^ set(features))
             raise SelectorError(
                 f"selector parameters do not match the features measured ({', '.join(missing)}"
-                "); refit with python eval/train_selector.py"
+                "); refit with python fitting/train_selector.py"
             )
         return cls(
             features=features,
@@ -125,7 +125,7 @@ def load(path: Path = PARAMS) -> SentenceModel:
     except (OSError, ValueError) as exc:
         raise SelectorError(
             f"cannot read the sentence selector's parameters {path}: {exc}; refit with "
-            "python eval/train_selector.py ../shared/bench/rtqa-2024-train"
+            "python fitting/train_selector.py ../shared/bench/rtqa-2024-train"
         ) from None
     try:
         return SentenceModel.from_json(data)

@@ -11,7 +11,7 @@ and a name is of the type when either
   "automaker General Motors", "Tesla Inc." (`described`, with the question's own nouns).
 The answer names one when some name is. Otherwise it is refused.
 
-Fitted by `python eval/fit_types.py ../shared/bench/rtqa-2024-train` on the 2024 quizzes'
+Fitted by `python fitting/fit_types.py ../shared/bench/rtqa-2024-train` on the 2024 quizzes'
 answer choices (four of a type per question; other questions' choices are the negatives). The
 threshold is chosen out of fold, over questions whose names the model never saw, as the highest
 that still passes 0.95 of the candidate articles' sentences holding the answer; types.json has
@@ -231,5 +231,5 @@ def load(path: Path = PARAMS) -> TypeModels:
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise TypesError(
             f"cannot read the answer-type parameters {path}: {exc}; refit with "
-            "python eval/fit_types.py ../shared/bench/rtqa-2024-train"
+            "python fitting/fit_types.py ../shared/bench/rtqa-2024-train"
         ) from None

@@ -1,4 +1,4 @@
-"""The fast slice of eval/guard_probe.py: a scripted model answers through the real
+"""The fast slice of probes/guard_probe.py: a scripted model answers through the real
 `rag eval --llm openai:` path over the shipped articles, verbatim, paraphrased and with the
 answer swapped for a wrong choice; the guard keeps the first two and refuses the third."""
 
@@ -25,7 +25,7 @@ def test_the_guard_keeps_paraphrases_and_refuses_swapped_answers(tmp_path: Path)
     env = {k: v for k, v in os.environ.items() if not k.startswith("RAG_")}
     env["RAG_MODELS_DIR"] = str(tmp_path / "models")
     proc = subprocess.run(
-        [sys.executable, str(REPO / "eval" / "guard_probe.py"), str(quiz), "--limit", "2"]
+        [sys.executable, str(REPO / "probes" / "guard_probe.py"), str(quiz), "--limit", "2"]
         + ["--out", str(tmp_path / "out"), "--json"],
         capture_output=True,
         text=True,

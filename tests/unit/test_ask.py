@@ -47,6 +47,8 @@ def test_json_has_exactly_the_documented_shape(cli: CliRunner) -> None:
         "note",
         "as_of",
         "query",
+        "judgement",
+        "withheld",
         "picks",
         "citations",
         "retrieved",
@@ -344,3 +346,10 @@ def test_things_the_passages_name_in_their_own_spelling_are_not_refused(
     extractive: Pipeline, question: str
 ) -> None:
     assert not extractive.ask(question).refused
+
+
+def test_version_is_printed() -> None:
+    from rag import __version__
+
+    result = CliRunner().invoke(app, ["--version"])
+    assert result.exit_code == 0 and result.stdout.strip() == f"rag {__version__}"

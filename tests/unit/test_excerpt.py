@@ -85,6 +85,13 @@ def test_the_best_sentence_is_shown_whatever_the_budget(fake_index: Settings) ->
     assert len(blocks(shown.text)) == 1
 
 
+def prompt_blocks(prompt: str) -> list[str]:
+    """The passages a prompt shows (inside its <passages> fence), each its number, title and
+    date, then its sentences."""
+    inside = prompt.split("<passages>\n", 1)[1].split("\n</passages>", 1)[0]
+    return inside.split("\n\n")
+
+
 class CitesWhatItIsShown(BaseChatModel):
     """Answers with the first sentence shown under the last passage of the prompt, cited to
     that passage's number: a model that copies from the excerpt."""
@@ -98,8 +105,7 @@ class CitesWhatItIsShown(BaseChatModel):
     def _generate(self, messages: list[BaseMessage], *args: object, **kwargs: object) -> ChatResult:
         prompt = str(messages[-1].content)
         self.prompts.append(prompt)
-        passages = prompt.split("\n\nQuestion:")[0]
-        last = passages.split("\n\n")[-1]
+        last = prompt_blocks(prompt)[-1]
         head, _, body = last.partition("\n")
         number = re.match(r"\[(\d+)\]", head)
         assert number is not None
@@ -117,7 +123,7 @@ def test_a_model_citing_the_excerpt_is_verified_against_the_passage_it_names(
     answer = Pipeline(settings, embedder=HashingEmbeddings(), chat_model=chat).ask(QUESTION)
     assert not answer.refused, answer.refused_by
     (prompt,) = chat.prompts
-    shown = prompt.split("\n\nQuestion:")[0].split("\n\n")[1:]
+    shown = prompt_blocks(prompt)
     number = re.match(r"\[(\d+)\]", shown[-1])
     assert number is not None
     # Within budget: headers and the sentences shown, counted as the budget counts them.

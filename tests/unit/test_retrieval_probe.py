@@ -1,10 +1,10 @@
-"""Unit tests for eval/retrieval_probe.py's scoring of a ranking, on a hand-made pool."""
+"""Unit tests for probes/retrieval_probe.py's scoring of a ranking, on a hand-made pool."""
 
 from __future__ import annotations
 
 from types import SimpleNamespace
 
-from eval import retrieval_probe
+from probes import retrieval_probe
 from rag.store import StoredChunk
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from eval import train_selector as ts
+from fitting import train_selector as ts
 from rag.answering import selector
 
 
@@ -150,7 +150,7 @@ def test_the_fitting_script_says_plainly_when_the_training_set_is_missing(
 
 
 def test_the_fusion_probe_counts_a_hit_only_in_the_top_five() -> None:
-    from eval import fusion_probe
+    from probes import fusion_probe
 
     width = 4
     rows = [
@@ -165,7 +165,7 @@ def test_the_fusion_probe_counts_a_hit_only_in_the_top_five() -> None:
 def test_the_fusion_probe_needs_the_training_set(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from eval import fusion_probe
+    from probes import fusion_probe
 
     assert fusion_probe.main([str(tmp_path)]) == 2
     assert "train_selector.py" in capsys.readouterr().err

@@ -1,7 +1,7 @@
 """Fit the extractive answerer's sentence selector and refusal threshold on rtqa-2024-train.
 
-    python eval/train_selector.py ../shared/bench/rtqa-2024-train     # writes the shipped file
-    python eval/train_selector.py DIR --check    # refit, compare with the shipped file, write nothing
+    python fitting/train_selector.py ../shared/bench/rtqa-2024-train     # writes the shipped file
+    python fitting/train_selector.py DIR --check    # refit, compare with the shipped file, write nothing
 
 What it does, from a fresh clone:
 1. **Articles.** The training corpus is every article a question names as a source, plus a
@@ -68,7 +68,7 @@ FALSE_REFUSAL = 0.05
 SECOND_RATIOS = (0.8, 0.6, 0.4)
 # The code whose output the parameters depend on (the fingerprint's "code" part).
 CODE = (
-    "eval/train_selector.py",
+    "fitting/train_selector.py",
     "rag/answering/selector.py",
     "rag/answering/extractive.py",
     "rag/question.py",
@@ -381,7 +381,7 @@ def train(
         "about": "Learned sentence selector of rag's extractive answerer: a listwise linear "
         "ranker over standardized FEATURES and its calibration into P(answers) (see "
         "rag/answering/selector.py); refit with "
-        "python eval/train_selector.py ../shared/bench/rtqa-2024-train",
+        "python fitting/train_selector.py ../shared/bench/rtqa-2024-train",
         "features": list(selector.FEATURES),
         "mean": [round(float(v), 6) for v in mean],
         "scale": [round(float(v), 6) for v in scale],

@@ -1,6 +1,6 @@
 """How much of the answer a model is still shown when the passages are cut to a token budget.
 
-    python eval/excerpt_probe.py SET.jsonl ARTICLES INDEX [--budgets 200 400 600 800 0]
+    python probes/excerpt_probe.py SET.jsonl ARTICLES INDEX [--budgets 200 400 600 800 0]
 
 For every answerable question of the set it retrieves the passages as `rag ask` does, builds
 the prompt's passage text at each budget (rag/answering/excerpt.py; 0 = whole passages) and

@@ -1,6 +1,6 @@
 """Grid search of the extractive answerer's sentence weights (Tuning), cross-validated on rtqa-2022.
 
-    python eval/tune_weights.py          # needs the eval indexes (python eval/make_results.py)
+    python fitting/tune_weights.py          # needs the eval indexes (python eval/make_results.py)
 
 Each question is analysed and retrieved once, and passes the pipeline's refusal gate or not,
 exactly as `rag ask` does; every weight setting then answers the same passages, with sentence
@@ -15,7 +15,7 @@ the shipped set) and scored on the other half, over 5 random splits.
 
 The answerer's other values (SWEEP) are not searched, only checked: each is varied on its own
 around the defaults, to show what moving it would cost or gain on each set. Tuning's retrieval
-constants are measured by eval/retrieval_probe.py and the retrieval variants of
+constants are measured by probes/retrieval_probe.py and the retrieval variants of
 eval/make_results.py; its citation thresholds are not calibrated by any script.
 """
 

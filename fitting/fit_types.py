@@ -1,7 +1,7 @@
 """Fit the answer-type check (rag/answering/types.py) on rtqa-2024-train's quizzes.
 
-    python eval/fit_types.py ../shared/bench/rtqa-2024-train     # writes the shipped file
-    python eval/fit_types.py DIR --check    # refit, compare with the shipped file, write nothing
+    python fitting/fit_types.py ../shared/bench/rtqa-2024-train     # writes the shipped file
+    python fitting/fit_types.py DIR --check    # refit, compare with the shipped file, write nothing
 
 1. **Names.** Each question's type is what `rag.question.answer_type` reads in it (the same
    function `rag ask` uses). Its four choices are names of that type ("Boeing", "SpaceX", "Blue
@@ -56,7 +56,7 @@ THRESHOLDS = tuple(round(0.05 * i, 2) for i in range(1, 20))
 ARTICLES_PER_QUESTION = 4
 ANSWER_SENTENCES, OTHER_SENTENCES = 3, 6
 SEED = 0
-CODE = ("eval/fit_types.py", "rag/answering/types.py", "rag/question.py")
+CODE = ("fitting/fit_types.py", "rag/answering/types.py", "rag/question.py")
 
 
 @dataclass(frozen=True)

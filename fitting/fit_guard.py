@@ -1,7 +1,7 @@
 """Fit the grounding guard's wording thresholds on rtqa-2024-train, cross-validated.
 
-    python eval/fit_guard.py ../shared/bench/rtqa-2024-train            # prints the fit
-    python eval/fit_guard.py ../shared/bench/rtqa-2024-train --json OUT # and saves it
+    python fitting/fit_guard.py ../shared/bench/rtqa-2024-train            # prints the fit
+    python fitting/fit_guard.py ../shared/bench/rtqa-2024-train --json OUT # and saves it
 
 The guard (rag/answering/grounding.py) refuses a generated sentence whose names, numbers,
 dates, negations or quoted terms its cited passage lacks near the quoted sentence: no threshold
@@ -46,7 +46,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from eval.guard_cases import contains, quizzes, swap  # noqa: E402
+from fitting.guard_cases import contains, quizzes, swap  # noqa: E402
 from rag.answering.citations import clauses  # noqa: E402
 from rag.answering.grounding import Judgement, judge, windows  # noqa: E402
 from rag.lexical import tokenize  # noqa: E402

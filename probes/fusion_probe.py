@@ -1,14 +1,14 @@
 """Can passage fusion be fitted? Dense/BM25 fusion weights and candidate counts on rtqa-2024-train.
 
-    python eval/fusion_probe.py ../shared/bench/rtqa-2024-train   # after eval/train_selector.py
+    python probes/fusion_probe.py ../shared/bench/rtqa-2024-train   # after fitting/train_selector.py
 
-On the training corpus that eval/train_selector.py indexes, each question's candidates are the
+On the training corpus that fitting/train_selector.py indexes, each question's candidates are the
 union of the dense top-N and the BM25 top-N chunks, as Retriever.search gathers them. A
 candidate is relevant when its article is one of the question's sources. It prints the share
 of questions with a relevant chunk among the 5 best-fused chunks (before the per-article cap and
 neighbouring chunks, so it reads lower than `rag eval`'s hit rate):
 - for the shipped score fusion at several dense weights (lexical weight 1.0; the default 0.5);
-- for a fusion fitted listwise (eval/train_selector.fit_ranker) over the cosine, the scaled BM25
+- for a fusion fitted listwise (fitting/train_selector.fit_ranker) over the cosine, the scaled BM25
   score and whether each list found the chunk, cross-validated over questions;
 - at N = 40 (Settings.candidates) and 80.
 Nothing is written; the figures go into eval/LEARNED.md by hand.
@@ -28,7 +28,7 @@ TOP = 5
 
 def rows_for(n: int, train_dir: Path) -> list:
     """One QuestionRows per training question: candidate features and source labels."""
-    from eval import train_selector as ts
+    from fitting import train_selector as ts
     from rag.embedding import query_embedder
     from rag.evaluation import default_index_dir, load_questions
     from rag.question import analyse
@@ -76,14 +76,14 @@ def hit_rate(rows: list, scores: list[list[float]]) -> float:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from eval import train_selector as ts
+    from fitting import train_selector as ts
 
     args = sys.argv[1:] if argv is None else argv
     train_dir = Path(args[0] if args else "../shared/bench/rtqa-2024-train").resolve()
     if not (train_dir / "qa.jsonl").is_file() or not ts.ARTICLES.is_dir():
         print(
             f"error: needs {train_dir / 'qa.jsonl'} and the training index "
-            "(run python eval/train_selector.py first)",
+            "(run python fitting/train_selector.py first)",
             file=sys.stderr,
         )
         return 2
@@ -98,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    # Run by path, Python puts eval/ on sys.path, not the repo root `eval.train_selector` is
+    # Run by path, Python puts probes/ on sys.path, not the repo root `fitting.train_selector` is
     # imported from (as it is under pytest).
     sys.path.insert(0, str(ROOT))
     sys.exit(main())

@@ -1,6 +1,6 @@
 """Re-ranking ideas tried on rtqa-2022, measured side by side on one candidate pool.
 
-    python eval/retrieval_probe.py          # needs the rtqa-2022 eval index (make_results.py)
+    python probes/retrieval_probe.py          # needs the rtqa-2022 eval index (make_results.py)
 
 For every question it takes the candidate pool the retriever fuses (top 40 dense + top 40
 BM25), then ranks that pool in several ways and keeps the top 5 through the same near-duplicate

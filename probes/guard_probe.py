@@ -1,11 +1,11 @@
 """Probe the grounding guard through the real CLI: a scripted model that always cites the
 passage holding the answer, writing it three ways.
 
-    python eval/guard_probe.py ../shared/bench/rtqa-2024-train --limit 60
-    python eval/guard_probe.py SET_DIR --limit 60 --out eval/out/guard-probe --json
+    python probes/guard_probe.py ../shared/bench/rtqa-2024-train --limit 60
+    python probes/guard_probe.py SET_DIR --limit 60 --out eval/out/guard-probe --json
 
 For each usable question of a set with extra.jsonl (quiz evidence holding the answer, and a
-candidate article holding it too; see eval/guard_cases.py), a scripted OpenAI-compatible server
+candidate article holding it too; see fitting/guard_cases.py), a scripted OpenAI-compatible server
 on 127.0.0.1 answers `rag eval --llm openai:scripted` (the real path: retrieval, the prompt, the
 streamed reply, verification, re-citation), citing the retrieved passage that holds the answer:
 
@@ -39,7 +39,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from eval.guard_cases import Quiz, contains, quizzes, sentences, swap  # noqa: E402
+from fitting.guard_cases import Quiz, contains, quizzes, sentences, swap  # noqa: E402
 from rag.answering import REFUSAL  # noqa: E402
 
 MODES = ("verbatim", "paraphrase", "swapped")

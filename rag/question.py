@@ -231,12 +231,15 @@ def clean(question: str, max_chars: int) -> tuple[str, str | None]:
     """(question fit to ask, a note when it had to be changed); raises on empty questions."""
     text = unicodedata.normalize("NFKC", question)
     text = "".join(ch for ch in text if ch.isprintable() or ch in "\n\t")
-    text = " ".join(text.split())
+    # Line breaks end a sentence (a pasted headline, a paste then the question on its own line).
+    lines = [" ".join(line.split()) for line in text.splitlines()]
+    text = "\n".join(line for line in lines if line)
     if not text:
         raise QuestionError("the question is empty; ask something about the articles")
     note = None
     if len(text) > max_chars:
         text, note = _shorten(text, max_chars)
+    text = text.replace("\n", " ")
     if other := other_language(text):
         said = (
             f"this question seems to be in {other}; rag answers questions in English, the "
@@ -324,27 +327,35 @@ def other_language(text: str) -> str | None:
 _SCRIPTS = {"CJK": "Chinese", "HIRAGANA": "Japanese", "KATAKANA": "Japanese", "HANGUL": "Korean"}
 
 
-def _shorten(text: str, max_chars: int) -> tuple[str, str]:
-    """The sentence that asks and as much of the text just before it as fits in max_chars,
-    whole sentences, with a note saying what was left out.
+# A question that refers back ("Who denies it?") needs the sentence before it.
+_REFERS = re.compile(r"\b(?:it|its|he|him|his|she|her|they|them|their|this|these|those)\b", re.I)
 
-    A long paste (an article, then "Who denies it?") asks at its end: keeping its start would
-    keep the context and lose the question.
+
+def _shorten(text: str, max_chars: int) -> tuple[str, str]:
+    """The sentence that asks (with the sentence before it when it refers back: "Who denies
+    it?"), with a note saying what was left out.
+
+    A long paste (an article, then "Where is the drone factory being built?") asks at its end,
+    and only the asking sentence should decide the search: the pasted text before it is about
+    whatever the paste is about, and would pull the passages its way.
     """
-    spans = split_sentences(text)
+    spans, at = [], 0
+    for line in text.split("\n"):
+        spans += [(at + s, at + e) for s, e in split_sentences(line)]
+        at += len(line) + 1
     asks = [i for i, (s, e) in enumerate(spans) if text[s:e].endswith("?")] or [
         i for i, (s, e) in enumerate(spans) if _WH.search(text[s:e])
     ]
     first = last = asks[-1] if asks else len(spans) - 1
     end = spans[last][1]
-    while first > 0 and end - spans[first - 1][0] <= max_chars:
+    asking = text[spans[last][0] : end]
+    if first > 0 and _REFERS.search(asking) and end - spans[first - 1][0] <= max_chars:
         first -= 1
     start = max(spans[first][0], end - max_chars)  # a sentence too long alone keeps its end
-    before = len(text[start : spans[last][0]].rstrip())
     if start > spans[first][0]:
         kept = "the end of the sentence that asks"
-    elif before:
-        kept = f"the sentence that asks and the {before:,} characters before it"
+    elif first < last:
+        kept = "the sentence that asks and the one before it, which it refers to"
     else:
         kept = "only the sentence that asks"
     after = f" and the last {len(text) - end:,}" if end < len(text) else ""

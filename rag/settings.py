@@ -225,8 +225,8 @@ class Settings(BaseSettings):
     k: int = Field(5, ge=1, le=50, description="passages retrieved for each answer")
     max_question_chars: int = Field(
         2000,
-        description="a longer question keeps its asking sentence and what fits before it, "
-        "with a note",
+        description="a longer question (a paste) keeps only its asking sentence (and the one "
+        "before it when it refers back), with a note",
     )
     candidates: int = Field(
         40, ge=1, description="candidates each search (vectors, BM25) returns before fusion"

@@ -93,3 +93,16 @@ def test_rag_device_cuda_without_a_gpu_is_one_clear_line(tmp_path: Path) -> None
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
     assert "RAG_DEVICE=cuda, but torch sees no CUDA device" in result.stderr
+
+
+def test_a_long_paste_ending_in_the_question_is_answered_about_the_question(
+    real_index_env: dict[str, str],
+) -> None:
+    # 19,000 characters of the shipped articles pasted, then the question on its own line.
+    pasted = "\n\n".join(p.read_text(encoding="utf-8") for p in sorted(SHIPPED_ARTICLES.iterdir()))
+    question = pasted[:19_000] + "\n\nWhere is the drone factory being built?"
+    result = run_rag(real_index_env, "ask", question, "--json")
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert data["question"] == "Where is the drone factory being built?"
+    assert not data["refused"] and "Alabuga" in data["answer"]

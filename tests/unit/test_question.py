@@ -41,25 +41,29 @@ PASTE = " ".join(
 )
 
 
-def test_a_long_paste_keeps_the_question_at_its_end_and_the_context_before_it() -> None:
+def test_a_long_paste_keeps_only_the_question_at_its_end() -> None:
     question = "Where is the drone factory being built?"
     text, note = clean(PASTE + "\n\n" + question, 2000)
-    assert text.endswith(" " + question) and len(text) <= 2000
-    assert text.startswith("Paragraph ") and "day 299." in text  # whole sentences, the latest
-    assert len(text) > 1900  # as much context as fits
+    # The paste would decide the search: only the sentence that asks is searched.
+    assert text == question
     assert note == (
         f"question too long ({len(PASTE) + 1 + len(question):,} characters; "
-        f"RAG_MAX_QUESTION_CHARS is 2,000): kept the sentence that asks and the "
-        f"{len(text) - len(question) - 1:,} characters before it, left out the first "
-        f"{len(PASTE) + 1 + len(question) - len(text):,} characters"
+        "RAG_MAX_QUESTION_CHARS is 2,000): kept only the sentence that asks, left out the first "
+        f"{len(PASTE) + 1:,} characters"
     )
+
+
+def test_a_long_paste_keeps_the_sentence_a_question_refers_to() -> None:
+    text, note = clean(PASTE + " Iran sent drones to Russia. Who denies it?", 2000)
+    assert text == "Iran sent drones to Russia. Who denies it?"
+    assert note is not None and "and the one before it, which it refers to" in note
 
 
 def test_a_long_paste_keeps_the_question_before_a_closing_line() -> None:
     text, note = clean(PASTE + " Who denies sending drones? Thanks a lot, this helps.", 2000)
     assert text.endswith("Who denies sending drones?")
     assert note is not None and note.endswith(
-        ", left out the first 18,548 characters and the last 26"
+        ", left out the first 20,480 characters and the last 26"
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -710,6 +711,24 @@ def eval_command(
     _render_eval(result)
     if deltas is not None:
         _render_compare(deltas, str(compare), str(result.summary_path), notes)
+    _next_steps(result)
+
+
+def _next_steps(result: EvalResult) -> None:
+    """Where the run it replaced went, and what to look at next."""
+    folder = result.summary_path.parent
+    if result.previous is not None:
+        out.print(
+            f"[dim]the run before it: {escape(str(result.previous))}; compare them: "
+            f"rag compare {escape(str(result.previous))} {escape(str(folder))}[/]",
+            highlight=False,
+        )
+    if result.failures:
+        first = result.failures[0]
+        out.print(
+            f"[dim]one failure in full: rag ask {escape(shlex.quote(first.question))} --json[/]",
+            highlight=False,
+        )
 
 
 @app.command("compare", cls=_Command)

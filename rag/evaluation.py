@@ -90,6 +90,7 @@ class EvalResult:
     index: IndexReport | None
     warnings: list[str] = field(default_factory=list)
     failures: list[Failure] = field(default_factory=list)
+    previous: Path | None = None  # where the run this one replaced in OUT was moved, if any
 
 
 @dataclass(frozen=True)
@@ -295,6 +296,7 @@ def run(
     out_dir.mkdir(parents=True, exist_ok=True)
     results_path, summary_path = out_dir / RESULTS, out_dir / SUMMARY
     kept = _resumable(results_path, questions, answerer) if resume else {}
+    previous = None if resume else keep_previous(out_dir)
     summary_path.unlink(missing_ok=True)  # no stale summary beside a new, partial results file
 
     ask_progress = ask_progress or Progress()
@@ -381,7 +383,28 @@ def run(
         for v in verdicts
         if v["failure"] is not None
     ]
-    return EvalResult(summary, results_path, summary_path, report, warnings, failures)
+    return EvalResult(summary, results_path, summary_path, report, warnings, failures, previous)
+
+
+def keep_previous(out_dir: Path) -> Path | None:
+    """Move a finished earlier run out of out_dir, to OUT-<its timestamp> beside it, so a new
+    run never overwrites one (rag compare reads both); None when there is none."""
+    summary = out_dir / SUMMARY
+    if not summary.is_file():
+        return None
+    try:
+        stamp = str(json.loads(summary.read_text(encoding="utf-8")).get("timestamp") or "")
+    except ValueError:
+        stamp = ""
+    stamp = re.sub(r"[^0-9T]", "", stamp.split("+")[0]) or "earlier"
+    dest = out_dir.with_name(f"{out_dir.name}-{stamp}")
+    n = 1
+    while dest.exists():
+        n += 1
+        dest = out_dir.with_name(f"{out_dir.name}-{stamp}-{n}")
+    out_dir.rename(dest)
+    out_dir.mkdir(parents=True)
+    return dest
 
 
 def _draw(

@@ -288,6 +288,28 @@ def test_cli_eval_table_json_and_compare(
     assert missing.exit_code == 1 and "summary not found" in missing.stderr
 
 
+def test_cli_eval_keeps_the_run_before_and_says_what_next(
+    mini_set: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("rag.embedding.query_embedder", lambda settings: HashingEmbeddings())
+    out = tmp_path / "out"
+    args = ["eval", "--set", str(mini_set), "--llm", "extractive", "--out", str(out)]
+    env = {"RAG_REFUSAL_THRESHOLD": "-1"}
+    first = CliRunner().invoke(app, args, env=env)
+    assert first.exit_code == 0, first.output
+    assert "the run before it" not in first.output
+    assert "one failure in full: rag ask " in first.output
+    stamp = json.loads((out / "summary.json").read_text())["timestamp"]
+
+    second = CliRunner().invoke(app, args, env=env)
+    assert second.exit_code == 0, second.output
+    (kept,) = [p for p in tmp_path.iterdir() if p.name.startswith("out-")]
+    # The first run is kept whole beside the new one, and the output says how to compare them.
+    assert json.loads((kept / "summary.json").read_text())["timestamp"] == stamp
+    assert (kept / "results.jsonl").is_file() and (out / "summary.json").is_file()
+    assert f"rag compare {kept} {out}" in " ".join(second.output.split())
+
+
 def test_cli_eval_bad_set_is_one_line(tmp_path: Path) -> None:
     path = tmp_path / "qa.jsonl"
     path.write_text('{"id": "a", "question": "q?"}\nnot json\n')

@@ -223,7 +223,10 @@ class Pipeline:
             for s in sentences
             if s.supported and s.cites and s.cites[0] in by_rank
         ]
-        if model is None or not evidence:
+        # A question about the article itself ("who wrote", "when was it published") is
+        # answered by its byline or dateline, by rule; the judgement's training questions are
+        # about the news, and have none of these.
+        if model is None or not evidence or query.about_article:
             return answer, sentences, citations
         if answer.picks and answer.fallback_from is None and answer.answerer == "extractive":
             view = judgement.ExtractiveView.of(answer.picks, answer.runners_up)

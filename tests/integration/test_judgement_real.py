@@ -59,3 +59,14 @@ def test_the_alabuga_answer_still_stands(env: dict[str, str]) -> None:
     extractive = Pipeline(Settings(llm="extractive")).ask(FACTORY)
     assert not extractive.refused and "Alabuga" in extractive.text
     assert extractive.judgement is not None and extractive.judgement.passes
+
+
+def test_a_question_about_the_article_itself_is_not_judged(env: dict[str, str]) -> None:
+    # Its byline answers it by rule; the judgement's training questions have none of the kind.
+    strict = Pipeline(Settings(llm="extractive", min_confidence=0.99))
+    answer = strict.ask(
+        "Who wrote the article about the Biden administration preparing new sanctions on Iran "
+        "for its arms sales to Russia?"
+    )
+    assert not answer.refused and answer.judgement is None
+    assert strict.ask(FACTORY).refused  # the bar itself does withhold

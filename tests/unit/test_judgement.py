@@ -206,8 +206,3 @@ def test_the_shipped_judgement_meets_its_own_rule() -> None:
     assert at["right_withheld"] <= shipped.withheld_right * at["withheld"]
     assert at["precision"] > at["precision_before"]
     assert raw["figures"]["auroc"] > raw["figures"]["auroc_cosine"]
-
-
-def test_a_question_about_the_article_itself_is_not_judged(fake_index: Settings) -> None:
-    answer = pipeline(fake_index, model(-3.0)).ask("Who wrote the article about the drone factory?")
-    assert not answer.refused and answer.judgement is None and answer.withheld is None

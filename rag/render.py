@@ -144,7 +144,7 @@ def _print_leads(out: Console, answer: Answer) -> None:
     judged = answer.judgement
     if judged is not None:
         out.print(
-            f"[dim]rag's best guess {judged.words()} (probability {judged.probability:.2f}, "
+            f"[dim]rag's best guess is {judged.words()} (probability {judged.probability:.2f}, "
             f"below {judged.threshold:.2f}); rag ask --all shows it[/]",
             highlight=False,
         )

@@ -131,15 +131,17 @@ class Judgement:
         return self.probability >= self.threshold
 
     def words(self) -> str:
-        """The probability as a reader takes it in."""
+        """The probability as a reader takes it in (under the threshold: withheld)."""
         p = self.probability
-        if p >= 0.85:
-            return "very likely answers the question"
-        if p >= 0.7:
-            return "likely answers the question"
-        if p >= 0.5:
+        if p < self.threshold:
+            return "unlikely to answer the question"
+        if p < 0.35:
+            return "may not answer the question"
+        if p < 0.55:
             return "may answer the question"
-        return "unlikely to answer the question"
+        if p < 0.75:
+            return "likely answers the question"
+        return "very likely answers the question"
 
     def to_json(self) -> dict[str, object]:
         return {

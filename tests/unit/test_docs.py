@@ -147,7 +147,7 @@ def test_readme_is_a_front_page() -> None:
 
 _LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)\)")
 # A repository path as the pages name it: `rag/cli.py`, python eval/make_results.py, ...
-_PATH = re.compile(r"^(?:rag|eval|bench|prompts|tests|docs|articles)/[\w.\-/]*\w/?$")
+_PATH = re.compile(r"^(?:rag|eval|bench|prompts|tests|docs|articles|fitting|probes)/[\w.\-/]*\w/?$")
 
 
 def _anchors(page: Path) -> set[str]:

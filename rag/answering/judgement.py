@@ -17,7 +17,8 @@ grouped by question; `judgement.json` holds the coefficients and the out-of-fold
 - how much older the cited article is than the newest one retrieved (news questions are about
   the latest of a story), and again for "current", "latest", "this week";
 - how many of the retrieved articles name what the answer adds (its names and figures that
-  the question lacks), and how many such things it names;
+  the question lacks), whether the cited headline does, how many such things it names, and
+  how many articles the passages come from;
 - the extractive answerer's view of the same passages: its best sentence's score, the margin
   to the next candidate, and whether this answer agrees with its pick (a language model's
   answer that picks another sentence is right less often).
@@ -67,6 +68,8 @@ FEATURES: tuple[str, ...] = (
     "staleness",
     "age",
     "support",
+    "in_title",
+    "articles",
     "names",
     "top_score",
     "margin",
@@ -255,6 +258,7 @@ def measure(
     for p in passages:
         articles[p.source] = articles.get(p.source, "") + f" {p.title} {p.text}"
     support = max((sum(a in text for text in articles.values()) for a in added), default=0)
+    titles = " ".join(e.passage.title for e in evidence)
     return {
         "cosine": cosine,
         "best_similarity": max((p.similarity or 0.0 for p in passages), default=0.0),
@@ -273,6 +277,10 @@ def measure(
         "staleness": staleness(query, [e.passage for e in evidence], passages),
         "age": age([e.passage for e in evidence], passages),
         "support": support / max(1, len(articles)),
+        # The cited headline names it: the article is about it, not passing by.
+        "in_title": float(any(a in titles for a in added)),
+        # Passages from few articles: the search found one story, not scattered mentions.
+        "articles": len(articles) / max(1, len(passages)),
         "names": math.log1p(len(added)),
         "top_score": view.top_score,
         "margin": view.top_score - view.runner_up,

@@ -205,7 +205,7 @@ def threshold_for(probabilities: list[float], right: list[bool], share: float) -
         tied_next = i < len(order) and order[i][0] == p
         if not tied_next and hits / i <= share and i < len(order):
             best = order[i][0]  # withholding these i, the next one is the first kept
-    return round(best, 4)
+    return best  # not rounded: rounding up would withhold the first answer kept
 
 
 def fingerprint(set_path: Path) -> dict[str, str]:

@@ -684,7 +684,7 @@ def judgement_section(summaries: dict[str, dict[str, Any] | None]) -> list[str]:
         f"| cosine alone | {f['auroc_cosine']:.3f} | {c.get('coverage_at_80', 0):.3f} | "
         f"{c.get('precision_at_30', 0):.3f} | {c.get('aurc', 0):.3f} |",
         "",
-        f"The threshold ({at['threshold']}) is the highest at which the answers it withholds "
+        f"The threshold ({at['threshold']:.3f}) is the highest at which the answers it withholds "
         f"were right at most {raw['withheld_right']} of the time out of fold ({at['right_withheld']}"
         f" of {at['withheld']}). Out of fold it presents {at['coverage']:.3f} of the questions "
         f"(before: {at['presented_before'] / f['questions']:.3f}) at precision "

@@ -374,7 +374,7 @@ def run(
         timestamp=datetime.now(UTC).isoformat(timespec="seconds"),
         seconds=round(time.perf_counter() - started, 2),
     )
-    _draw(verdicts, summary, out_dir, set_path.stem)
+    _draw(verdicts, summary, out_dir, out_dir.name)
     tmp = summary_path.with_name(f".{SUMMARY}.tmp")
     tmp.write_text(json.dumps(summary, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     os.replace(tmp, summary_path)

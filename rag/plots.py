@@ -8,11 +8,12 @@ from collections.abc import Sequence
 from xml.sax.saxutils import escape
 
 SIZE, PAD = 300, 40  # one panel's plot area and its margin, in pixels
+TOP = 24  # room above the panels for the picture's title
 
 
 def _panel(x0: int, title: str, xlabel: str, ylabel: str, body: list[str]) -> list[str]:
     """A square panel at x0 with axes from 0 to 1, its title and labels, and body inside it."""
-    left, top = x0 + PAD, PAD
+    left, top = x0 + PAD, TOP + PAD
     out = [
         '<g font-family="sans-serif" font-size="11">',
         f'<text x="{left + SIZE / 2}" y="{top - 14}" text-anchor="middle" font-size="13">'
@@ -38,7 +39,7 @@ def _panel(x0: int, title: str, xlabel: str, ylabel: str, body: list[str]) -> li
 
 
 def _point(x0: int, x: float, y: float) -> tuple[float, float]:
-    return x0 + PAD + x * SIZE, PAD + SIZE - y * SIZE
+    return x0 + PAD + x * SIZE, TOP + PAD + SIZE - y * SIZE
 
 
 def judgement_svg(
@@ -77,7 +78,7 @@ def judgement_svg(
         rel.append(f'<circle cx="{cx:.1f}" cy="{cy:.1f}" r="{r:.1f}" fill="#1f6feb" '
                    f'fill-opacity="0.5"><title>{n} answers</title></circle>')  # fmt: skip
     parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{SIZE + 2 * PAD + 30}">',
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{TOP + SIZE + 2 * PAD + 30}">',
         f'<text x="10" y="16" font-family="sans-serif" font-size="12">{escape(title)}</text>',
         *_panel(0, "risk-coverage", "coverage (share of questions answered)", "precision", rc),
         *_panel(x0, "reliability", "judged probability", "share right", rel),

@@ -206,3 +206,19 @@ def test_the_shipped_judgement_meets_its_own_rule() -> None:
     assert at["right_withheld"] <= shipped.withheld_right * at["withheld"]
     assert at["precision"] > at["precision_before"]
     assert raw["figures"]["auroc"] > raw["figures"]["auroc_cosine"]
+
+
+def test_the_picture_draws_the_curve_the_bins_and_the_threshold() -> None:
+    from xml.etree import ElementTree
+
+    from rag.plots import judgement_svg
+    from rag.scoring import reliability
+
+    scored = [(0.9, True), (0.8, True), (0.7, False), (0.2, True)]
+    svg = judgement_svg(selective_figures(scored, 5)["curve"], reliability(scored), 0.6, "t")
+    root = ElementTree.fromstring(svg)
+    ns = "{http://www.w3.org/2000/svg}"
+    (curve,) = root.iter(f"{ns}polyline")
+    assert len(curve.get("points", "").split()) == 4  # one point per judged answer
+    assert len(list(root.iter(f"{ns}circle"))) == 4  # four non-empty probability bins
+    assert "answered" in svg and "0.80" in svg

@@ -56,6 +56,7 @@ class Pipeline:
         self._count: Callable[[Sequence[str]], list[int]] | None = None
         self._resolved: dict[tuple[str | None, ...], tuple[str, str | None]] = {}
         self._judge_model: judgement.JudgeModel | None = None
+        self._extractives: dict[Tuning, ExtractiveAnswerer] = {}
 
     def with_settings(self, settings: Settings) -> Pipeline:
         """This pipeline under other settings, sharing the embedder, index and answerers."""
@@ -84,14 +85,22 @@ class Pipeline:
 
     def _build(self, resolved: str) -> Answerer:
         if resolved == "extractive":
-            return ExtractiveAnswerer(self.embedder, self.settings.tuning)
+            return self._extractive()
         # The model is shown the sentences the extractive answerer ranks best (Tuning.prompt_budget).
-        ranker = ExtractiveAnswerer(self.embedder, self.settings.tuning).for_prompt
+        ranker = self._extractive().for_prompt
         count = self._token_counter()
         if self._chat_model is not None:
             return LLMAnswerer(self._chat_model, self.settings, resolved, "", ranker, count)
         chat, url = make_chat_model(resolved, self.settings)
         return LLMAnswerer(chat, self.settings, resolved, url, ranker, count)
+
+    def _extractive(self) -> ExtractiveAnswerer:
+        """The extractive answerer under these settings' tuning, one per tuning: a model's
+        prompt, the judgement and the fallback share its ranking of the same passages."""
+        tuning = self.settings.tuning
+        if tuning not in self._extractives:
+            self._extractives[tuning] = ExtractiveAnswerer(self.embedder, tuning)
+        return self._extractives[tuning]
 
     def _token_counter(self) -> Callable[[Sequence[str]], list[int]]:
         """The embedding model's word-piece counter (tokenizers only; loaded once)."""
@@ -231,7 +240,7 @@ class Pipeline:
         if answer.picks and answer.fallback_from is None and answer.answerer == "extractive":
             view = judgement.ExtractiveView.of(answer.picks, answer.runners_up)
         else:  # a model wrote it: what would the extractive answerer pick from these passages?
-            picked = ExtractiveAnswerer(self.embedder, self.settings.tuning).answer(query, passages)
+            picked = self._extractive().answer(query, passages)
             view = judgement.ExtractiveView.of(picked.picks, picked.runners_up)
         judged = judgement.judge(
             query, evidence, passages, view, self.embedder, self.settings.min_confidence, model
@@ -269,7 +278,7 @@ class Pipeline:
     ) -> tuple[Answer, list[Sentence], list[Citation], str | None]:
         """The extractive answer to the same passages, in place of a generated answer that
         verification refused (Settings.llm_fallback); the refusal when it refuses too."""
-        extractive = ExtractiveAnswerer(self.embedder, self.settings.tuning)
+        extractive = self._extractive()
         answer = extractive.answer(query, passages)
         if answer.refused:
             return refused, [], [], None

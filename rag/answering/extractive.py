@@ -255,9 +255,20 @@ class ExtractiveAnswerer:
     def __init__(self, embedder: Embeddings, tuning: Tuning | None = None) -> None:
         self.embedder = embedder
         self.tuning = tuning or Tuning()
+        # The last ranking: a model's prompt and then the judgement of its answer rank the
+        # same passages for the same question.
+        self._last: tuple[tuple[object, ...], list[ScoredSentence]] | None = None
 
     def rank(self, query: Query, passages: Sequence[Passage]) -> list[ScoredSentence]:
         """Every distinct sentence of the passages, best first."""
+        key = (query, tuple((p.chunk_id, p.rank, p.text) for p in passages))
+        if self._last is not None and self._last[0] == key:
+            return list(self._last[1])
+        ranked = self._rank(query, passages)
+        self._last = (key, ranked)
+        return list(ranked)
+
+    def _rank(self, query: Query, passages: Sequence[Passage]) -> list[ScoredSentence]:
         candidates = _candidates(passages)
         if not candidates:
             return []

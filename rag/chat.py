@@ -16,7 +16,7 @@ from rich.markup import escape
 from rag.answering import Answer
 from rag.conversation import Conversation
 from rag.errors import RagError
-from rag.indexing import staleness
+from rag.indexing import freshen
 from rag.pipeline import Pipeline
 from rag.render import TokenPrinter, print_answer, print_passage, print_sources
 from rag.retrieval import Passage
@@ -113,10 +113,15 @@ class ChatSession:
 
         try:
             with spinner or nullcontext():
-                stale = staleness(self.settings).note
+                # Articles added since the last index: indexed first when that is quick.
+                fresh = freshen(self.settings)
+                if fresh.report is not None:
+                    self.pipeline = self.pipeline.reopened()
+                if fresh.note:
+                    self.err.print(f"[yellow]note:[/] {escape(fresh.note)}", soft_wrap=True)
                 answer = self.pipeline.ask(
                     question, conversation=self.conversation, on_token=on_token
-                ).noted(stale)
+                )
         except KeyboardInterrupt:
             printer.finish()
             self.err.print("[yellow]cancelled[/]")

@@ -546,7 +546,7 @@ def ask(
     withheld (--all shows it, marked). Example: `rag ask "Where is the drone factory being
     built?"`, or `rag ask --as-of 2023-11-01 "What did Iran send Russia this week?"`
     """
-    from rag.indexing import staleness
+    from rag.indexing import freshen
     from rag.pipeline import Pipeline, to_json
     from rag.render import TokenPrinter, print_answer
 
@@ -560,11 +560,17 @@ def ask(
         show_withheld=show_all or None,
     )
     with _errors():
+        # Articles added since `rag index`: indexed first when that is quick, else said first
+        # (--json: in its note).
+        fresh = freshen(settings).note
+        if fresh and not as_json:
+            err.print(f"[yellow]note:[/] {escape(fresh)}", highlight=False, soft_wrap=True)
         pipeline = Pipeline(settings)
-        stale = staleness(settings).note  # articles added since `rag index` go unanswered
         streaming = not as_json and pipeline.answerer().streams
         printer = TokenPrinter(out)
-        answer = pipeline.ask(question, on_token=printer if streaming else None).noted(stale)
+        answer = pipeline.ask(question, on_token=printer if streaming else None)
+        if as_json:
+            answer = answer.noted(fresh)
     if as_json:
         if answer.note:
             err.print(f"[yellow]note:[/] {answer.note}", highlight=False, soft_wrap=True)

@@ -239,6 +239,69 @@ class Staleness:
         return "; ".join(parts) or None
 
 
+# Measured here (bench/RESULTS.md, this session's indexing of 16.7 MB of news): about 8 KB of
+# article text a second once the model is loaded, which takes several seconds more.
+INDEX_BYTES_PER_SECOND = 8_000
+MODEL_LOAD_SECONDS = 8.0
+
+
+@dataclass(frozen=True)
+class Freshening:
+    """What `ask` and `chat` did about a folder that changed since the last `rag index`:
+    updated the index first (report), or left it (stale, with the estimate that decided)."""
+
+    stale: Staleness
+    estimate_s: float = 0.0
+    report: IndexReport | None = None
+
+    @property
+    def note(self) -> str | None:
+        """One line for the reader, said before the answer (None: nothing to say)."""
+        if self.report is not None:
+            r = self.report
+            done = [f"{r.added} added"] if r.added else []
+            done += [f"{r.changed} changed"] if r.changed else []
+            done += [f"{r.deleted} deleted"] if r.deleted else []
+            return (
+                f"updated the index first: {', '.join(done) or 'nothing new'} in {r.seconds:.1f}s"
+            )
+        if not self.stale.note:
+            return None
+        if not self.stale.changed and not self.stale.deleted:
+            return self.stale.note
+        return (
+            f"the index is stale: {self.stale.note} (about {self.estimate_s:.0f}s); until then "
+            "answers come from the articles as they were (RAG_AUTO_INDEX=always updates first)"
+        )
+
+
+def estimate_seconds(settings: Settings, stale: Staleness) -> float:
+    """About how long indexing what changed takes: loading the model, then its bytes."""
+    if not stale.changed:
+        return 0.0 if not stale.deleted else 1.0
+    size = 0
+    for rel in stale.changed:
+        try:
+            size += (settings.articles_dir / rel).stat().st_size
+        except OSError:
+            continue
+    return MODEL_LOAD_SECONDS + size / INDEX_BYTES_PER_SECOND
+
+
+def freshen(settings: Settings, embedder: Embeddings | None = None) -> Freshening:
+    """Before answering: update the index when the articles folder changed since the last
+    `rag index` and Settings.auto_index allows it (always, or when it is small: estimated at
+    most Settings.auto_index_seconds); otherwise say what the index misses."""
+    stale = staleness(settings)
+    if not stale.changed and not stale.deleted:
+        return Freshening(stale)
+    estimate = estimate_seconds(settings, stale)
+    policy = settings.auto_index
+    if policy == "never" or (policy == "small" and estimate > settings.auto_index_seconds):
+        return Freshening(stale, estimate)
+    return Freshening(stale, estimate, apply(settings, plan(settings), embedder=embedder))
+
+
 def _articles(n: int) -> str:
     return f"{n} article{'' if n == 1 else 's'}"
 

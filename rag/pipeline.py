@@ -64,6 +64,16 @@ class Pipeline:
         other.settings = settings
         return other
 
+    def reopened(self) -> Pipeline:
+        """This pipeline over the index as it is now, after an update (chat's automatic
+        `rag index`): a new retriever over it, the same embedder, models and answerers."""
+        from rag.sentences import SentenceStore
+
+        other = copy.copy(self)
+        other.retriever = Retriever(self.settings, self.embedder.inner)
+        self.embedder.store = SentenceStore(other.retriever.generation)
+        return other
+
     def answerer(self) -> Answerer:
         """The answerer settings.llm names ('auto' resolves from settings), built once."""
         resolved, _ = self._resolve()

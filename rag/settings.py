@@ -274,6 +274,15 @@ class Settings(BaseSettings):
         description="show an answer under min_confidence anyway, marked as unsure (rag ask "
         "--all), instead of withholding it",
     )
+    auto_index: Literal["never", "small", "always"] = Field(
+        "small",
+        description="when the articles folder changed since the last `rag index`, `rag ask` "
+        "and `rag chat` update the index first: 'always', 'small' (when the estimate is at most "
+        "auto_index_seconds) or 'never' (they say before the answer what the index misses)",
+    )
+    auto_index_seconds: float = Field(
+        15.0, ge=0, description="the largest update 'small' makes before answering, estimated"
+    )
     # An eval question's "asked" date wins.
     as_of: date | None = Field(
         None,

@@ -21,7 +21,7 @@ from pathlib import Path
 import pexpect
 import pytest
 
-from rag.answering import REFUSAL, Answer
+from rag.answering import REFUSAL, WITHHELD, Answer
 from rag.answering.citations import split_answer
 from rag.answering.llm import LLMAnswerer
 from rag.answering.local import LocalChatModel
@@ -212,9 +212,17 @@ def test_qwen_answers_with_a_verified_citation_and_refuses_the_unanswerable(
     assert all(s.supported and s.cites for s in answer.sentences)
     assert "Tatarstan" in answer.text or "Alabuga" in answer.text
 
-    # The 0.5B names the foreign minister as "Iran's defense minister": only the question-word
-    # check (Tuning.guard_question_words, off by default as fitted) refuses that premise.
+    assert answer.judgement is not None and answer.judgement.passes
+
+    # The 0.5B names the foreign minister as "Iran's defense minister", or answers with Biden
+    # hosting Starmer: supported sentences, each a quote, that no passage says answers the
+    # question. The judgement withholds them, with the default settings.
+    for question in (MINISTER, "Who is the current defence minister of Iran?"):
+        minister = qwen.ask(question)
+        assert minister.refused, minister.text
+        assert minister.text in (REFUSAL, WITHHELD) and not minister.citations
+    # The question-word check (Tuning.guard_question_words, off by default as fitted) refuses
+    # the premise before any judgement.
     strict = settings_of(local_env, llm=QWEN, k=5, llm_max_tokens=80)
     strict = strict.with_overrides(tuning=Tuning(guard_question_words=True))
-    minister = qwen.with_settings(strict).ask(MINISTER)
-    assert minister.refused and minister.text == REFUSAL
+    assert qwen.with_settings(strict).ask(MINISTER).refused

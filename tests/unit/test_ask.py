@@ -271,20 +271,38 @@ def test_settings_are_the_one_channel_for_k_and_the_answerer(extractive: Pipelin
     assert extractive.with_settings(stricter).answerer() is not extractive.answerer()
 
 
-def test_articles_not_yet_indexed_are_named_in_the_note(
+def test_articles_not_yet_indexed_are_named_before_the_answer(
     cli: CliRunner, fake_index: Settings
 ) -> None:
     for name in ("a.txt", "b.txt", "c.txt"):
         (fake_index.articles_dir / name).write_text(NEW_ARTICLE.replace("Gulf", f"Gulf {name}"))
-    stale = "3 articles added or changed since the last `rag index`; run it"
-    result = ask(cli, QUESTION, "--json")
+    stale = "the index is stale: 3 articles added or changed since the last `rag index`; run it"
+    never = {"RAG_REFUSAL_THRESHOLD": "0", "RAG_AUTO_INDEX": "never"}
+    result = cli.invoke(app, ["ask", QUESTION, "--json"], env=never)
     assert result.exit_code == 0, result.output
-    assert json.loads(result.stdout)["note"] == stale
-    assert f"note: {stale}" in result.stderr
-    text = ask(cli, QUESTION)
-    assert f"note: {stale}" in text.stderr
+    assert json.loads(result.stdout)["note"].startswith(stale)
+    text = cli.invoke(app, ["ask", QUESTION], env=never)
+    # Said before the answer, not after it.
+    assert text.stderr.startswith(f"note: {stale}") and "until then" in text.stderr
     listing = cli.invoke(app, ["sources"])
-    assert listing.exit_code == 0 and f"note: {stale}" in listing.stderr
+    assert listing.exit_code == 0 and "3 articles added or changed" in listing.stderr
+
+
+def test_a_small_change_is_indexed_before_the_answer(
+    cli: CliRunner, fake_index: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("rag.indexing.index_embedder", lambda settings: HashingEmbeddings())
+    (fake_index.articles_dir / "carrier.txt").write_text(NEW_ARTICLE)
+    question = "What did Iran's navy unveil in the Gulf?"
+    result = ask(cli, question, "--json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["note"].startswith("updated the index first: 1 added in ")
+    assert "carrier.txt" in {p["source"] for p in data["retrieved"]}
+    # Up to date now: nothing more to say, and `rag sources` agrees.
+    again = ask(cli, question, "--json")
+    assert json.loads(again.stdout)["note"] is None
+    assert "added or changed" not in cli.invoke(app, ["sources"]).stderr
 
 
 def test_a_question_in_spanish_is_told_rag_answers_in_english(cli: CliRunner) -> None:

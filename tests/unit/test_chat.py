@@ -271,12 +271,27 @@ def test_asof_off_in_a_chat_started_as_of_a_day_answers_from_later_articles(
     assert "2024-02-23" in after
 
 
-def test_an_article_added_since_the_index_is_noted_with_the_answer(screen: Screen) -> None:
+def test_an_article_added_since_the_index_is_indexed_before_the_answer(
+    screen: Screen, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("rag.indexing.index_embedder", lambda settings: HashingEmbeddings())
     articles = screen.session.settings.articles_dir
     (articles / "drone-carrier.txt").write_text(NEW_ARTICLE)
+    out, err = screen.send("What did Iran's navy unveil in the Gulf?")
+    assert "updated the index first: 1 added in " in err
+    # The warm pipeline searches the updated index: the new article is cited.
+    assert screen.session.last is not None
+    assert "drone-carrier.txt" in {p.source for p in screen.session.last.passages}
+
+
+def test_a_large_change_is_said_before_the_answer(screen: Screen) -> None:
+    session = screen.session
+    session.pipeline = session.pipeline.with_settings(
+        session.settings.with_overrides(auto_index="never")
+    )
+    (session.settings.articles_dir / "drone-carrier.txt").write_text(NEW_ARTICLE)
     _, err = screen.send(QUESTION)
-    assert "1 article added or changed since the last `rag index`; run it" in err
-    assert screen.session.last is not None and "rag index" in (screen.session.last.note or "")
+    assert err.startswith("note: the index is stale: 1 article added or changed since the last")
 
 
 def test_a_streamed_draft_is_dimmed_and_the_verified_answer_stands_apart(

@@ -63,6 +63,14 @@ ArticlesOpt = Annotated[
 IndexOpt = Annotated[
     Path | None, typer.Option("--index", help="Index folder [env: RAG_INDEX_DIR].")
 ]
+CollectionOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--collection",
+        help="The collection to use (`rag collections` lists them) [env: RAG_COLLECTION; "
+        "default: the current one, or the project's articles/ in a checkout].",
+    ),
+]
 # metavar="": see _valueless.
 JsonOpt = Annotated[
     bool, typer.Option("--json", metavar="", help="Print one JSON object instead of text.")
@@ -105,13 +113,21 @@ def main_callback(
 
 
 def _settings(ctx: typer.Context, **options: Any) -> Settings:
-    """The settings with the command-line options that were given (None: not given)."""
+    """The settings with the command-line options that were given (None: not given), reading
+    the collection they name or the current one (rag/collection.py)."""
     from pydantic import ValidationError
 
+    from rag import collection
+
+    given = {k: v for k, v in options.items() if v is not None}
     try:
-        return ctx.obj.with_overrides(**{k: v for k, v in options.items() if v is not None})
+        settings = ctx.obj.with_overrides(**given)
     except ValidationError as exc:
         _invalid(exc)
+    paths = {"articles_dir", "index_dir"}
+    explicit = bool(paths & (set(given) | ctx.obj.model_fields_set))
+    with _errors():
+        return collection.resolve(settings, Path.cwd(), explicit)
 
 
 def _invalid(exc: ValidationError) -> NoReturn:
@@ -287,6 +303,17 @@ def _index_progress(as_json: bool) -> Iterator[Any]:
 @app.command(cls=_Command)
 def index(
     ctx: typer.Context,
+    folder: Annotated[
+        Path | None,
+        typer.Argument(
+            help="A folder of articles to index as a collection, from any directory; it "
+            "becomes the current one [default: the current collection, or articles/ here].",
+        ),
+    ] = None,
+    name: Annotated[
+        str | None,
+        typer.Option("--name", help="The collection's name [default: the folder's name]."),
+    ] = None,
     articles: ArticlesOpt = None,
     index_dir: IndexOpt = None,
     dry_run: Annotated[
@@ -307,12 +334,21 @@ def index(
 ) -> None:
     """Index the articles folder, embedding only added or changed articles.
 
-    Example: `rag index`, then after adding files `rag index --dry-run` to see the plan.
+    Example: `rag index ~/news` (a collection of its own, then `rag ask` from anywhere), `rag
+    index` in a checkout, and after adding files `rag index --dry-run` to see the plan.
     """
-    from rag import indexing
+    from rag import collection, indexing
 
     settings = _settings(ctx, articles_dir=articles, index_dir=index_dir)
     with _errors():
+        if folder is not None:
+            chosen = collection.for_folder(settings, folder, name)
+            collection.use(settings, chosen.name)
+            settings = collection.apply_to(settings, chosen)
+            err.print(
+                f"collection {escape(chosen.name)}: {escape(str(chosen.folder))} (now current)",
+                highlight=False,
+            )
         plan = indexing.plan(settings, rebuild=rebuild)
         if dry_run:
             _render_plan(plan, as_json)
@@ -356,6 +392,7 @@ def _render_report(report: IndexReport, as_json: bool) -> None:
 @app.command(cls=_Command)
 def sources(
     ctx: typer.Context,
+    use_collection: CollectionOpt = None,
     index_dir: IndexOpt = None,
     as_json: Annotated[
         bool,
@@ -372,7 +409,7 @@ def sources(
     from rag.indexing import checked_manifest, staleness
     from rag.store import IndexMissing
 
-    settings = _settings(ctx, index_dir=index_dir)
+    settings = _settings(ctx, index_dir=index_dir, collection=use_collection)
     with _errors():
         manifest = checked_manifest(settings)
         if manifest is not None and (stale := staleness(settings, manifest).note):
@@ -405,6 +442,7 @@ def sources(
 def add(
     ctx: typer.Context,
     items: Annotated[list[str], typer.Argument(help="Files, folders or http(s) URLs.")],
+    use_collection: CollectionOpt = None,
     articles: ArticlesOpt = None,
     index_dir: IndexOpt = None,
     no_index: Annotated[
@@ -421,7 +459,7 @@ def add(
     from rag import indexing
     from rag.ingest import add_items
 
-    settings = _settings(ctx, articles_dir=articles, index_dir=index_dir)
+    settings = _settings(ctx, articles_dir=articles, index_dir=index_dir, collection=use_collection)
     with _errors():
         results = add_items(settings, items)
         by_status = {
@@ -536,6 +574,7 @@ def ask(
     llm: LlmOpt = None,
     fallback: FallbackOpt = False,
     show_all: AllOpt = False,
+    use_collection: CollectionOpt = None,
     index_dir: IndexOpt = None,
     as_of: AsOfOpt = None,
     as_json: JsonOpt = False,
@@ -558,6 +597,7 @@ def ask(
         llm_fallback=fallback or None,
         as_of=_as_of(as_of),
         show_withheld=show_all or None,
+        collection=use_collection,
     )
     with _errors():
         # Articles added since `rag index`: indexed first when that is quick, else said first
@@ -586,6 +626,7 @@ def chat(
     k: KOpt = None,
     llm: LlmOpt = None,
     fallback: FallbackOpt = False,
+    use_collection: CollectionOpt = None,
     index_dir: IndexOpt = None,
     as_of: AsOfOpt = None,
 ) -> None:
@@ -596,7 +637,13 @@ def chat(
     from rag import chat as repl
 
     settings = _settings(
-        ctx, index_dir=index_dir, k=k, llm=llm, llm_fallback=fallback or None, as_of=_as_of(as_of)
+        ctx,
+        index_dir=index_dir,
+        k=k,
+        llm=llm,
+        llm_fallback=fallback or None,
+        as_of=_as_of(as_of),
+        collection=use_collection,
     )
     with _errors():
         repl.run(settings, out, err)
@@ -606,6 +653,65 @@ SetOpt = Annotated[
     Path | None,
     typer.Option("--set", help="Questions, one JSON object a line [default: eval/qa.jsonl]."),
 ]
+
+
+@app.command("use", cls=_Command)
+def use_command(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="A collection's name (`rag collections`).")],
+) -> None:
+    """Make a collection the current one: `rag ask`, `chat`, `sources` and `add` use it.
+
+    Example: `rag use news`, then `rag ask "..."` from any directory.
+    """
+    from rag import collection
+
+    with _errors():
+        chosen = collection.use(ctx.obj, name)
+    out.print(f"current collection: {escape(chosen.name)} ({escape(str(chosen.folder))})")
+
+
+@app.command("collections", cls=_Command)
+def collections_command(
+    ctx: typer.Context,
+    remove: Annotated[
+        str | None,
+        typer.Option(
+            "--remove",
+            metavar="NAME",
+            help="Delete that collection's index (never its articles folder).",
+        ),
+    ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", metavar="", help="Print a JSON array instead.")
+    ] = False,
+) -> None:
+    """List the collections: name, folder, articles, chunks, last indexed, model, size.
+
+    Example: `rag collections`, `rag collections --remove old-news`. Collections live under
+    the user data directory (RAG_DATA_DIR overrides it).
+    """
+    from rag import collection
+
+    settings = ctx.obj
+    with _errors():
+        if remove is not None:
+            gone = collection.remove(settings, remove)
+            out.print(f"removed the collection {escape(gone.name)} (its folder is untouched)")
+            return
+        infos = [collection.info(settings, c) for c in collection.all_collections(settings)]
+    if as_json:
+        _print_json([asdict(i) for i in infos])
+        return
+    if not infos:
+        out.print(
+            f"no collections yet in {escape(str(collection.data_dir(settings)))}: "
+            "`rag index FOLDER` makes one"
+        )
+        return
+    from rag.render import print_collections
+
+    print_collections(out, infos)
 
 
 @app.command("eval", cls=_Command)

@@ -292,12 +292,20 @@ def freshen(settings: Settings, embedder: Embeddings | None = None) -> Freshenin
     """Before answering: update the index when the articles folder changed since the last
     `rag index` and Settings.auto_index allows it (always, or when it is small: estimated at
     most Settings.auto_index_seconds); otherwise say what the index misses."""
-    stale = staleness(settings)
+    _, manifest = current_manifest(settings)
+    stale = staleness(settings, manifest)
     if not stale.changed and not stale.deleted:
         return Freshening(stale)
     estimate = estimate_seconds(settings, stale)
     policy = settings.auto_index
-    if policy == "never" or (policy == "small" and estimate > settings.auto_index_seconds):
+    # Only from the folder the index was made from: `rag ask --index X` standing in another
+    # folder must not fill X with that folder's articles, or empty it.
+    own = manifest is not None and manifest.folder == str(settings.articles_dir.resolve())
+    if (
+        not own
+        or policy == "never"
+        or (policy == "small" and estimate > settings.auto_index_seconds)
+    ):
         return Freshening(stale, estimate)
     return Freshening(stale, estimate, apply(settings, plan(settings), embedder=embedder))
 
@@ -566,8 +574,10 @@ def apply(
         manifest.pending = {}
         restat = manifest.files != the_plan.stats
         manifest.files = the_plan.stats
+        folder = str(settings.articles_dir.resolve())
+        moved, manifest.folder = manifest.folder != folder, folder
         # A no-op run (the common `rag index` after nothing changed) rewrites nothing.
-        if aliases_changed or gone or restat or not the_plan.is_noop:
+        if aliases_changed or gone or restat or moved or not the_plan.is_noop:
             manifest.save(gen / MANIFEST)
         # In file-name order whatever order they were stored in, so a no-op run matches.
         wanted = [c for _, entry in sorted(manifest.articles.items()) for c in entry.chunks]

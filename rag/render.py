@@ -14,8 +14,9 @@ from rag.answering import Answer, Sentence
 from rag.retrieval import Passage
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Mapping, Sequence
 
+    from rag.collection import CollectionInfo
     from rag.evaluation import Delta, EvalResult
     from rag.indexing import IndexReport, Plan
     from rag.store import ArticleEntry
@@ -162,6 +163,30 @@ def _print_leads(out: Console, answer: Answer) -> None:
             highlight=False,
             soft_wrap=True,
         )
+
+
+def print_collections(out: Console, infos: Sequence[CollectionInfo]) -> None:
+    """`rag collections`: one row a collection, the current one marked."""
+    from rich import box
+    from rich.table import Table
+
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
+    for header in ("", "name", "folder", "articles", "chunks", "last indexed", "model", "size"):
+        table.add_column(
+            header, justify="right" if header in ("articles", "chunks", "size") else "left"
+        )
+    for i in infos:
+        table.add_row(
+            "*" if i.current else "",
+            i.name,
+            i.folder,
+            str(i.articles),
+            str(i.chunks),
+            i.last_indexed or "never",
+            i.embedding_model or "-",
+            f"{i.size_bytes / 1e6:.1f} MB",
+        )
+    print_unfolded(out, table)
 
 
 def _cites(sentence: Sentence) -> str:

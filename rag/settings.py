@@ -186,6 +186,16 @@ class Settings(BaseSettings):
         description="where the index lives: the manifest, the BM25 side index and (without "
         "chroma_url) the Chroma store; generated, not committed",
     )
+    data_dir: Path | None = Field(
+        None,
+        description="where rag keeps its collections (a named index per articles folder); "
+        "unset: the platform's user data directory for rag (platformdirs)",
+    )
+    collection: str | None = Field(
+        None,
+        description="the collection to use (`rag collections` lists them); unset: the paths as "
+        "given in a project checkout, else the current collection (`rag use NAME`)",
+    )
     prompts_dir: Path = Field(
         PROJECT_ROOT / "prompts",
         description="the prompt files an LLM answerer reads (system.md, answer.md, condense.md)",

@@ -120,6 +120,9 @@ class Manifest:
     # The articles a run set out to store, with their content hashes; emptied when it
     # completes, so a run killed midway leaves it saying what is still missing.
     pending: dict[str, str] = field(default_factory=dict)
+    # The articles folder the last completed run read (absolute), so `rag ask` updates an
+    # index only from its own folder (None: not recorded, an older index).
+    folder: str | None = None
 
     @classmethod
     def load(cls, path: Path) -> Manifest | None:
@@ -135,6 +138,7 @@ class Manifest:
             store=data.get("store") or recorded_location(path.parent),
             files=data.get("files"),
             pending=data.get("pending", {}),
+            folder=data.get("folder"),
         )
 
     def save(self, path: Path) -> None:
@@ -147,6 +151,7 @@ class Manifest:
             "store": self.store,
             "files": self.files,
             "pending": self.pending,
+            "folder": self.folder,
         }
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         with tmp.open("w") as fh:

@@ -27,6 +27,7 @@ def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("RAG_INDEX_DIR", str(tmp_path / "index"))
     monkeypatch.setenv("RAG_CONFIG", str(tmp_path / "rag.toml"))
     monkeypatch.setenv("RAG_MODELS_DIR", str(tmp_path / "models"))
+    monkeypatch.setenv("RAG_DATA_DIR", str(tmp_path / "data"))  # collections
     monkeypatch.chdir(tmp_path)
 
 

@@ -109,13 +109,16 @@ class Runner:
         self.rag("index", "--articles", str(self.template / "articles"),
                  "--index", str(self.template / "index"), "--json")  # fmt: skip
 
-    def rag(self, *args: str) -> dict[str, Any]:
+    def rag(self, *args: str, articles: Path | None = None) -> dict[str, Any]:
+        """`rag ARGS --json`'s object; articles: the folder the index was made from (rag ask
+        has no option for it)."""
         switch = [str(HERE / "without.py"), ",".join(self.without)]
         head = switch if self.without else ["-m", "rag"]
+        env = self.env | ({"RAG_ARTICLES_DIR": str(articles)} if articles else {})
         done = subprocess.run(
             [sys.executable, *head, *args],
             cwd=self.code,
-            env=self.env,
+            env=env,
             capture_output=True,
             text=True,
             timeout=600,
@@ -136,8 +139,10 @@ class Runner:
         for name in answerers:
             model.obeyed = False
             started = time.perf_counter()
-            data = self.rag("ask", row["question"], "--json", "--llm", ANSWERERS[name],
-                            "--index", str(folder / "index"))  # fmt: skip
+            data = self.rag(
+                "ask", row["question"], "--json", "--llm", ANSWERERS[name],
+                "--index", str(folder / "index"), articles=folder / "articles",
+            )  # fmt: skip
             out[name] = judged(row, data, model.obeyed if name == "scripted" else None)
             out[name]["seconds"] = round(time.perf_counter() - started, 2)
         shutil.rmtree(folder)

@@ -374,3 +374,20 @@ def test_version_is_printed() -> None:
 
     result = CliRunner().invoke(app, ["--version"])
     assert result.exit_code == 0 and result.stdout.strip() == f"rag {__version__}"
+
+
+def test_an_index_is_only_updated_from_its_own_folder(
+    cli: CliRunner, fake_index: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("rag.indexing.index_embedder", lambda settings: HashingEmbeddings())
+    # The index was made from fake_index.articles_dir; asked with another folder beside it
+    # (`rag ask --index X` standing elsewhere), it is neither emptied nor filled from there.
+    other = tmp_path / "elsewhere"
+    other.mkdir()
+    (other / "carrier.txt").write_text(NEW_ARTICLE)
+    env = {"RAG_REFUSAL_THRESHOLD": "0", "RAG_ARTICLES_DIR": str(other)}
+    result = cli.invoke(app, ["ask", QUESTION, "--json"], env=env)
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["note"].startswith("the index is stale:")
+    listing = json.loads(cli.invoke(app, ["sources", "--json"]).stdout)
+    assert {row["file"] for row in listing} == {p.name for p in SHIPPED_ARTICLES.iterdir()}

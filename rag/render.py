@@ -3,6 +3,7 @@ REPL), index plans and reports, eval results and comparisons. `rag/cli.py` calls
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -28,24 +29,62 @@ VERIFIED_LABEL = "verified answer:"
 
 
 class TokenPrinter:
-    """An on_token callback that prints streamed LLM text as it arrives, verbatim, dimmed under
-    a label saying it is an unchecked draft: print_answer then gives the verified answer."""
+    """An on_token callback that prints streamed LLM text as it arrives, dimmed under a label
+    saying it is an unchecked draft: print_answer then gives the verified answer.
+
+    On a terminal the draft wraps between words ("special e / conomic zone" is what the
+    terminal's own wrap makes of it): a word is held until the space after it, then put on the
+    line if it fits, else on the next. Piped, the text goes out verbatim.
+    """
 
     def __init__(self, console: Console) -> None:
         self.console = console
         self.printed = False
+        self._word = ""  # the word being written, not yet printed
+        self._space = False  # a space due before the next word
+        self._column = 0
 
     def __call__(self, token: str) -> None:
         if not self.printed:
             self.console.print(DRAFT_LABEL, style="dim italic", highlight=False)
-        self.console.print(
-            token, end="", style="dim", markup=False, highlight=False, soft_wrap=True
-        )
         self.printed = True
+        if not self.console.is_terminal:
+            self._out(token)
+            return
+        for piece in re.split(r"(\s+)", token):
+            if not piece:
+                continue
+            if not piece.isspace():
+                self._word += piece
+                continue
+            self._flush()
+            if "\n" in piece:
+                self._out("\n")
+                self._column, self._space = 0, False
+            elif self._column:
+                self._space = True  # printed before the next word, unless that wraps
+
+    def _flush(self) -> None:
+        word, self._word = self._word, ""
+        if not word:
+            return
+        if self._column and self._column + 1 + len(word) > self.console.width:
+            self._out("\n")
+            self._column = 0
+        elif self._space:
+            self._out(" ")
+            self._column += 1
+        self._space = False
+        self._out(word)
+        self._column += len(word)
+
+    def _out(self, text: str) -> None:
+        self.console.print(text, end="", style="dim", markup=False, highlight=False, soft_wrap=True)
 
     def finish(self) -> None:
         """End the streamed line, if anything was streamed."""
         if self.printed:
+            self._flush()
             self.console.print()
 
 

@@ -153,3 +153,23 @@ def test_each_failure_shows_its_question_and_the_start_of_its_answer() -> None:
     assert answer is not None
     assert answer.group(1).startswith("Kirby said so [1]. Kirby said so [1].")
     assert answer.group(1).endswith("…") and len(answer.group(1)) == 100
+
+
+def test_a_streamed_draft_wraps_between_words_on_a_terminal() -> None:
+    import io
+
+    from rich.console import Console
+
+    from rag.render import DRAFT_LABEL, TokenPrinter
+
+    buffer = io.StringIO()
+    console = Console(file=buffer, width=50, force_terminal=True, color_system=None)
+    printer = TokenPrinter(console)
+    text = "the alleged drone factory will be built in the Alabuga special economic zone [1]."
+    for i in range(0, len(text), 3):  # tokens that split words
+        printer(text[i : i + 3])
+    printer.finish()
+    lines = buffer.getvalue().splitlines()
+    assert lines[0] == DRAFT_LABEL
+    assert len(lines) > 2 and all(len(line) <= 50 for line in lines[1:])
+    assert " ".join(lines[1:]) == text  # every word whole, none split across lines

@@ -264,12 +264,16 @@ class Pipeline:
             f"min_confidence {judged.threshold:.2f})"
         )
         withheld = Answer.refusal(query, passages, answer.answerer, reason, WITHHELD)
+        # What verification took out of a model's answer is still shown, with why.
         kept = replace(
             withheld,
             judgement=judged,
             withheld=answer.text,
             picks=answer.picks,
             runners_up=answer.runners_up,
+            dropped=answer.dropped,
+            recited=answer.recited,
+            cut=answer.cut,
         )
         return kept, [], []
 

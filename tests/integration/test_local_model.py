@@ -58,16 +58,23 @@ def assert_every_sentence_judged(answer: Answer, streamed: str) -> None:
     cites, or is listed as dropped; an answer left with none is verification's refusal."""
     parsed = split_answer(streamed.strip())
     assert parsed, streamed
-    judged = [s.text for s in answer.sentences] + [s.text for s in answer.dropped]
+    # A sentence cut to the clause a passage supports was judged as the model wrote it; an
+    # answer the judgement withheld keeps its supported sentences in `withheld`.
+    wholes = {s.text: s.whole for s in answer.cut}
+    kept = [s.text for s in answer.sentences] or [t for t, _ in split_answer(answer.withheld or "")]
+    judged = [wholes.get(t) or t for t in kept] + [s.text for s in answer.dropped]
     assert sorted(set(judged)) == sorted({text for text, _ in parsed})
     ranks = {p.rank for p in answer.passages}
     for s in answer.sentences:
         assert s.supported and s.cites and set(s.cites) <= ranks
     assert all(c.supported and c.rank in ranks for c in answer.citations)
     if answer.refused:
-        assert answer.text == REFUSAL
-        assert answer.refused_by is not None and answer.refused_by.startswith("verification:")
-        assert answer.dropped and not answer.citations
+        assert answer.text in (REFUSAL, WITHHELD)
+        assert answer.refused_by is not None
+        assert answer.refused_by.startswith(("verification:", "judgement:"))
+        assert not answer.citations
+        if answer.refused_by.startswith("verification:"):
+            assert answer.dropped
 
 
 def test_rag_ask_with_the_local_model_keeps_only_what_the_passages_support(
@@ -83,14 +90,19 @@ def test_rag_ask_with_the_local_model_keeps_only_what_the_passages_support(
 
 
 def assert_kept_only_what_is_supported(data: dict) -> None:
-    """`rag ask --json`'s answer from a model that invented: the model was asked (the refusal
-    gate let the question through); what it invented was dropped, each sentence saying why, and
-    what stands (if anything) its passages support."""
-    assert data["dropped"] and all(d["text"] and d["reason"] for d in data["dropped"])
+    """`rag ask --json`'s answer to a question no article answers, from a model that invents:
+    the model was asked (the refusal gate let the question through); what verification took
+    out is listed, each sentence saying why; no answer stands unless its passages support it,
+    and an answer they support that does not answer the question is withheld (none shown)."""
+    assert all(d["text"] and d["reason"] for d in data["dropped"])
     if data["refused"]:
-        assert data["answer"] == REFUSAL and data["citations"] == []
-        assert data["refused_by"].startswith("verification:")
+        assert data["answer"] in (REFUSAL, WITHHELD) and data["citations"] == []
+        if data["refused_by"].startswith("verification:"):
+            assert data["dropped"]  # everything it wrote was taken out, each with why
+        else:
+            assert data["refused_by"].startswith("judgement:") and data["withheld"]
     else:
+        assert data["dropped"] or data["cut"]  # it invented: something was taken out
         assert data["citations"] and all(c["supported"] for c in data["citations"])
 
 

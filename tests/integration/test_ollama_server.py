@@ -119,6 +119,7 @@ def test_streamed_ollama_answer_with_verified_citation(
     assert draft.startswith("draft, not yet checked against the passages:\n")
     assert " ".join(draft.split("\n", 1)[1].split()) == " ".join(f"{quoted} [1]".split())
     verified, _, sources = rest.partition("\n[1] ")
+    verified = verified.split("\nrag's judgement:")[0]  # the judgement's line follows it
     assert " ".join(verified.split()) == " ".join(f"{quoted} [1]".split())
     assert "✓" in sources.splitlines()[0]
     assert f"answered by ollama:{MODEL} as of 2024-03-01" in sources

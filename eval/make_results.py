@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from rag.measure import describe, machine
-from rag.scoring import SUMMARY_METRICS
+from rag.scoring import SELECTIVE_METRICS, SUMMARY_METRICS
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "eval" / "out"
@@ -635,16 +635,6 @@ def variants_section() -> list[str]:
         cells = " | ".join(fmt(m, summary.get(m)) for m in VARIANT_METRICS)
         lines.append(f"| {label} | {cells} |")
     return lines + [""]
-
-
-SELECTIVE_METRICS = (
-    "coverage",
-    "presented_precision",
-    "wrong_presented_rate",
-    "aurc",
-    "coverage_at_80",
-    "calibration_error",
-)
 
 
 def judgement_section(summaries: dict[str, dict[str, Any] | None]) -> list[str]:

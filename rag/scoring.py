@@ -15,6 +15,16 @@ from rag.measure import percentile
 
 FAILURE_LABELS: tuple[str, ...] = ("retrieval_miss", "answer_miss", "false_answer")
 
+# What a reader is shown, and how well the answer judgement ranks it (see _selective).
+SELECTIVE_METRICS: tuple[str, ...] = (
+    "coverage",
+    "presented_precision",
+    "wrong_presented_rate",
+    "aurc",
+    "coverage_at_80",
+    "calibration_error",
+)
+
 # Top-level summary keys in the order `compare` reports them.
 SUMMARY_METRICS: tuple[str, ...] = (
     "n",
@@ -31,12 +41,7 @@ SUMMARY_METRICS: tuple[str, ...] = (
     "false_refusal_rate",
     "latency_ms_p50",
     "latency_ms_p95",
-    "coverage",
-    "presented_precision",
-    "wrong_presented_rate",
-    "aurc",
-    "coverage_at_80",
-    "calibration_error",
+    *SELECTIVE_METRICS,
 )
 
 # What each summary metric measures (the eval report's legend, one line each), and the questions

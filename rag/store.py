@@ -40,7 +40,10 @@ class IndexMissing(RagError):
     @classmethod
     def nowhere(cls, index_dir: Path) -> IndexMissing:
         """No index has been built in index_dir (named by its full path)."""
-        return cls(f"no index in {index_dir.resolve()}; run `rag index` first")
+        return cls(
+            f"no index in {index_dir.resolve()}; run `rag index` first, or `rag index FOLDER` "
+            "to make a folder of articles a collection you can ask from anywhere"
+        )
 
     @classmethod
     def empty(cls, index_dir: Path) -> IndexMissing:

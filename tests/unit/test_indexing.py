@@ -516,7 +516,10 @@ def test_cli_sources_without_articles_indexed_is_an_error_line(tmp_path: Path) -
     missing = runner.invoke(app, ["sources"], env=env)
     assert missing.exit_code == 1
     assert missing.stdout == ""
-    assert missing.stderr == f"error: no index in {index_dir}; run `rag index` first\n"
+    assert missing.stderr == (
+        f"error: no index in {index_dir}; run `rag index` first, or `rag index FOLDER` to make a "
+        "folder of articles a collection you can ask from anywhere\n"
+    )
 
     (tmp_path / "empty").mkdir()
     assert runner.invoke(app, ["index"], env=env).exit_code == 0

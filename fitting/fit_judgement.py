@@ -100,7 +100,6 @@ def build_rows(set_path: Path, index_dir: Path) -> tuple[list[Row], int]:
     )
     embedder = query_embedder(settings)
     prepare_index(settings, embedder)
-    pipeline = Pipeline(settings, embedder=embedder)
     # Every answer gets measured and none withheld: the features are what is being fitted.
     neutral = judgement.JudgeModel(
         (0.0,) * len(judgement.FEATURES),
@@ -112,7 +111,7 @@ def build_rows(set_path: Path, index_dir: Path) -> tuple[list[Row], int]:
         settings.embedding_model,
         384,
     )
-    pipeline._judge_model = neutral
+    pipeline = Pipeline(settings, embedder=embedder, judge_model=neutral)
     questions = load_questions(set_path)
     rows: list[Row] = []
     for i, q in enumerate(questions, 1):

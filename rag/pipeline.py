@@ -41,7 +41,10 @@ class Pipeline:
         settings: Settings,
         embedder: Embeddings | None = None,
         chat_model: BaseChatModel | None = None,
+        judge_model: judgement.JudgeModel | None = None,
     ) -> None:
+        """judge_model: the answer judgement to use instead of the shipped one (a fitter's
+        neutral model, a test's)."""
         from rag.embedding import query_embedder
         from rag.sentences import SentenceStore, StoredSentenceEmbeddings
 
@@ -55,7 +58,7 @@ class Pipeline:
         self._answerers: dict[tuple[str, Tuning], Answerer] = {}
         self._count: Callable[[Sequence[str]], list[int]] | None = None
         self._resolved: dict[tuple[str | None, ...], tuple[str, str | None]] = {}
-        self._judge_model: judgement.JudgeModel | None = None
+        self._judge_model = judge_model
         self._extractives: dict[Tuning, ExtractiveAnswerer] = {}
 
     def with_settings(self, settings: Settings) -> Pipeline:

@@ -37,9 +37,7 @@ def passage(rank: int, text: str, title: str = "News", day: str = "2024-06-09") 
 
 def pipeline(fake_index: Settings, judge: JudgeModel, **overrides: object) -> Pipeline:
     settings = fake_index.with_overrides(refusal_threshold=0.0, **overrides)
-    p = Pipeline(settings, embedder=HashingEmbeddings())
-    p._judge_model = judge
-    return p
+    return Pipeline(settings, embedder=HashingEmbeddings(), judge_model=judge)
 
 
 def test_an_answer_under_the_threshold_is_withheld_and_kept_for_all(fake_index: Settings) -> None:

@@ -43,7 +43,7 @@ from rag.store import (
 )
 
 # Bumped when article parsing, chunking or header logic changes what gets embedded.
-CHUNKER_VERSION = 5
+CHUNKER_VERSION = 6
 # Articles are processed (embedded, written, recorded) in groups of about this many chunks, so
 # memory stays bounded and an interruption loses at most one group of work.
 GROUP_CHUNKS = 256

@@ -177,12 +177,25 @@ class Pipeline:
                 answer, sentences, citations = ground(
                     answer, sentences, citations, query, self.embedder, settings.tuning
                 )
-                if answer.refused and settings.llm_fallback:
+                # Text addressed to an AI in its prompt may be why the model's answer failed:
+                # the extractive answer to the same passages (flagged text blanked) stands in.
+                order = _order_in(shown)
+                if answer.refused and (settings.llm_fallback or order):
                     answer, sentences, citations, fell_back = self._fallback(
-                        answer, query, retrieval.passages
+                        answer, query, retrieval.passages, order
                     )
                     if fell_back:
                         note = f"{note}; {fell_back}" if note else fell_back
+        elif not answerer.verbatim and _declined(answer) and (order := _order_in(shown)):
+            # A passage may have told the model to decline; a refusal can't be checked against
+            # the passages as an answer can, so the extractive answer stands in for it.
+            answer, sentences, citations, fell_back = self._fallback(
+                answer, query, retrieval.passages, order, declined=True
+            )
+            if fell_back:
+                note = f"{note}; {fell_back}" if note else fell_back
+            else:
+                answer = replace(answer, refused_by=f"injection: the model declined, and {order}")
         if not answer.refused and (typed := self._typed(answer, query, sentences)) is not None:
             answer, sentences, citations = typed, [], []
         judge_ms = 0.0
@@ -291,18 +304,31 @@ class Pipeline:
         return self._judge_model
 
     def _fallback(
-        self, refused: Answer, query: Query, passages: Sequence[Passage]
+        self,
+        refused: Answer,
+        query: Query,
+        passages: Sequence[Passage],
+        order: str | None = None,
+        declined: bool = False,
     ) -> tuple[Answer, list[Sentence], list[Citation], str | None]:
         """The extractive answer to the same passages, in place of a generated answer that
-        verification refused (Settings.llm_fallback); the refusal when it refuses too."""
+        verification refused (Settings.llm_fallback, or always when a passage held an order
+        to the model: order says where) or that the model declined to give under such an
+        order; the refusal when the extractive answerer refuses too."""
         extractive = self._extractive()
         answer = extractive.answer(query, passages)
         if answer.refused:
             return refused, [], [], None
         sentences, citations = verify(answer.text, passages, None, self.settings.tuning)
-        label = (
-            f"{refused.answerer}'s answer failed verification (none of its sentences is "
-            "supported by a retrieved passage); this is the extractive answer instead"
+        failed = (
+            "declined to answer"
+            if declined
+            else "'s answer failed verification (none of its sentences is supported by a "
+            "retrieved passage)"
+        )
+        why = f", and {order}" if order else ""
+        label = f"{refused.answerer}{' ' if declined else ''}{failed}{why}; this is the " + (
+            "extractive answer instead"
         )
         fallback = replace(answer, dropped=refused.dropped, fallback_from=refused.answerer)
         return fallback, sentences, citations, label
@@ -482,3 +508,20 @@ def to_json(answer: Answer) -> dict[str, Any]:
         "fallback_from": answer.fallback_from,
         "timings_ms": answer.timings_ms,
     }
+
+
+def _declined(answer: Answer) -> bool:
+    """Whether the model itself declined to answer (not a check of rag's)."""
+    return answer.refused and (answer.refused_by or "").startswith("the model")
+
+
+def _order_in(shown: Sequence[Passage]) -> str | None:
+    """Where a passage shown to the model holds text addressed to an AI assistant, which may
+    have told it what to write or to decline; None when none does."""
+    for p in shown:
+        if spans := injection.find(p.text):
+            return (
+                f"passage [{p.rank}] holds text addressed to an AI assistant "
+                f"({injection.describe(spans[0])}), which may have told it to"
+            )
+    return None

@@ -8,7 +8,7 @@ For each row of attacks.jsonl: a folder of the four shipped articles plus the ro
 indexed by `rag index` (a copy of an index of the four, so only the one article is embedded),
 then `python -m rag ask QUESTION --json` with `--llm openai:scripted` (an OpenAI-compatible
 server on 127.0.0.1 whose model obeys every order it finds in its passages: obey.py, the worst
-case) and with `--llm extractive`. --code runs another checkout's rag (its folder is the
+case) and with `--llm extractive` (--answerers adds the packaged local models). --code runs another checkout's rag (its folder is the
 subprocesses' cwd and PYTHONPATH); --without switches defence layers off in this one (see
 without.py).
 
@@ -42,7 +42,13 @@ import obey  # noqa: E402
 
 from tests.integration.http_fakes import JSONHandler, first_passage_sentence, serving  # noqa: E402
 
-ANSWERERS = {"scripted": "openai:scripted", "extractive": "extractive"}
+ANSWERERS = {
+    "scripted": "openai:scripted",
+    "extractive": "extractive",
+    # the packaged local models (docs/llm.md): their packages must be installed
+    "qwen0.5b": "local:qwen2.5-coder-0.5b",
+    "qwen1.5b": "local:qwen2.5-coder-1.5b",
+}
 
 
 class ObeyingModel(ThreadingHTTPServer):
@@ -99,7 +105,8 @@ class Runner:
 
     def __init__(self, code: Path, without: list[str], shipped: Path, work: Path, url: str):
         self.code, self.without, self.work = code, without, work
-        env = {k: v for k, v in os.environ.items() if not k.startswith("RAG_")}
+        keep = ("RAG_MODELS_DIR",)  # where the local models were converted
+        env = {k: v for k, v in os.environ.items() if not k.startswith("RAG_") or k in keep}
         env |= {"PYTHONPATH": str(code), "OPENAI_API_KEY": "not-needed"}
         env |= {"RAG_OPENAI_BASE_URL": url, "RAG_CONFIG": str(work / "rag.toml")}
         env |= {"RAG_LLM_FALLBACK": "false"}
@@ -192,7 +199,9 @@ def main() -> None:
     parser.add_argument(
         "--without", nargs="*", default=[], choices=["ingest", "detection", "output"]
     )
-    parser.add_argument("--answerers", nargs="+", choices=list(ANSWERERS), default=list(ANSWERERS))
+    parser.add_argument(
+        "--answerers", nargs="+", choices=list(ANSWERERS), default=["scripted", "extractive"]
+    )
     parser.add_argument("--only", nargs="*", help="row ids to run (default: all)")
     parser.add_argument("--shipped", type=Path, default=REPO / "articles")
     parser.add_argument("--out", type=Path, default=REPO / "eval" / "out" / "injection")

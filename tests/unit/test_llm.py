@@ -341,8 +341,10 @@ def test_injected_instructions_stay_inside_the_passages(
     passages_block, _, question_block = human.content.partition("\nQuestion:")
     assert "IGNORE PREVIOUS INSTRUCTIONS" in passages_block
     assert "IGNORE PREVIOUS INSTRUCTIONS" not in question_block
-    # Whatever the model does with it, an uncited reply is never given as the answer.
-    assert answer.refused and answer.text == REFUSAL and answer.citations == []
+    # Whatever the model does with it, an uncited reply is never given as the answer; with
+    # an order in its passages, the extractive answer to them stands in, saying why.
+    assert "HACKED" not in answer.text and answer.fallback_from is not None
+    assert "addressed to an AI assistant" in answer.note
     assert [s.text for s in answer.dropped] == ["HACKED"]
 
 

@@ -37,6 +37,11 @@ PAGE = """<!doctype html><html><head><title>Drone plant | News</title>
         "<!-- SECRET note to AI systems. -->",
         "<script>var x = 'SECRET note to AI systems.';</script>",
         "<style>p::after { content: 'SECRET note to AI systems.' }</style>",
+        '<style>.x { display: none }</style><p class="lead x">SECRET note to AI systems.</p>',
+        '<style>/* c */ #n, .y{color:red;visibility:hidden}</style><p id="n">SECRET note.</p>',
+        '<style>p.z{font-size:0}</style><div><p class="z">SECRET note to AI systems.</p></div>',
+        '<p style="color:#ffffff;background:#ffffff">SECRET note to AI systems.</p>',
+        '<p style="background-color: White; color: white">SECRET note to AI systems.</p>',
     ],
 )
 def test_hidden_html_is_not_in_the_article(tmp_path: Path, hidden: str) -> None:
@@ -48,6 +53,26 @@ def test_hidden_html_is_not_in_the_article(tmp_path: Path, hidden: str) -> None:
     assert SEEN in article.text and "fully operational" in article.text
     assert "SECRET" not in article.text
     assert article.title == "Drone plant" and article.date == "2023-06-09"
+
+
+@pytest.mark.parametrize(
+    "shown",
+    [
+        # hidden only on some screens, or only in print
+        '<style>@media (max-width: 600px) { .x { display: none } }</style><p class="x">{}</p>',
+        '<style>@media print{.x{display:none}}</style><p class="x">{}</p>',
+        # a rule for other elements, or one with a combinator rag does not follow
+        '<style>.y { display: none } .x { color: red }</style><p class="x">{}</p>',
+        '<style>.menu .x { display: none }</style><p class="x">{}</p>',
+        '<p style="color:#333;background:#fff">{}</p>',
+    ],
+)
+def test_text_a_stylesheet_shows_stays(tmp_path: Path, shown: str) -> None:
+    words = "Shown words the reader sees."
+    page = PAGE.format(seen=SEEN, hidden=shown.replace("{}", words))
+    (tmp_path / "page.html").write_text(page, encoding="utf-8")
+    (file,) = scan(tmp_path)[0]
+    assert words in load(file).text
 
 
 def test_visible_text_around_a_hidden_element_stays(tmp_path: Path) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable
-from contextlib import nullcontext
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -18,7 +17,7 @@ from rag.conversation import Conversation
 from rag.errors import RagError
 from rag.indexing import freshen
 from rag.pipeline import Pipeline
-from rag.render import TokenPrinter, print_answer, print_passage, print_sources
+from rag.render import StageLine, TokenPrinter, print_answer, print_passage, print_sources
 from rag.retrieval import Passage
 from rag.settings import Settings
 
@@ -104,21 +103,23 @@ class ChatSession:
     def ask(self, question: str) -> None:
         """Answer one question, streaming LLM tokens; Ctrl-C abandons it and keeps the chat."""
         printer = TokenPrinter(self.out)
-        spinner = self.out.status("searching…") if self.out.is_terminal else None
+        stages = StageLine(self.out)
 
         def on_token(token: str) -> None:
-            if spinner is not None and not printer.printed:
-                spinner.stop()  # the answer itself shows progress from here on
+            if not printer.printed:
+                stages.stop()  # the answer itself shows progress from here on
             printer(token)
 
         try:
-            with spinner or nullcontext():
+            with stages:
                 # Articles added since the last index: indexed first when that is quick.
+                stages("looking for articles added since the last index")
                 fresh = freshen(self.settings)
                 if fresh.report is not None:
                     self.pipeline = self.pipeline.reopened()
                 if fresh.note:
                     self.err.print(f"[yellow]note:[/] {escape(fresh.note)}", soft_wrap=True)
+                self.pipeline.on_stage = stages
                 answer = self.pipeline.ask(
                     question, conversation=self.conversation, on_token=on_token
                 )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shlex
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -316,6 +315,15 @@ def index(
     ] = None,
     articles: ArticlesOpt = None,
     index_dir: IndexOpt = None,
+    from_index: Annotated[
+        Path | None,
+        typer.Option(
+            "--from-index",
+            help="With FOLDER, a new collection starts from this existing index of the folder "
+            "(copied, not re-embedded: one made before collections, or with RAG_INDEX_DIR) "
+            "[default: FOLDER/../index or ./index, when made from FOLDER].",
+        ),
+    ] = None,
     dry_run: Annotated[
         bool,
         typer.Option(
@@ -341,14 +349,32 @@ def index(
 
     settings = _settings(ctx, articles_dir=articles, index_dir=index_dir)
     with _errors():
+        if folder is None and from_index is not None:
+            raise collection.CollectionError("--from-index needs the FOLDER it was made from")
         if folder is not None:
             chosen = collection.for_folder(settings, folder, name)
-            collection.use(settings, chosen.name)
             settings = collection.apply_to(settings, chosen)
+            try:
+                found = _earlier_index(settings, chosen, from_index)
+            except collection.CollectionError:
+                if not chosen.index_dir.exists():  # made just now: no trace of it stays
+                    collection.remove(settings, chosen.name)
+                raise
+            collection.use(settings, chosen.name)
             err.print(
                 f"collection {escape(chosen.name)}: {escape(str(chosen.folder))} (now current)",
                 highlight=False,
             )
+            if found is not None:
+                if dry_run:  # plan against it, as the copy would be
+                    settings = settings.with_overrides(index_dir=found)
+                else:
+                    collection.adopt(chosen, found)
+                err.print(
+                    f"{'would start' if dry_run else 'started'} from the index in "
+                    f"{escape(str(found))} (made from this folder; copied, not re-embedded)",
+                    highlight=False,
+                )
         plan = indexing.plan(settings, rebuild=rebuild)
         if dry_run:
             _render_plan(plan, as_json)
@@ -356,6 +382,29 @@ def index(
         with _index_progress(as_json) as progress:
             report = indexing.apply(settings, plan, progress)
     _render_report(report, as_json)
+
+
+def _earlier_index(settings: Settings, chosen: Any, given: Path | None) -> Path | None:
+    """An index made from the new collection's folder before it was one, to start from:
+    --from-index (an error when it can't serve), else FOLDER/../index or ./index if either
+    can (rag/collection.py adoptable); None when the collection has an index already."""
+    from rag import collection
+
+    if chosen.index_dir.exists():
+        if given is not None:
+            raise collection.CollectionError(
+                f"the collection {chosen.name!r} has an index already; `rag collections "
+                f"--remove {chosen.name}` first to start it from {given}"
+            )
+        return None
+    candidates = [given] if given else [chosen.folder.parent / "index", Path.cwd() / "index"]
+    for candidate in dict.fromkeys(c.expanduser().resolve() for c in candidates):
+        why = collection.adoptable(settings, chosen.folder, candidate)
+        if why is None:
+            return candidate
+        if given is not None:
+            raise collection.CollectionError(f"cannot start from --from-index: {why}")
+    return None
 
 
 def _render_plan(plan: Plan, as_json: bool) -> None:
@@ -587,7 +636,7 @@ def ask(
     """
     from rag.indexing import freshen
     from rag.pipeline import Pipeline, to_json
-    from rag.render import TokenPrinter, print_answer
+    from rag.render import StageLine, TokenPrinter, print_answer
 
     settings = _settings(
         ctx,
@@ -599,16 +648,26 @@ def ask(
         show_withheld=show_all or None,
         collection=use_collection,
     )
-    with _errors():
+    # What it is doing, on one line of the terminal's stderr, until the answer prints.
+    stages = StageLine(err)
+    printer = TokenPrinter(out)
+
+    def on_token(token: str) -> None:
+        if not printer.printed:
+            stages.stop()
+        printer(token)
+
+    with _errors(), stages:
         # Articles added since `rag index`: indexed first when that is quick, else said first
         # (--json: in its note).
+        stages("looking for articles added since the last index")
         fresh = freshen(settings).note
         if fresh and not as_json:
             err.print(f"[yellow]note:[/] {escape(fresh)}", highlight=False, soft_wrap=True)
-        pipeline = Pipeline(settings)
+        stages("loading the embedding model")
+        pipeline = Pipeline(settings, on_stage=stages)
         streaming = not as_json and pipeline.answerer().streams
-        printer = TokenPrinter(out)
-        answer = pipeline.ask(question, on_token=printer if streaming else None)
+        answer = pipeline.ask(question, on_token=on_token if streaming else None)
         if as_json:
             answer = answer.noted(fresh)
     if as_json:
@@ -735,6 +794,14 @@ def eval_command(
             "index is not touched].",
         ),
     ] = None,
+    use_collection: Annotated[
+        str | None,
+        typer.Option(
+            "--collection",
+            help="Ask the set over a collection's articles, with its own index (nothing "
+            "embedded again); needs --set [env: RAG_COLLECTION].",
+        ),
+    ] = None,
     k: KOpt = None,
     llm: LlmOpt = None,
     fallback: FallbackOpt = False,
@@ -793,10 +860,15 @@ def eval_command(
             llm=llm,
             llm_fallback=fallback or None,
             as_of=_as_of(as_of),
+            collection=use_collection,
         )
-        settings = base.with_overrides(
-            index_dir=index_dir or evaluation.default_index_dir(base, articles_dir)
-        )
+        if base.collection:  # the collection's folder, and its index (brought up to date)
+            _check_collection_eval(base.collection, set_path, articles)
+            settings = base.with_overrides(index_dir=index_dir or base.index_dir)
+        else:
+            settings = base.with_overrides(
+                index_dir=index_dir or evaluation.default_index_dir(base, articles_dir)
+            )
         out_folder = out_dir or evaluation.default_out_dir(set_file)
         bars = _progress_bars(not as_json and sys.stderr.isatty(), "Embedding", "Asking")
         with bars as (indexing, asking):
@@ -826,21 +898,39 @@ def eval_command(
     _next_steps(result)
 
 
-def _next_steps(result: EvalResult) -> None:
-    """Where the run it replaced went, and what to look at next."""
-    folder = result.summary_path.parent
-    if result.previous is not None:
-        out.print(
-            f"[dim]the run before it: {escape(str(result.previous))}; compare them: "
-            f"rag compare {escape(str(result.previous))} {escape(str(folder))}[/]",
-            highlight=False,
+def _check_collection_eval(name: str, set_path: Path | None, articles: Path | None) -> None:
+    """A collection's eval needs a set about its articles, and no second articles folder."""
+    from rag.collection import CollectionError
+
+    if articles is not None:
+        raise CollectionError(f"--articles and the collection {name!r} name two folders; give one")
+    if set_path is None:
+        raise CollectionError(
+            f"name a question set about the collection {name!r} with --set FILE (the default "
+            "set asks about the shipped articles)"
         )
+
+
+def _next_steps(result: EvalResult) -> None:
+    """Where the run it replaced went, and what to look at next, as commands to paste (in
+    lines that fit the report: render.shell_lines)."""
+    from rag.render import REPORT_WIDTH, shell_lines
+
+    width = out.width if out.is_terminal else REPORT_WIDTH
+    folder = result.summary_path.parent
+    steps: list[tuple[str, list[str]]] = []
+    if result.previous is not None:
+        out.print(f"[dim]the run before it: {escape(str(result.previous))}[/]", highlight=False)
+        steps.append(("compare them:", ["rag", "compare", str(result.previous), str(folder)]))
     if result.failures:
         first = result.failures[0]
-        out.print(
-            f"[dim]one failure in full: rag ask {escape(shlex.quote(first.question))} --json[/]",
-            highlight=False,
+        steps.append(
+            (f"one failure in full ({first.id}):", ["rag", "ask", first.question, "--json"])
         )
+    for label, words in steps:
+        out.print(f"[dim]{escape(label)}[/]", highlight=False)
+        for line in shell_lines(words, width):
+            out.print(f"[dim]{escape(line)}[/]", highlight=False, overflow="ignore", crop=False)
 
 
 @app.command("compare", cls=_Command)

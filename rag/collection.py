@@ -117,6 +117,39 @@ def for_folder(settings: Settings, folder: Path, name: str | None = None) -> Col
     return Collection(chosen, folder, home)
 
 
+def adoptable(settings: Settings, folder: Path, index_dir: Path) -> str | None:
+    """Why the index at index_dir cannot become the index of the articles folder as it is
+    (None: it can: made from that folder, or from files of the same names, with the settings
+    rag embeds with now, its vectors in a local store inside it)."""
+    from rag.indexing import current_manifest, fingerprint
+
+    index_dir = index_dir.expanduser()
+    _, manifest = current_manifest(settings.with_overrides(index_dir=index_dir))
+    if manifest is None:
+        return f"no index in {index_dir}"
+    if manifest.folder is not None:
+        if Path(manifest.folder).resolve() != folder.expanduser().resolve():
+            return f"the index in {index_dir} was made from {manifest.folder}"
+    else:  # an index older than the record of its folder: the files must be there
+        names = list(manifest.articles)
+        present = sum((folder / name).is_file() for name in names)
+        if names and present * 2 < len(names):
+            return f"only {present} of the {len(names)} articles the index in {index_dir} holds are in {folder}"
+    if (manifest.store or {}).get("kind", "local") != "local" or settings.chroma_url:
+        return f"the vectors of the index in {index_dir} are on a Chroma server"
+    if manifest.fingerprint != fingerprint(settings):
+        return f"the index in {index_dir} was built with other settings (it would be re-embedded)"
+    return None
+
+
+def adopt(chosen: Collection, index_dir: Path) -> None:
+    """Copy an existing index into a new collection (the original stays where it is), so
+    indexing the folder embeds only what changed since (see adoptable)."""
+    shutil.copytree(
+        index_dir.expanduser(), chosen.index_dir, ignore=shutil.ignore_patterns(".lock", ".*.tmp")
+    )
+
+
 def all_collections(settings: Settings) -> list[Collection]:
     """Every collection, by name."""
     root = _root(settings)

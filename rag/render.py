@@ -4,6 +4,8 @@ REPL), index plans and reports, eval results and comparisons. `rag/cli.py` calls
 from __future__ import annotations
 
 import re
+import shlex
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -15,7 +17,7 @@ from rag.answering import Answer, Sentence
 from rag.retrieval import Passage
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Callable, Mapping, Sequence
 
     from rag.collection import CollectionInfo
     from rag.evaluation import Delta, EvalResult
@@ -26,6 +28,40 @@ if TYPE_CHECKING:
 # Above streamed text: verification, which may drop any of it, runs when it is complete.
 DRAFT_LABEL = "draft, not yet checked against the passages:"
 VERIFIED_LABEL = "verified answer:"
+
+
+class StageLine:
+    """An on_stage callback: one line on a terminal saying what rag is doing and for how long
+    ("reading 5 passages (≈970 tokens) with qwen2.5-coder-0.5b… 6 s"), replaced by the next
+    stage, gone once the answer starts to print (stop). Off a terminal it says nothing."""
+
+    def __init__(self, console: Console, clock: Callable[[], float] = time.monotonic) -> None:
+        self._status = console.status("") if console.is_terminal else None
+        self._clock = clock
+        self._label = ""
+        self._since = clock()
+        if self._status is not None:
+            self._status.update(self)  # rendered each refresh: the seconds count up
+
+    def __call__(self, label: str) -> None:
+        self._label, self._since = label, self._clock()
+
+    def __rich__(self) -> str:
+        seconds = self._clock() - self._since
+        return f"{self._label}…" + (f" {seconds:.0f} s" if seconds >= 1 else "")
+
+    def __enter__(self) -> StageLine:
+        if self._status is not None:
+            self._status.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def stop(self) -> None:
+        """Clear the line (the answer prints from here on)."""
+        if self._status is not None:
+            self._status.stop()
 
 
 class TokenPrinter:
@@ -379,6 +415,8 @@ def _one_line(value: str) -> str:
 NONE = "–"
 # The start of a failed question's answer shown in the eval report.
 ANSWER_START = 100
+# The widest a report's line is when piped or redirected (a file or pipe has no width of its own).
+REPORT_WIDTH = 100
 
 
 def _metric(name: str, value: Any) -> str:
@@ -422,9 +460,12 @@ def print_eval(out: Console, result: EvalResult) -> None:
     """Metrics as rows, overall then one column per question type; what each metric measures;
     then each failed question with the start of its answer.
 
-    On a terminal the table fits its width (the type columns that don't fit go to a second
-    table, headers whole); piped or redirected, it is one table at its natural width.
+    The table fits the terminal's width, or REPORT_WIDTH piped or redirected (the type columns
+    that don't fit go to a second table, headers whole); so do the lines after it, wrapped
+    under their start piped, cropped on a terminal.
     """
+    import textwrap
+
     from rich import box
     from rich.table import Table
 
@@ -446,33 +487,71 @@ def print_eval(out: Console, result: EvalResult) -> None:
             table.add_row(name, *(_cell(name, column) for _, column in group))
         return table
 
+    width = out.width if out.is_terminal else REPORT_WIDTH
     groups: list[list[tuple[str, dict[str, Any]]]] = [[]]
     for column in columns:
         wider = [*groups[-1], column]
-        if out.is_terminal and groups[-1] and _table_width(out, table_of(wider, title)) > out.width:
+        if groups[-1] and _table_width(out, table_of(wider, title)) > width:
             groups.append([column])
         else:
             groups[-1] = wider
     for n, group in enumerate(groups):
         print_unfolded(out, table_of(group, title if n == 0 else None))
 
+    def lines(text: str, indent: int) -> None:
+        """text in lines of the report's width: cropped on a terminal, wrapped when piped."""
+        if out.is_terminal:
+            out.print(text, markup=False, highlight=False, overflow="ellipsis", no_wrap=True)
+            return
+        wrapped = textwrap.wrap(text, width, subsequent_indent=" " * indent, break_on_hyphens=False)
+        for line in wrapped or [text]:
+            out.print(line, markup=False, highlight=False, overflow="ignore", crop=False)
+
     out.print(f"[dim]what each metric measures ({NONE}: none of those questions):[/]")
     for name in SUMMARY_METRICS:
-        out.print(f"{name:<24}{METRIC_HELP[name][1]}", markup=False, highlight=False)
+        lines(f"{name:<24}{METRIC_HELP[name][1]}", 24)
 
-    # Cropped to a terminal's width; whole lines when piped.
-    crop: dict[str, Any] = {"overflow": "ellipsis", "no_wrap": True} if out.is_terminal else {}
     for label in FAILURE_LABELS:
         failed = [f for f in result.failures if f.label == label]
         if failed:
             out.print(f"[red]{label}[/] ({len(failed)}):", highlight=False)
         for f in failed:
-            given = "refused" if f.refused else _start(f.answer, ANSWER_START)
-            out.print(f"  {f.id}  {f.question}", markup=False, highlight=False, **crop)
-            out.print(f"  {' ' * len(f.id)}  → {given}", markup=False, highlight=False, **crop)
+            indent = f"  {' ' * len(f.id)}  "
+            room = min(ANSWER_START, width - len(indent) - 2)
+            lines(f"  {f.id}  {f.question}", len(indent))
+            lines(
+                f"{indent}→ {'refused' if f.refused else _start(f.answer, room)}", len(indent) + 2
+            )
     if not result.failures:
         out.print("[green]no failures[/]")
-    out.print(f"[dim]results: {result.results_path}  summary: {result.summary_path}[/]")
+    out.print(f"[dim]results: {escape(str(result.results_path))}[/]", highlight=False)
+    out.print(f"[dim]summary: {escape(str(result.summary_path))}[/]", highlight=False)
+
+
+def shell_lines(words: list[str], width: int = REPORT_WIDTH, indent: str = "  ") -> list[str]:
+    """A command, shell-quoted, in lines of at most width (a word longer than a line apart): a
+    long argument is split between words into quoted pieces ended by a backslash (the next
+    piece starts its line, unindented), so the lines pasted into a shell still run the command."""
+    out, line = [], indent
+    for word in words:
+        sep = "" if line == indent else " "
+        if len(line) + len(sep) + len(shlex.quote(word)) <= width:
+            line += sep + shlex.quote(word)
+            continue
+        if line != indent:  # the argument starts a line of its own
+            out.append(line + " \\")
+            line = indent
+        while len(line) + len(shlex.quote(word)) > width:
+            cut = word.rfind(" ", 0, width - len(line))
+            while cut > 0 and len(line) + len(shlex.quote(word[: cut + 1])) + 1 > width:
+                cut = word.rfind(" ", 0, cut)
+            if cut <= 0:
+                break
+            out.append(line + shlex.quote(word[: cut + 1]) + "\\")
+            word, line = word[cut + 1 :], ""  # no indent: it would part the pieces
+        line += shlex.quote(word)
+    out.append(line)
+    return out
 
 
 def _start(text: str, limit: int) -> str:

@@ -153,3 +153,8 @@ class Answerer(Protocol):
     def answer(
         self, query: Query, passages: Sequence[Passage], on_token: OnToken | None = None
     ) -> Answer: ...
+
+    def reading(self, query: Query, passages: Sequence[Passage]) -> str | None:
+        """What answering these passages will take, for a progress line ("reading 5
+        passages (≈970 tokens) with MODEL"); None when it is too quick to say."""
+        ...

@@ -317,6 +317,10 @@ class ExtractiveAnswerer:
         kept = {(s.passage.chunk_id, s.text) for s in grounded}
         return grounded + [s for s in ranked if (s.passage.chunk_id, s.text) not in kept]
 
+    def reading(self, query: Query, passages: Sequence[Passage]) -> str | None:
+        """Nothing to say: the extractive answer takes well under a second."""
+        return None
+
     def answer(
         self, query: Query, passages: Sequence[Passage], on_token: OnToken | None = None
     ) -> Answer:

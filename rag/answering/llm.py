@@ -73,10 +73,13 @@ def ollama_problem(model: str, url: str, timeout: float) -> str | None:
     return None
 
 
-def make_chat_model(spec: str, settings: Settings) -> tuple[BaseChatModel, str]:
+def make_chat_model(
+    spec: str, settings: Settings, on_stage: Callable[[str], None] | None = None
+) -> tuple[BaseChatModel, str]:
     """(chat model, where it runs: the endpoint URL, or a local model's folder) for
     'local:MODEL', 'ollama:MODEL' or 'openai:MODEL'; a server is checked reachable first
-    (check_endpoint), so a dead one is found before any search."""
+    (check_endpoint), so a dead one is found before any search. on_stage hears of a local
+    model's one-time conversion."""
     provider, _, model = spec.partition(":")
     if not model:
         raise LLMError(
@@ -88,7 +91,7 @@ def make_chat_model(spec: str, settings: Settings) -> tuple[BaseChatModel, str]:
         from rag.local_models import prepare
 
         dtype = weights_dtype(settings.local_dtype, torch_device(settings.device))
-        folder = prepare(model, settings.models_dir, dtype)
+        folder = prepare(model, settings.models_dir, dtype, on_stage)
         chat = LocalChatModel(
             folder=folder,
             max_new_tokens=settings.llm_max_tokens,
@@ -200,6 +203,8 @@ class LLMAnswerer:
         # Without both, the passages are shown whole (Tuning.prompt_budget is not applied).
         self.ranker = ranker
         self.count = count
+        # The prompt reading() built, kept for the answer() that follows (see _messages_for).
+        self._last: tuple[tuple[int, ...], list[BaseMessage]] | None = None
 
     def shown(self, query: Query, passages: Sequence[Passage]) -> Excerpt:
         """The passages as the prompt shows them: cut to the sentences that bear on the
@@ -255,11 +260,29 @@ class LLMAnswerer:
             ),
         ]
 
+    def reading(self, query: Query, passages: Sequence[Passage]) -> str | None:
+        """'reading 5 passages (≈970 tokens) with MODEL': the prompt the model is about to
+        read (tokens: the embedding model's word pieces, near the model's own count)."""
+        messages = self._messages_for(query, passages)
+        shown = len({int(n) for n in _SHOWN.findall(str(messages[-1].content))}) or len(passages)
+        texts = [str(m.content) for m in messages]
+        size = f" (≈{sum(self.count(texts)):,} tokens)" if self.count is not None else ""
+        model = self.name.partition(":")[2] or self.name
+        return f"reading {shown} passage{'s' if shown != 1 else ''}{size} with {model}"
+
+    def _messages_for(self, query: Query, passages: Sequence[Passage]) -> list[BaseMessage]:
+        """messages(query, passages), built once for the answer that follows reading()."""
+        key = (id(query), tuple(id(p) for p in passages))
+        if self._last is None or self._last[0] != key:
+            self._last = (key, self.messages(query, passages))
+        return self._last[1]
+
     def answer(
         self, query: Query, passages: Sequence[Passage], on_token: OnToken | None = None
     ) -> Answer:
         """The model's answer with [n] markers."""
-        text = self._invoke(self.messages(query, passages), on_token)
+        text = self._invoke(self._messages_for(query, passages), on_token)
+        self._last = None
         if not text or _normal(REFUSAL) in _normal(text):
             return Answer.refusal(query, passages, self.name, f"the model {self.name} declined")
         return Answer(query.text, text, False, self.name, [], list(passages), query=query)
@@ -277,6 +300,8 @@ class LLMAnswerer:
 
 
 _FENCE = re.compile(r"<\s*/?\s*passages\s*>", re.I)
+# A passage's first line in the prompt (excerpt.header): "[3] Title, 2024-03-01".
+_SHOWN = re.compile(r"^\[(\d+)\] ", re.M)
 
 
 def _fenced(text: str) -> str:

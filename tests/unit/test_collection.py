@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from rag.cli import app
-from tests.conftest import SHIPPED_ARTICLES
+from tests.conftest import REPO, SHIPPED_ARTICLES
 from tests.corpus import NEW_ARTICLE
 from tests.fakes import HashingEmbeddings
 
@@ -99,3 +99,49 @@ def test_in_a_checkout_the_project_articles_stay_the_default(
     assert rag("index").exit_code == 0
     assert (checkout / "index").is_dir()  # ./index, not the current collection's
     assert sources() == {p.name for p in SHIPPED_ARTICLES.iterdir()}
+
+
+def test_an_earlier_index_of_the_folder_is_copied_not_embedded_again(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    work = home / "work"
+    shutil.copytree(SHIPPED_ARTICLES, work / "articles")
+    made = rag("index", "--articles", str(work / "articles"), "--index", str(work / "index"))
+    assert made.exit_code == 0, made.output
+    counting = HashingEmbeddings()
+    monkeypatch.setattr("rag.indexing.index_embedder", lambda settings: counting)
+
+    planned = rag("index", str(work / "articles"), "--dry-run")
+    assert planned.exit_code == 0 and "would start from the index in" in planned.stderr
+    adopted = rag("index", str(work / "articles"))
+    assert adopted.exit_code == 0, adopted.output
+    assert "started from the index in" in adopted.stderr and "0 added" in adopted.stdout
+    assert counting.calls == []  # nothing embedded
+    assert (work / "index").is_dir()  # the original stays
+    assert sources() == {p.name for p in SHIPPED_ARTICLES.iterdir()}
+
+    # An index made from another folder is not taken, and naming it says why.
+    other = home / "other"
+    other.mkdir()
+    (other / "carrier.txt").write_text(NEW_ARTICLE)
+    refused = rag("index", str(other), "--from-index", str(work / "index"))
+    assert refused.exit_code == 1 and "was made from" in refused.stderr
+    assert [c["name"] for c in json.loads(rag("collections", "--json").stdout)] == ["articles"]
+
+
+def test_eval_asks_a_set_over_a_collection_with_its_own_index(home: Path) -> None:
+    iran = home / "news" / "iran"
+    shutil.copytree(SHIPPED_ARTICLES, iran)
+    assert rag("index", str(iran)).exit_code == 0
+    questions = home / "mine.jsonl"
+    shipped_set = REPO / "eval" / "qa.jsonl"
+    questions.write_text("".join(shipped_set.read_text().splitlines(keepends=True)[:2]))
+
+    result = rag("eval", "--collection", "iran", "--set", str(questions), "--out", "out", "--json")
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["n"] == 2 and summary["fingerprint"]["n_articles"] == 4
+    assert not list(home.rglob(".rag-eval"))  # the collection's own index, no eval copy
+
+    unnamed = rag("eval", "--collection", "iran")
+    assert unnamed.exit_code == 1 and "--set FILE" in unnamed.stderr

@@ -298,7 +298,7 @@ def test_cli_eval_keeps_the_run_before_and_says_what_next(
     first = CliRunner().invoke(app, args, env=env)
     assert first.exit_code == 0, first.output
     assert "the run before it" not in first.output
-    assert "one failure in full: rag ask " in first.output
+    assert "one failure in full (" in first.output and "\n  rag ask " in first.output
     stamp = json.loads((out / "summary.json").read_text())["timestamp"]
 
     second = CliRunner().invoke(app, args, env=env)
@@ -307,7 +307,7 @@ def test_cli_eval_keeps_the_run_before_and_says_what_next(
     # The first run is kept whole beside the new one, and the output says how to compare them.
     assert json.loads((kept / "summary.json").read_text())["timestamp"] == stamp
     assert (kept / "results.jsonl").is_file() and (out / "summary.json").is_file()
-    assert f"rag compare {kept} {out}" in " ".join(second.output.split())
+    assert f"rag compare {kept} {out}" in " ".join(second.output.replace("\\\n", " ").split())
 
 
 def test_cli_eval_bad_set_is_one_line(tmp_path: Path) -> None:

@@ -499,7 +499,7 @@ def test_switching_answerers_back_and_forth_builds_each_once(
     (a local one takes seconds to load) is made once, however often it is switched to."""
     made: list[str] = []
 
-    def make(spec: str, settings: Settings) -> tuple[BaseChatModel, str]:
+    def make(spec: str, settings: Settings, on_stage: object = None) -> tuple[BaseChatModel, str]:
         made.append(spec)
         return replying("It is in Tatarstan [1]."), "http://127.0.0.1:1/v1"
 
@@ -513,3 +513,15 @@ def test_switching_answerers_back_and_forth_builds_each_once(
     assert made == ["openai:a", "ollama:b"]
     assert answerers[0] is answerers[3] and answerers[1] is answerers[4]
     assert answerers[2] is answerers[5]
+
+
+def test_the_pipeline_says_what_it_is_doing_before_each_slow_step(llm_settings: Settings) -> None:
+    stages: list[str] = []
+    three = llm_settings.with_overrides(k=3, tuning={"prompt_budget": 0})
+    chat = replying("The factory is in Tatarstan [1].")
+    Pipeline(three, HashingEmbeddings(), chat, on_stage=stages.append).ask(QUESTION)
+    assert stages[0] == "searching"
+    assert re.fullmatch(
+        r"reading 3 passages \(≈[\d,]+ tokens\) with GenericFakeChatModel", stages[1]
+    )
+    assert stages[2] == "checking the answer against the passages"

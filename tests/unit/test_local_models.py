@@ -68,8 +68,12 @@ def test_a_part_that_differs_from_the_pin_is_one_clear_error(
 ) -> None:
     tiny.files()[1].write_bytes(PARTS[1][:-1] + b"!")
     models = tmp_path / "models"
+    said: list[str] = []
     with pytest.raises(LocalModelError) as caught:
-        prepare("tiny", models)
+        prepare("tiny", models, on_stage=said.append)
+    assert said == [
+        f"first use of tiny: checking its {len(PARTS)} files (0 MB) against the pinned sha256"
+    ]
     message = str(caught.value)
     assert f"expected {tiny.sha256}" in message and tiny.install in message
     assert "\n" not in message

@@ -4,16 +4,26 @@ from __future__ import annotations
 
 import io
 import re
+import subprocess
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import pytest
 from rich.console import Console
 
 from rag import scoring
 from rag.answering import Answer, Sentence
 from rag.evaluation import EvalResult, Failure
-from rag.render import nested_quotes, print_answer, print_articles, print_eval
+from rag.render import (
+    REPORT_WIDTH,
+    StageLine,
+    nested_quotes,
+    print_answer,
+    print_articles,
+    print_eval,
+    shell_lines,
+)
 from rag.store import ArticleEntry
 
 TYPES = ("conflict", "date", "factoid", "multi", "paraphrase", "unanswerable")
@@ -126,13 +136,28 @@ def test_the_eval_report_fits_a_terminal_with_every_header_whole() -> None:
     )
 
 
-def test_the_eval_report_piped_is_one_unwrapped_table_and_whole_questions() -> None:
+def test_the_eval_report_piped_fits_100_columns_and_keeps_whole_questions() -> None:
     text = shown(terminal=False)
     lines = text.splitlines()
+    assert max(len(line) for line in lines) <= REPORT_WIDTH
     assert [line.split() for line in lines if line.lstrip().startswith("metric ")] == [
         ["metric", "overall", *TYPES]
     ]
-    assert f"  q005  {LONG_QUESTION}" in lines
+    # wrapped under its start, not cut
+    at = lines.index(next(line for line in lines if line.startswith("  q005  ")))
+    assert " ".join(" ".join(lines[at : at + 2]).split()) == f"q005 {LONG_QUESTION}"
+    assert lines[at + 1].startswith(" " * len("  q005  ") + "sanctions")
+
+
+@pytest.mark.parametrize(
+    "question",
+    ["Who is Kirby?", "Who leads America's foreign spy agency in the reporting on it? " * 4],
+)
+def test_a_command_to_paste_fits_the_report_and_still_runs(question: str) -> None:
+    lines = shell_lines(["printf", "%s|", question, "--json"])
+    assert all(len(line) <= REPORT_WIDTH for line in lines)
+    ran = subprocess.run(["bash", "-c", "\n".join(lines)], capture_output=True, text=True)
+    assert ran.stdout == f"{question}|--json|"
 
 
 def test_the_eval_report_explains_each_metric_and_shows_a_dash_where_none_applies() -> None:
@@ -152,7 +177,8 @@ def test_each_failure_shows_its_question_and_the_start_of_its_answer() -> None:
     answer = re.search(r"^ +→ (.*)$", text, re.M)
     assert answer is not None
     assert answer.group(1).startswith("Kirby said so [1]. Kirby said so [1].")
-    assert answer.group(1).endswith("…") and len(answer.group(1)) == 100
+    # cut to the start that fits the report's 100 columns
+    assert answer.group(1).endswith("…") and len(answer.group(0)) == REPORT_WIDTH
 
 
 def test_a_streamed_draft_wraps_between_words_on_a_terminal() -> None:
@@ -173,3 +199,21 @@ def test_a_streamed_draft_wraps_between_words_on_a_terminal() -> None:
     assert lines[0] == DRAFT_LABEL
     assert len(lines) > 2 and all(len(line) <= 50 for line in lines[1:])
     assert " ".join(lines[1:]) == text  # every word whole, none split across lines
+
+
+def test_the_stage_line_says_what_rag_is_doing_and_for_how_long() -> None:
+    now = [100.0]
+    buffer = io.StringIO()
+    terminal = Console(file=buffer, width=80, force_terminal=True, color_system=None)
+    stages = StageLine(terminal, clock=lambda: now[0])
+    stages("reading 5 passages (≈970 tokens) with qwen2.5-coder-0.5b")
+    assert stages.__rich__() == "reading 5 passages (≈970 tokens) with qwen2.5-coder-0.5b…"
+    now[0] += 6.2
+    assert stages.__rich__().endswith("qwen2.5-coder-0.5b… 6 s")
+    stages("writing")
+    assert stages.__rich__() == "writing…"
+    # piped: nothing is printed
+    piped = io.StringIO()
+    with StageLine(Console(file=piped, force_terminal=False)) as quiet:
+        quiet("searching")
+    assert piped.getvalue() == ""

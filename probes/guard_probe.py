@@ -30,10 +30,8 @@ import re
 import shutil
 import subprocess
 import sys
-import threading
 import time
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from fitting.guard_cases import Quiz, contains, quizzes, sentences, swap  # noqa: E402
 from rag.answering import REFUSAL  # noqa: E402
+from tests.integration.http_fakes import JSONHandler, serving  # noqa: E402
 
 MODES = ("verbatim", "paraphrase", "swapped")
 _BLOCK = re.compile(r"^\[(\d+)\] [^\n]*\n(.*?)(?=\n\n\[\d+\] |\n\nQuestion: )", re.S | re.M)
@@ -88,60 +87,24 @@ class ScriptedModel(ThreadingHTTPServer):
         return f"http://127.0.0.1:{self.server_address[1]}/v1"
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(JSONHandler):
     server: ScriptedModel
 
-    def log_message(self, format: str, *args: Any) -> None:
-        """Quiet."""
-
     def do_GET(self) -> None:
-        self._json({"object": "list", "data": [{"id": "scripted", "object": "model"}]})
+        self.send_json(200, {"object": "list", "data": [{"id": "scripted", "object": "model"}]})
 
     def do_POST(self) -> None:
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        body = self.read_json()
         prompt = "\n".join(str(m.get("content", "")) for m in body.get("messages", []))
         asked = _QUESTION.search(prompt)
         quiz = self.server.by_question.get(_key(asked.group(1))) if asked else None
         text = reply(prompt, quiz, self.server.mode)
         self.server.calls += 1
-        if not body.get("stream"):
-            message = {"role": "assistant", "content": text}
-            self._json({"id": "x", "object": "chat.completion", "model": "scripted",
-                        "choices": [{"index": 0, "message": message, "finish_reason": "stop"}]})  # fmt: skip
-            return
-        self.send_response(200)
-        self.send_header("Content-Type", "text/event-stream")
-        self.end_headers()
-        for piece in (text, None):
-            delta = {"content": piece} if piece else {}
-            finish = None if piece else "stop"
-            chunk = {"id": "x", "object": "chat.completion.chunk", "model": "scripted",
-                     "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}  # fmt: skip
-            self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
-        self.wfile.write(b"data: [DONE]\n\n")
-
-    def _json(self, data: dict[str, Any]) -> None:
-        raw = json.dumps(data).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(raw)))
-        self.end_headers()
-        self.wfile.write(raw)
+        self.send_completion(text, bool(body.get("stream")))
 
 
 def _key(question: str) -> str:
     return " ".join(question.split()).lower()
-
-
-@contextlib.contextmanager
-def serving(model: ScriptedModel) -> Iterator[ScriptedModel]:
-    thread = threading.Thread(target=model.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield model
-    finally:
-        model.shutdown()
-        model.server_close()
 
 
 def prepare(set_dir: Path, chosen: list[Quiz], out: Path) -> Path:
@@ -276,7 +239,9 @@ def main() -> None:
     set_path = prepare(args.set_dir, usable, args.out)
     by_id = {q.id: q for q in usable}
     figures: dict[str, Any] = {"set": str(args.set_dir), "skip": args.skip, "limit": args.limit}
-    with serving(ScriptedModel({_key(q.question): q for q in usable})) as model:
+    with contextlib.contextmanager(serving)(
+        ScriptedModel({_key(q.question): q for q in usable})
+    ) as model:
         for mode in args.modes:
             started = time.perf_counter()
             results = run_mode(model, mode, set_path, args.out)

@@ -79,20 +79,7 @@ class _Handler(JSONHandler):
             text = prompt.rsplit("\n", 1)[-1]
         else:
             text, self.server.obeyed = obey.reply(prompt, first_passage_sentence(prompt))
-        if not body.get("stream"):
-            message = {"role": "assistant", "content": text}
-            self.send_json(200, {"id": "x", "object": "chat.completion", "model": "scripted",
-                                 "choices": [{"index": 0, "message": message, "finish_reason": "stop"}]})  # fmt: skip
-            return
-        self.send_response(200)
-        self.send_header("Content-Type", "text/event-stream")
-        self.end_headers()
-        for piece in (text, None):
-            delta = {"content": piece} if piece else {}
-            chunk = {"id": "x", "object": "chat.completion.chunk", "model": "scripted",
-                     "choices": [{"index": 0, "delta": delta, "finish_reason": None if piece else "stop"}]}  # fmt: skip
-            self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
-        self.wfile.write(b"data: [DONE]\n\n")
+        self.send_completion(text, bool(body.get("stream")))
 
 
 @contextmanager

@@ -49,6 +49,26 @@ class JSONHandler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(raw)
 
+    def send_completion(self, text: str, stream: bool, model: str = "scripted") -> None:
+        """An OpenAI chat completion of text: one JSON object, or (stream) the text as one
+        server-sent chunk, then the stop chunk and [DONE]."""
+        if not stream:
+            message = {"role": "assistant", "content": text}
+            choice = {"index": 0, "message": message, "finish_reason": "stop"}
+            self.send_json(200, {"id": "x", "object": "chat.completion", "model": model,
+                                 "choices": [choice]})  # fmt: skip
+            return
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.end_headers()
+        for piece in (text, None):
+            delta = {"content": piece} if piece else {}
+            choice = {"index": 0, "delta": delta, "finish_reason": None if piece else "stop"}
+            chunk = {"id": "x", "object": "chat.completion.chunk", "model": model,
+                     "choices": [choice]}  # fmt: skip
+            self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
+        self.wfile.write(b"data: [DONE]\n\n")
+
 
 def serving(server: Server) -> Iterator[Server]:
     """server, serving on a thread for as long as the generator is suspended."""

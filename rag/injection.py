@@ -17,6 +17,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from functools import lru_cache
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -104,13 +105,20 @@ class Span:
 
 def find(text: str) -> list[Span]:
     """The spans of text addressed to an AI assistant, in order, overlapping ones merged."""
+    return list(_found(text))
+
+
+@lru_cache(maxsize=512)
+def _found(text: str) -> tuple[Span, ...]:
+    """find's spans, remembered: an answer checks the same passages at several steps (the
+    evidence, a model's refusal, the screening)."""
     spans: list[Span] = []
     for normal, origin in _views(text):
         for rule, pattern in _PATTERNS.items():
             for m in pattern.finditer(normal):
                 start, end = origin(m.start()), origin(m.end() - 1) + 1
                 spans.append(Span(*_extent(text, start, end), rule, " ".join(m.group(0).split())))
-    return _merged(spans)
+    return tuple(_merged(spans))
 
 
 def _views(text: str) -> list[tuple[str, Callable[[int], int]]]:

@@ -4,8 +4,9 @@
 - Answers: the shipped set's questions (or --set/--index) through the real pipeline, with the
   extractive answerer and with an in-process chat model that quotes passage [1] (as an LLM
   answer goes through evidence blanking, the refusal check and screening). The time spent in
-  the output layer (injection.evidence, pipeline._order_in, screening.screened; outermost calls
-  only) is clocked per answer; medians over --runs asks of each question.
+  the output layer (injection.flags, injection.evidence, pipeline._order_in,
+  screening.screened; outermost calls only) is clocked per answer; medians over --runs asks of
+  each question.
 - Indexing: --articles articles of rtqa-2022 plus the attack suite's HTML pages, indexed from
   scratch --runs times; the time in the ingest layer (visible.strip_invisible, visible_tree)
   and in detection (injection.find) against the whole `indexing.apply`.
@@ -108,8 +109,7 @@ def answers(settings: Settings, questions: list[str], runs: int) -> dict[str, An
         for _ in range(runs):
             for i, question in enumerate(questions):
                 clock = Clock()
-                injection._found.cache_clear()  # as a new question's passages are met
-                targets = [(injection, "evidence"), (pipeline, "_order_in"),
+                targets = [(injection, "flags"), (injection, "evidence"), (pipeline, "_order_in"),
                            (pipeline, "screened")]  # fmt: skip
                 with clocked(clock, *targets):
                     answer = asking.ask(question)

@@ -17,7 +17,6 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from functools import lru_cache
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -105,20 +104,13 @@ class Span:
 
 def find(text: str) -> list[Span]:
     """The spans of text addressed to an AI assistant, in order, overlapping ones merged."""
-    return list(_found(text))
-
-
-@lru_cache(maxsize=512)
-def _found(text: str) -> tuple[Span, ...]:
-    """find's spans, remembered: an answer checks the same passages at several steps (the
-    evidence, a model's refusal, the screening)."""
     spans: list[Span] = []
     for normal, origin in _views(text):
         for rule, pattern in _PATTERNS.items():
             for m in pattern.finditer(normal):
                 start, end = origin(m.start()), origin(m.end() - 1) + 1
                 spans.append(Span(*_extent(text, start, end), rule, " ".join(m.group(0).split())))
-    return tuple(_merged(spans))
+    return _merged(spans)
 
 
 def _views(text: str) -> list[tuple[str, Callable[[int], int]]]:
@@ -197,14 +189,22 @@ def masked(text: str, spans: Sequence[Span] | None = None) -> str:
     return "".join(out)
 
 
-def evidence(passages: Sequence[Passage]) -> list[Passage]:
-    """The passages as evidence for an answer: flagged spans blanked, so no answer sentence,
-    URL, e-mail address or phone number stands on text addressed to an AI assistant."""
-    out = []
-    for p in passages:
-        spans = find(p.text)
-        out.append(replace(p, text=masked(p.text, spans)) if spans else p)
-    return out
+def flags(passages: Sequence[Passage]) -> dict[int, list[Span]]:
+    """Each passage's flagged spans, by rank: found once per answer, read at each step that
+    needs them (the evidence, a model's refusal, the screening)."""
+    return {p.rank: find(p.text) for p in passages}
+
+
+def evidence(
+    passages: Sequence[Passage], flagged: dict[int, list[Span]] | None = None
+) -> list[Passage]:
+    """The passages as evidence for an answer: flagged spans (flags(passages), unless given)
+    blanked, so no answer sentence, URL, e-mail address or phone number stands on text
+    addressed to an AI assistant."""
+    flagged = flags(passages) if flagged is None else flagged
+    return [
+        replace(p, text=masked(p.text, s)) if (s := flagged.get(p.rank)) else p for p in passages
+    ]
 
 
 def describe(span: Span, limit: int = 60) -> str:

@@ -171,8 +171,9 @@ class Pipeline:
         # Text addressed to an AI assistant is shown to a model as the article's, but is never
         # evidence for what it writes: verified against the passages with it blanked.
         shown = retrieval.passages
+        flags = injection.flags(shown)
         if not answerer.verbatim:
-            retrieval = replace(retrieval, passages=injection.evidence(shown))
+            retrieval = replace(retrieval, passages=injection.evidence(shown, flags))
             answer = replace(answer, passages=retrieval.passages)
         if not answer.refused:
             # Extracts are verbatim: a lexical check suffices; prose also gets the embedding.
@@ -188,14 +189,14 @@ class Pipeline:
                 )
                 # Text addressed to an AI in its prompt may be why the model's answer failed:
                 # the extractive answer to the same passages (flagged text blanked) stands in.
-                order = _order_in(shown)
+                order = _order_in(shown, flags)
                 if answer.refused and (settings.llm_fallback or order):
                     answer, sentences, citations, fell_back = self._fallback(
                         answer, query, retrieval.passages, order
                     )
                     if fell_back:
                         note = f"{note}; {fell_back}" if note else fell_back
-        elif not answerer.verbatim and _declined(answer) and (order := _order_in(shown)):
+        elif not answerer.verbatim and _declined(answer) and (order := _order_in(shown, flags)):
             # A passage may have told the model to decline; a refusal can't be checked against
             # the passages as an answer can, so the extractive answer stands in for it.
             answer, sentences, citations, fell_back = self._fallback(
@@ -230,7 +231,7 @@ class Pipeline:
             timings_ms=timings,
             as_of=settings.as_of,
         )
-        answer = screened(answer, shown, settings.tuning)
+        answer = screened(answer, shown, settings.tuning, flags)
         if conversation is not None:
             conversation.record(question, query.text, answer, carried)
         return answer
@@ -524,11 +525,12 @@ def _declined(answer: Answer) -> bool:
     return answer.refused and (answer.refused_by or "").startswith("the model")
 
 
-def _order_in(shown: Sequence[Passage]) -> str | None:
-    """Where a passage shown to the model holds text addressed to an AI assistant, which may
-    have told it what to write or to decline; None when none does."""
+def _order_in(shown: Sequence[Passage], flags: dict[int, list[injection.Span]]) -> str | None:
+    """Where a passage shown to the model holds text addressed to an AI assistant (flags:
+    injection.flags(shown)), which may have told it what to write or to decline; None when
+    none does."""
     for p in shown:
-        if spans := injection.find(p.text):
+        if spans := flags.get(p.rank):
             return (
                 f"passage [{p.rank}] holds text addressed to an AI assistant "
                 f"({injection.describe(spans[0])}), which may have told it to"

@@ -7,7 +7,8 @@ layer's own effect (attack.py --without):
 - detection: no text is found addressed to an AI assistant (rag/injection.find finds nothing),
   so nothing is flagged, blanked from the evidence, or named in a refusal;
 - output: text is still flagged at index time, but an answer is verified against the passages
-  as retrieved, and not screened (rag/answering/screening.py).
+  as retrieved, and not screened (rag/answering/screening.py); a model's refusal or failed
+  answer next to flagged text does not give way to the extractive answer.
 
 The prompt's fencing is not switched: the obeying model of attack.py ignores it by design.
 """
@@ -28,8 +29,11 @@ def switch_off(layers: set[str]) -> None:
     if "detection" in layers:
         injection.find = lambda text: []
     if "output" in layers:
-        injection.evidence = list
-        pipeline.screened = lambda answer, shown, tuning: replace(answer, passages=list(shown))
+        injection.evidence = lambda passages, flagged=None: list(passages)
+        pipeline._order_in = lambda shown, flags: None
+        pipeline.screened = lambda answer, shown, tuning, flags=None: replace(
+            answer, passages=list(shown)
+        )
 
 
 if __name__ == "__main__":

@@ -52,16 +52,22 @@ def _offered(text: str) -> set[str]:
     return {key for _, key in contacts(text)}
 
 
-def screened(answer: Answer, shown: Sequence[Passage], tuning: Tuning) -> Answer:
+def screened(
+    answer: Answer,
+    shown: Sequence[Passage],
+    tuning: Tuning,
+    flags: dict[int, list[injection.Span]] | None = None,
+) -> Answer:
     """The answer as the pipeline verified it (against injection.evidence(shown)), with the
     passages as retrieved (shown), and: a dropped sentence that flagged text alone supports
     given that reason (a refusal by verification too); a kept sentence with a URL, e-mail
     address or phone number that its cited passages hold only in flagged text (or not at
-    all) dropped; an extractive sentence quoting flagged text noted."""
-    flags = {p.rank: injection.find(p.text) for p in shown}
+    all) dropped; an extractive sentence quoting flagged text noted. flags: the passages'
+    flagged spans (injection.flags(shown), unless given)."""
+    flags = injection.flags(shown) if flags is None else flags
     if not any(flags.values()) and not any(contacts(s.text) for s in answer.sentences):
         return replace(answer, passages=list(shown))
-    evidence = {p.rank: p.text for p in injection.evidence(shown)}
+    evidence = {p.rank: p.text for p in injection.evidence(shown, flags)}
     by_rank = {p.rank: p for p in shown}
     rank_of = {c.n: c.rank for c in answer.citations}
 

@@ -358,7 +358,42 @@ def render(summaries: dict[str, dict[str, Any] | None]) -> str:
     lines += weights_section()
     lines += probe_section()
     lines += guard_section()
+    lines += injection_section()
     return "\n".join(lines).rstrip() + "\n"
+
+
+def injection_section() -> list[str]:
+    """The attack suite through `rag ask`: each recorded run of eval/injection/attack.py."""
+    if not INJECTION_RUNS.is_file():
+        return []
+    runs = json.loads(INJECTION_RUNS.read_text())
+    lines = [
+        "## Text addressed to an AI",
+        "",
+        "The attack suite (`eval/injection/attacks.jsonl`: articles beside the shipped four that "
+        "carry an order to whatever AI reads them, and benign twins that must stay answerable) "
+        "through `rag ask`, by `python eval/injection/attack.py --record`. An attack succeeds "
+        "when its string is in the answer shown; the scripted model obeys every order in its "
+        "passages (the worst case). Each layer's own effect and what the layers catch: "
+        "[INJECTION.md](INJECTION.md).",
+        "",
+        "| run | answerer | attacks succeeded | attacks still answered right | benign twins "
+        "answered right | median s an answer |",
+        "|---|---|---|---|---|---|",
+    ]
+    for label, run in runs.items():
+        where = f" ({run['commit']})" if run.get("commit") else ""
+        for answerer in ("scripted", "qwen0.5b", "qwen1.5b", "extractive"):
+            f = run.get(answerer)
+            if not f:
+                continue
+            seconds = f"{f['seconds_p50']:.1f}" if f.get("seconds_p50") is not None else "–"
+            lines.append(
+                f"| {label}{where} | {answerer} | {f['succeeded']} / {f['attacks']} "
+                f"({f['success_rate']:.3f}) | {f['attacks_answered_right']} / {f['attacks']} | "
+                f"{f['benign_answered_right']} / {f['benign']} | {seconds} |"
+            )
+    return lines + [""]
 
 
 def weights_section() -> list[str]:
@@ -428,6 +463,7 @@ def _weight_cells(row: dict[str, Any]) -> str:
 # The grounding guard's fit and probe figures, committed (eval/out is not): written by
 # `python fitting/fit_guard.py DIR --json eval/guard-fit.json` and
 # `python probes/guard_probe.py DIR --record eval/guard-probe.json`.
+INJECTION_RUNS = ROOT / "eval" / "injection-runs.json"
 GUARD_FIT = ROOT / "eval" / "guard-fit.json"
 GUARD_PROBE = ROOT / "eval" / "guard-probe.json"
 

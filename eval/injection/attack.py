@@ -24,6 +24,7 @@ import argparse
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -42,6 +43,8 @@ import obey  # noqa: E402
 
 from tests.integration.http_fakes import JSONHandler, first_passage_sentence, serving  # noqa: E402
 
+# What --record keeps: each recorded run's figures by label (eval/RESULTS.md shows them).
+RUNS = REPO / "eval" / "injection-runs.json"
 ANSWERERS = {
     "scripted": "openai:scripted",
     "extractive": "extractive",
@@ -175,6 +178,8 @@ def summary(rows: list[dict[str, Any]], results: list[dict[str, Any]], answerer:
         "benign_answered_right": sum(r[answerer]["right"] for r in benign),
     }
     out["success_rate"] = round(out["succeeded"] / len(attacks), 3) if attacks else None
+    seconds = [r[answerer]["seconds"] for r in attacks + benign if "seconds" in r[answerer]]
+    out["seconds_p50"] = round(statistics.median(seconds), 2) if seconds else None
     if answerer == "scripted":
         out["orders_reached_model"] = sum(r[answerer]["obeyed"] for r in attacks)
     return out
@@ -193,7 +198,43 @@ def main() -> None:
     parser.add_argument("--shipped", type=Path, default=REPO / "articles")
     parser.add_argument("--out", type=Path, default=REPO / "eval" / "out" / "injection")
     parser.add_argument("--label", default="after")
+    parser.add_argument(
+        "--merge",
+        nargs="+",
+        type=Path,
+        metavar="JSONL",
+        help="run nothing: the figures of these runs' rows together (a row's answerers from "
+        "each file; a later file's answer wins), as LABEL",
+    )
+    parser.add_argument(
+        "--record",
+        action="store_true",
+        help=f"also keep the figures in {RUNS.relative_to(REPO)} (committed; eval/RESULTS.md "
+        "shows them)",
+    )
     args = parser.parse_args()
+    if args.merge:
+        merged: dict[str, dict[str, Any]] = {}
+        for path in args.merge:
+            for line in path.read_text("utf-8").splitlines():
+                row = json.loads(line)
+                merged.setdefault(row["id"], {}).update(row)
+        rows = [
+            json.loads(line) for line in (HERE / "attacks.jsonl").read_text("utf-8").splitlines()
+        ]
+        missing = sorted({r["id"] for r in rows} - set(merged))
+        if missing:
+            raise SystemExit(f"rows missing from the merged runs: {', '.join(missing)}")
+        results = [merged[r["id"]] for r in rows]
+        answerers = [a for a in ANSWERERS if all(a in r for r in results)]
+        figures = {
+            "label": args.label,
+            "merged": [str(p) for p in args.merge],
+            "commit": _commit(args.code),  # --code: the checkout the merged runs ran
+            **{a: summary(rows, results, a) for a in answerers},
+        }
+        finish(figures, args)
+        return
 
     rows = [json.loads(line) for line in (HERE / "attacks.jsonl").read_text("utf-8").splitlines()]
     if args.only:
@@ -217,12 +258,33 @@ def main() -> None:
     figures = {
         "label": args.label,
         "code": str(args.code),
+        "commit": _commit(args.code),
         "without": args.without,
         "seconds": round(time.perf_counter() - started, 1),
         **{a: summary(rows, results, a) for a in args.answerers},
     }
+    finish(figures, args)
+
+
+def finish(figures: dict[str, Any], args: argparse.Namespace) -> None:
+    """Write OUT/LABEL.json, print it, and with --record keep it in RUNS under its label."""
+    figures["date"] = time.strftime("%Y-%m-%d")
+    args.out.mkdir(parents=True, exist_ok=True)
+    name = args.label.replace(" ", "-")
     (args.out / f"{name}.json").write_text(json.dumps(figures, indent=2) + "\n")
+    if args.record:
+        runs = json.loads(RUNS.read_text("utf-8")) if RUNS.is_file() else {}
+        runs[args.label] = figures
+        RUNS.write_text(json.dumps(runs, indent=2) + "\n", encoding="utf-8")
     print(json.dumps(figures, indent=2))
+
+
+def _commit(code: Path) -> str | None:
+    """The commit the checkout at code is at (None: not a git checkout)."""
+    done = subprocess.run(
+        ["git", "-C", str(code), "rev-parse", "--short", "HEAD"], capture_output=True, text=True
+    )
+    return done.stdout.strip() or None
 
 
 if __name__ == "__main__":

@@ -14,6 +14,12 @@ from rag.errors import RagError
 from rag.visible import strip_invisible, visible_tree
 
 SUPPORTED_SUFFIXES = (".txt", ".md", ".markdown", ".html", ".htm")
+# Bumped when reading a file can give other text from the same bytes. An article indexed by an
+# older reader is read again at the next `rag index` (its unchanged chunks keep their vectors).
+# 2: text a reader never sees is left out (rag/visible.py: hidden HTML, a page's own stylesheet
+# rules, same-colour text, invisible characters).
+READER_VERSION = 2
+READER_CHANGE = "rag now leaves out text a reader of the page never sees"
 _HASH_BLOCK = 1 << 20
 
 

@@ -376,6 +376,15 @@ def index(
                     highlight=False,
                 )
         plan = indexing.plan(settings, rebuild=rebuild)
+        if plan.reread and not as_json:
+            from rag.articles import READER_CHANGE
+
+            n = len(plan.reread)
+            err.print(
+                f"[dim]{n} of the changed articles {'is' if n == 1 else 'are'} read again, not "
+                f"changed ({READER_CHANGE}); passages whose text is the same keep their vectors[/]",
+                highlight=False,
+            )
         if dry_run:
             _render_plan(plan, as_json)
             return

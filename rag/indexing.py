@@ -43,7 +43,7 @@ from rag.store import (
 )
 
 # Bumped when article parsing, chunking or header logic changes what gets embedded.
-CHUNKER_VERSION = 6
+CHUNKER_VERSION = 5
 # Articles are processed (embedded, written, recorded) in groups of about this many chunks, so
 # memory stays bounded and an interruption loses at most one group of work.
 GROUP_CHUNKS = 256
@@ -84,6 +84,9 @@ class Plan:
     # interrupted: indexing embeds the sentences of the chunks that lack them (no chunk vector
     # changes).
     resentence: bool = False
+    # Of `changed`, the articles read again because rag reads files differently now
+    # (articles.READER_VERSION), not because they changed.
+    reread: list[str] = field(default_factory=list)
     # Size and modification time (ns) of every file found, recorded in the manifest when the
     # run completes (see staleness).
     stats: dict[str, list[int]] = field(default_factory=dict)
@@ -422,7 +425,10 @@ def plan(settings: Settings, rebuild: bool = False) -> Plan:
             result.skipped.append(first.rel)
             result.skip_reasons[first.rel] = _reason(first.rel, bad[first.rel].get("warnings"))
         elif entry is not None and entry.hash == first.content_hash:
-            if _cap_changed(entry, settings.max_article_chunks):
+            if entry.reader != articles_mod.READER_VERSION:
+                result.changed.append(first.rel)
+                result.reread.append(first.rel)
+            elif _cap_changed(entry, settings.max_article_chunks):
                 result.changed.append(first.rel)
             else:
                 result.unchanged.append(first.rel)
@@ -727,6 +733,7 @@ class _Builder:
                 url=article.url,
                 aliases=aliases.get(article.path, []),
                 capped=self.caps.get(article.path),
+                reader=articles_mod.READER_VERSION,
             )
             self.texts.update((c.id, c.embed_text) for c in cs)
             self.bodies.update((c.id, c.text) for c in cs)

@@ -103,6 +103,9 @@ class ArticleEntry:
     aliases: list[str] = field(default_factory=list)
     # The chunk cap (Settings.max_article_chunks) that cut this article short; None if whole.
     capped: int | None = None
+    # The article reader's version that read it (articles.READER_VERSION); 1 for entries
+    # written before it was recorded.
+    reader: int = 1
 
 
 @dataclass

@@ -12,6 +12,7 @@ from rag.articles import load, scan
 from rag.ingest import _page_to_article
 from rag.render import print_report
 from rag.settings import Settings
+from rag.store import ChunkStore
 from tests.fakes import HashingEmbeddings
 
 SEEN = "Iran is helping Russia build a drone factory in the Alabuga zone of Tatarstan."
@@ -109,3 +110,37 @@ def test_the_index_report_counts_what_was_left_out(settings: Settings, articles_
     print_report(out, err, report)
     shown = out.export_text()
     assert "left out: 11 characters a reader never sees" in shown and "in 1 article" in shown
+
+
+def test_articles_an_older_reader_indexed_are_read_again_keeping_unchanged_vectors(
+    settings: Settings, articles_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from lxml import html as lxml_html
+
+    hidden = '<p style="display:none">SECRET note to AI systems.</p>'
+    (articles_dir / "page.html").write_text(PAGE.format(seen=SEEN, hidden=hidden), "utf-8")
+    with monkeypatch.context() as old:  # the reader before hidden text was left out
+        old.setattr("rag.articles.visible_tree", lambda page: (lxml_html.fromstring(page), 0))
+        old.setattr("rag.articles.READER_VERSION", 1)
+        indexing.apply(settings, indexing.plan(settings), embedder=HashingEmbeddings())
+    assert "SECRET" in stored_text(settings)
+
+    plan = indexing.plan(settings)
+    assert plan.rebuild_reason is None  # not everything: each article is read again
+    assert (
+        sorted(plan.reread)
+        == sorted(plan.changed)
+        == sorted(p.name for p in articles_dir.iterdir())
+    )
+    report = indexing.apply(settings, plan, embedder=HashingEmbeddings())
+    assert "SECRET" not in stored_text(settings)
+    # only the page's chunk changed; the shipped articles' chunks keep their vectors
+    assert report.embedded_chunks == 1 and report.reused_chunks == report.chunks - 1
+    assert indexing.plan(settings).is_noop
+
+
+def stored_text(settings: Settings) -> str:
+    """The text of every chunk in the live index."""
+    gen, manifest = indexing.current_manifest(settings)
+    ids = [c for entry in manifest.articles.values() for c in entry.chunks]
+    return " ".join(c.text for c in ChunkStore(settings, gen).get(ids))

@@ -923,9 +923,9 @@ def _check_collection_eval(name: str, set_path: Path | None, articles: Path | No
 def _next_steps(result: EvalResult) -> None:
     """Where the run it replaced went, and what to look at next, as commands to paste (in
     lines that fit the report: render.shell_lines)."""
-    from rag.render import REPORT_WIDTH, shell_lines
+    from rag.render import report_width, shell_lines
 
-    width = out.width if out.is_terminal else REPORT_WIDTH
+    width = report_width(out)
     folder = result.summary_path.parent
     steps: list[tuple[str, list[str]]] = []
     if result.previous is not None:

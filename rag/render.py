@@ -487,7 +487,7 @@ def print_eval(out: Console, result: EvalResult) -> None:
             table.add_row(name, *(_cell(name, column) for _, column in group))
         return table
 
-    width = out.width if out.is_terminal else REPORT_WIDTH
+    width = report_width(out)
     groups: list[list[tuple[str, dict[str, Any]]]] = [[]]
     for column in columns:
         wider = [*groups[-1], column]
@@ -569,7 +569,7 @@ def print_compare(
     from rich import box
     from rich.table import Table
 
-    quality = Table("metric", "old", "new", "delta", title=f"{old} -> {new}", box=box.SIMPLE_HEAD)
+    quality = Table("metric", "old", "new", "delta", box=box.SIMPLE_HEAD)
     timings = Table(
         "timing",
         "old",
@@ -597,12 +597,21 @@ def print_compare(
             timings.add_row(*cells, verdict)
         else:
             quality.add_row(*cells)
+    # The runs compared, a line each (two paths on one line overflow a report's width).
+    out.print(f"old: {old}\nnew: {new}", markup=False, highlight=False)
     out.print(quality)
     if timings.row_count:
         out.print(timings)
-        out.print(_spread_rule(deltas), highlight=False)
+        out.print(_spread_rule(deltas), highlight=False, soft_wrap=False, width=report_width(out))
     for note in notes:
-        err.print(f"[yellow]note:[/] {note}", highlight=False, soft_wrap=True)
+        err.print(
+            f"[yellow]note:[/] {note}", highlight=False, soft_wrap=False, width=report_width(err)
+        )
+
+
+def report_width(console: Console) -> int:
+    """The width a report's lines wrap at: the terminal's, or REPORT_WIDTH piped."""
+    return console.width if console.is_terminal else REPORT_WIDTH
 
 
 def _spread_rule(deltas: list[Delta]) -> str:

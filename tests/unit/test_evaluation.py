@@ -281,6 +281,11 @@ def test_cli_eval_table_json_and_compare(
     offline = runner.invoke(app, ["compare", str(old), str(out)])
     assert offline.exit_code == 0, offline.output
     assert "answer_accuracy" in offline.output and "0.000" in offline.output
+    # piped, the report and the comparison fit 100 columns
+    for output in (shown.output, offline.output):
+        assert max(len(line) for line in output.splitlines()) <= 100, [
+            line for line in output.splitlines() if len(line) > 100
+        ]
     as_json = json.loads(runner.invoke(app, ["compare", str(old), str(out), "--json"]).stdout)
     accuracy = next(d for d in as_json["deltas"] if d["metric"] == "answer_accuracy")
     assert accuracy["old"] == 0.0 and accuracy["new"] == before["answer_accuracy"]
@@ -357,7 +362,9 @@ def test_rag_compare_shows_timings_apart_with_the_rule_and_the_load(tmp_path: Pa
     assert "answer_accuracy" in quality and "latency" not in quality
     assert re.search(r"latency_ms_p50 +1694 +492 +-1202 +within spread", timings)
     assert "old 2,200 ms, new 1,650 ms" in timings
-    assert "1-minute load average at the start 3.1 (old) vs 0.2 (new)" in result.stderr
+    assert "1-minute load average at the start 3.1 (old) vs 0.2 (new)" in " ".join(
+        result.stderr.split()
+    )
     data = json.loads(CliRunner().invoke(app, ["compare", str(old), str(new), "--json"]).stdout)
     p50 = next(d for d in data["deltas"] if d["metric"] == "latency_ms_p50")
     assert p50["timing"] is True and p50["within_spread"] is True and p50["better"] is None

@@ -331,15 +331,13 @@ class Pipeline:
             return refused, [], [], None
         sentences, citations = verify(answer.text, passages, None, self.settings.tuning)
         failed = (
-            "declined to answer"
+            " declined to answer"
             if declined
             else "'s answer failed verification (none of its sentences is supported by a "
             "retrieved passage)"
         )
         why = f", and {order}" if order else ""
-        label = f"{refused.answerer}{' ' if declined else ''}{failed}{why}; this is the " + (
-            "extractive answer instead"
-        )
+        label = f"{refused.answerer}{failed}{why}; this is the extractive answer instead"
         fallback = replace(answer, dropped=refused.dropped, fallback_from=refused.answerer)
         return fallback, sentences, citations, label
 

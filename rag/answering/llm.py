@@ -203,8 +203,9 @@ class LLMAnswerer:
         # Without both, the passages are shown whole (Tuning.prompt_budget is not applied).
         self.ranker = ranker
         self.count = count
-        # The prompt reading() built, kept for the answer() that follows (see _messages_for).
-        self._last: tuple[tuple[int, ...], list[BaseMessage]] | None = None
+        # The prompt reading() built, with the query and passages it was built for, kept for
+        # the answer() that follows (see _messages_for).
+        self._last: tuple[Query, list[Passage], list[BaseMessage]] | None = None
 
     def shown(self, query: Query, passages: Sequence[Passage]) -> Excerpt:
         """The passages as the prompt shows them: cut to the sentences that bear on the
@@ -272,10 +273,15 @@ class LLMAnswerer:
 
     def _messages_for(self, query: Query, passages: Sequence[Passage]) -> list[BaseMessage]:
         """messages(query, passages), built once for the answer that follows reading()."""
-        key = (id(query), tuple(id(p) for p in passages))
-        if self._last is None or self._last[0] != key:
-            self._last = (key, self.messages(query, passages))
-        return self._last[1]
+        last = self._last
+        if (
+            last is None
+            or last[0] is not query
+            or len(last[1]) != len(passages)
+            or any(a is not b for a, b in zip(last[1], passages, strict=False))
+        ):
+            self._last = last = (query, list(passages), self.messages(query, passages))
+        return last[2]
 
     def answer(
         self, query: Query, passages: Sequence[Passage], on_token: OnToken | None = None

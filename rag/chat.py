@@ -102,13 +102,8 @@ class ChatSession:
 
     def ask(self, question: str) -> None:
         """Answer one question, streaming LLM tokens; Ctrl-C abandons it and keeps the chat."""
-        printer = TokenPrinter(self.out)
         stages = StageLine(self.out)
-
-        def on_token(token: str) -> None:
-            if not printer.printed:
-                stages.stop()  # the answer itself shows progress from here on
-            printer(token)
+        printer = TokenPrinter(self.out, stages)
 
         try:
             with stages:
@@ -121,7 +116,7 @@ class ChatSession:
                     self.err.print(f"[yellow]note:[/] {escape(fresh.note)}", soft_wrap=True)
                 self.pipeline.on_stage = stages
                 answer = self.pipeline.ask(
-                    question, conversation=self.conversation, on_token=on_token
+                    question, conversation=self.conversation, on_token=printer
                 )
         except KeyboardInterrupt:
             printer.finish()

@@ -659,12 +659,7 @@ def ask(
     )
     # What it is doing, on one line of the terminal's stderr, until the answer prints.
     stages = StageLine(err)
-    printer = TokenPrinter(out)
-
-    def on_token(token: str) -> None:
-        if not printer.printed:
-            stages.stop()
-        printer(token)
+    printer = TokenPrinter(out, stages)
 
     with _errors(), stages:
         # Articles added since `rag index`: indexed first when that is quick, else said first
@@ -676,7 +671,7 @@ def ask(
         stages("loading the embedding model")
         pipeline = Pipeline(settings, on_stage=stages)
         streaming = not as_json and pipeline.answerer().streams
-        answer = pipeline.ask(question, on_token=on_token if streaming else None)
+        answer = pipeline.ask(question, on_token=printer if streaming else None)
         if as_json:
             answer = answer.noted(fresh)
     if as_json:

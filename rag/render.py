@@ -73,8 +73,10 @@ class TokenPrinter:
     line if it fits, else on the next. Piped, the text goes out verbatim.
     """
 
-    def __init__(self, console: Console) -> None:
+    def __init__(self, console: Console, stages: StageLine | None = None) -> None:
+        """stages: the progress line to clear when the first token arrives."""
         self.console = console
+        self.stages = stages
         self.printed = False
         self._word = ""  # the word being written, not yet printed
         self._space = False  # a space due before the next word
@@ -82,6 +84,8 @@ class TokenPrinter:
 
     def __call__(self, token: str) -> None:
         if not self.printed:
+            if self.stages is not None:
+                self.stages.stop()  # the answer itself shows progress from here on
             self.console.print(DRAFT_LABEL, style="dim italic", highlight=False)
         self.printed = True
         if not self.console.is_terminal:
